@@ -1,0 +1,31 @@
+# Two commands take a fresh clone to results: `make run` and `make test`.
+# TORCH is pinned so a CPU machine gets the CPU wheel; override on a GPU box, e.g.
+#   make run TORCH="torch==2.13.0 --index-url https://download.pytorch.org/whl/cu124"
+PYTHON ?= python3
+TORCH ?= torch==2.13.0
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: install run test bench test-slurm clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet $(TORCH)
+	$(PY) -m pip install --quiet -e ".[test]"
+	touch $(STAMP)
+
+run: install
+	$(PY) -m runner
+
+test: install
+	$(PY) -m pytest -q
+
+bench: install
+	$(PY) scripts/bench_ensemble.py
+
+clean:
+	rm -rf outputs/multirun outputs/x2 outputs/x3 .pytest_cache

@@ -1,0 +1,51 @@
+"""Entry point: `python -m runner [group=option ...] [key=value ...] [-m]`."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+
+import hydra
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
+from omegaconf import DictConfig
+
+from runner.config import CONF_DIR, ConfigError
+from runner.run import headline, run
+
+log = logging.getLogger("runner")
+
+
+@hydra.main(config_path=CONF_DIR, config_name="config", version_base="1.3")
+def main(cfg: DictConfig) -> float | None:
+    hc = HydraConfig.get()
+    run_dir = Path(hc.runtime.output_dir)
+    multirun = hc.mode == RunMode.MULTIRUN
+    group = Path(hc.sweep.dir).name if multirun else None
+    try:
+        summary = run(cfg, run_dir, overrides=list(hc.overrides.task), group=group)
+    except ConfigError as exc:
+        print(f"runner: error: {exc}", file=sys.stderr)
+        sys.exit(2)
+    except Exception:
+        log.exception("run failed; status recorded in %s", run_dir / "summary.json")
+        if not multirun:
+            sys.exit(1)
+        return float("nan")
+    log.info("%s: %s in %.1fs -> %s", summary["name"], summary["status"], summary["duration_s"], run_dir)
+    log.info("summary: %s\nplots:   %s\n%s", run_dir / "summary.json", run_dir / "plots", headline(summary))
+    return summary_objective(cfg, summary)
+
+
+def summary_objective(cfg: DictConfig, summary: dict) -> float | None:
+    """The value a sweeper minimizes: the mean of metric `objective` (NaN if missing/diverged)."""
+    name = cfg.get("objective")
+    if not name:
+        return None
+    stats = summary.get("metrics", {}).get(name)
+    return float("nan") if not stats or stats["mean"] is None else stats["mean"]
+
+
+if __name__ == "__main__":
+    main()

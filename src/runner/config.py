@@ -1,0 +1,177 @@
+"""Validation of the composed config: one clear line per mistake, before any work starts.
+
+Hydra already rejects unknown group options and unknown keys without '+'. This module
+checks values (types and ranges), keys a user appended with '+', and the keyword arguments
+of every `_target_` that a group instantiates.
+"""
+
+from __future__ import annotations
+
+import inspect
+from numbers import Real
+
+from pathlib import Path
+
+from hydra import compose as hydra_compose
+from hydra import initialize_config_dir
+from hydra.utils import get_object
+from omegaconf import DictConfig, ListConfig, OmegaConf
+
+from runner import activations
+from runner.init import SCHEMES
+from runner.loggers import KINDS
+
+
+class ConfigError(ValueError):
+    """A config value that cannot work; the message is one line naming the key."""
+
+
+CONF_DIR = str(Path(__file__).resolve().parents[2] / "conf")
+
+
+def compose(*overrides: str) -> DictConfig:
+    """The config `python -m runner OVERRIDES` would run, for scripts, tests and notebooks."""
+    with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
+        return hydra_compose(config_name="config", overrides=list(overrides))
+
+def _is_int(v) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _is_real(v) -> bool:
+    return isinstance(v, Real) and not isinstance(v, bool)
+
+
+def positive_int(v) -> bool:
+    return _is_int(v) and v >= 1
+
+
+def nonnegative_int(v) -> bool:
+    return _is_int(v) and v >= 0
+
+
+def positive(v) -> bool:
+    return _is_real(v) and v > 0
+
+
+def nonnegative(v) -> bool:
+    return _is_real(v) and v >= 0
+
+
+def probability(v) -> bool:
+    return _is_real(v) and 0 <= v < 1
+
+
+# key -> (check, what is allowed). Keys absent from the composed config are skipped.
+RULES = {
+    "seed": (nonnegative_int, "an integer >= 0"),
+    "ensemble.size": (positive_int, "an integer >= 1"),
+    "ensemble.member_offset": (nonnegative_int, "an integer >= 0"),
+    "model.depth": (positive_int, "an integer >= 1"),
+    "model.width": (positive_int, "an integer >= 1"),
+    "init.C_W": (positive, "a number > 0"),
+    "init.C_b": (nonnegative, "a number >= 0"),
+    "optimizer.lr": (positive, "a number > 0"),
+    "optimizer.weight_decay": (nonnegative, "a number >= 0"),
+    "regularizer.coef": (nonnegative, "a number >= 0"),
+    "regularizer.n_power_iterations": (positive_int, "an integer >= 1"),
+    "regularizer.p": (probability, "a probability in [0, 1)"),
+    "trainer.max_epochs": (positive_int, "an integer >= 1"),
+    "log_every": (positive_int, "an integer >= 1"),
+    "progress_every": (positive_int, "an integer >= 1"),
+    "checkpoint_every": (positive_int, "an integer >= 1"),
+    "resume": (lambda v: isinstance(v, bool), "true or false"),
+    "skip_completed": (lambda v: isinstance(v, bool), "true or false"),
+}
+
+CHOICES = {
+    "init.scheme": SCHEMES,
+    "logger.kind": KINDS,
+    "activation.name": activations.NAMES,
+}
+
+TOP_LEVEL = {"activation", "init", "model", "task", "regularizer", "optimizer", "trainer", "logger",
+             "seed", "ensemble", "log_every", "progress_every", "checkpoint_every", "resume",
+             "skip_completed", "objective", "tags", "experiment_name"}
+
+# Groups built with hydra.utils.instantiate: their keys must be arguments of the target.
+INSTANTIATED = ("task", "regularizer", "optimizer", "trainer")
+
+# Groups read by the runner itself, with the keys it reads.
+KNOWN_KEYS = {
+    "model": {"depth", "width"},
+    "init": {"scheme", "C_W", "C_b"},
+    "ensemble": {"size", "member_offset"},
+    "logger": {"kind", "project", "entity", "group", "tags", "mode", "job_type"},
+}
+
+# Keys that are allowed in an instantiated group but consumed by the runner, not the target.
+RUNNER_KEYS = {"task": set(), "regularizer": set(), "optimizer": set(), "trainer": set()}
+
+
+def _fail(key: str, value, allowed: str) -> ConfigError:
+    return ConfigError(f"{key}={value!r} is invalid: must be {allowed}")
+
+
+def _check_target_keys(cfg: DictConfig, group: str) -> None:
+    node = cfg[group]
+    target = node.get("_target_")
+    if target is None:
+        return
+    try:
+        obj = get_object(target)
+    except Exception as exc:  # noqa: BLE001 - any import problem is a config problem here
+        raise ConfigError(f"{group}._target_={target!r} cannot be imported: {exc}") from None
+    params = inspect.signature(obj).parameters
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+        return
+    allowed = {name for name in params if name != "self"} | RUNNER_KEYS[group]
+    for key in node:
+        if key.startswith("_") and key.endswith("_"):
+            continue
+        if key not in allowed:
+            raise ConfigError(f"{group}.{key} is not a known key; allowed: {', '.join(sorted(allowed))}")
+
+
+def _check_ranges(node, prefix: str = "") -> None:
+    """Every key named *range must be [low, high] with low < high."""
+    if isinstance(node, DictConfig):
+        for key in node:
+            value = node._get_node(key)
+            full = f"{prefix}{key}"
+            if isinstance(key, str) and key.endswith("range") and not OmegaConf.is_missing(node, key):
+                v = node[key]
+                ok = (isinstance(v, ListConfig) and len(v) == 2 and all(_is_real(x) for x in v)
+                      and v[0] < v[1])
+                if not ok:
+                    raise _fail(full, OmegaConf.to_object(v) if isinstance(v, ListConfig) else v,
+                                "[low, high] with low < high")
+            elif isinstance(value, DictConfig):
+                _check_ranges(node[key], f"{full}.")
+
+
+def validate(cfg: DictConfig) -> None:
+    """Raise ConfigError with a one-line message for the first invalid value in `cfg`."""
+    for key in cfg:
+        if key not in TOP_LEVEL and key != "hydra":
+            raise ConfigError(f"{key} is not a known key; allowed: {', '.join(sorted(TOP_LEVEL))}")
+    for key, (check, allowed) in RULES.items():
+        value = OmegaConf.select(cfg, key, default=None)
+        if value is not None and not check(value):
+            raise _fail(key, value, allowed)
+    for key, options in CHOICES.items():
+        value = OmegaConf.select(cfg, key, default=None)
+        if value is not None and value not in options:
+            raise _fail(key, value, f"one of {', '.join(options)}")
+    _check_ranges(cfg)
+    for group in INSTANTIATED:
+        if group in cfg:
+            _check_target_keys(cfg, group)
+    for group, known in KNOWN_KEYS.items():
+        for key in cfg.get(group) or {}:
+            if key not in known:
+                raise ConfigError(f"{group}.{key} is not a known key; allowed: {', '.join(sorted(known))}")
+    try:
+        activations.build(**cfg.activation)
+    except (ValueError, TypeError) as exc:
+        raise ConfigError(str(exc)) from None

@@ -1,0 +1,56 @@
+"""EnsembleMLP: K independently initialized MLPs evaluated with batched matrix products."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from runner.activations import Activation
+from runner.init import draw_layer, member_generator
+
+
+class EnsembleMLP(nn.Module):
+    """K members of an MLP with `depth` hidden layers of `width` units.
+
+    Weights have shape (K, fan_in, fan_out) and biases (K, 1, fan_out). Inputs are either
+    shared, shape (N, d_in), or per member, shape (K, N, d_in) (PINNs give each member its
+    own copy so input derivatives never mix members). Output: (K, N, d_out).
+    """
+
+    def __init__(self, in_dim: int, out_dim: int, depth: int, width: int, activation: Activation,
+                 size: int = 1, seed: int = 0, member_offset: int = 0, scheme: str = "critical",
+                 C_W: float = 1.0, C_b: float = 0.0, dropout: float = 0.0):
+        super().__init__()
+        self.activation = activation
+        self.size = size
+        self.dropout = dropout
+        dims = [in_dim] + [width] * depth + [out_dim]
+        layers = [[] for _ in dims[1:]]
+        for k in range(size):
+            gen = member_generator(seed, member_offset + k)
+            for i, (fan_in, fan_out) in enumerate(zip(dims[:-1], dims[1:])):
+                layers[i].append(draw_layer(scheme, fan_in, fan_out, gen, C_W, C_b))
+        dtype = torch.get_default_dtype()
+        self.weights = nn.ParameterList(
+            nn.Parameter(torch.stack([w for w, _ in ws]).to(dtype)) for ws in layers)
+        self.biases = nn.ParameterList(
+            nn.Parameter(torch.stack([b for _, b in ws]).unsqueeze(1).to(dtype)) for ws in layers)
+
+    @property
+    def depth(self) -> int:
+        return len(self.weights) - 1
+
+    def forward(self, x: torch.Tensor, return_preactivations: bool = False):
+        """Outputs (K, N, d_out); with return_preactivations also each layer's z (K, N, n_l)."""
+        h = x.to(self.weights[0].dtype)  # task data may be float32 under trainer.precision=64-true
+        preacts = []
+        last = len(self.weights) - 1
+        for i, (w, b) in enumerate(zip(self.weights, self.biases)):
+            z = torch.baddbmm(b, h, w) if h.dim() == 3 else torch.matmul(h, w) + b
+            if i == last:
+                return (z, preacts) if return_preactivations else z
+            preacts.append(z)
+            h = self.activation(z)
+            if self.dropout > 0 and self.training:
+                h = nn.functional.dropout(h, self.dropout, training=True)
+        raise AssertionError("unreachable")

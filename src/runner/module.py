@@ -1,0 +1,104 @@
+"""The LightningModule that trains an ensemble on a task, plus its progress printer."""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Callable
+
+import lightning as L
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+from runner.ensemble import EnsembleMLP
+from runner.regularizers import NoRegularizer
+from runner.tasks.base import Task
+
+log = logging.getLogger("runner")
+
+
+class FullBatch(Dataset):
+    """A dataset of one item, the whole training batch: one optimizer step per epoch."""
+
+    def __init__(self, batch: dict[str, torch.Tensor]):
+        self.batch = batch
+
+    def __len__(self) -> int:
+        return 1
+
+    def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
+        return self.batch
+
+
+def finite_stats(values: torch.Tensor) -> dict[str, torch.Tensor]:
+    """mean/std/min/max over the finite entries of a per-member tensor (NaN if none)."""
+    finite = values[torch.isfinite(values)]
+    if finite.numel() == 0:
+        nan = values.new_tensor(float("nan"))
+        return {"mean": nan, "std": nan, "min": nan, "max": nan}
+    std = finite.std(unbiased=False) if finite.numel() > 1 else finite.new_tensor(0.0)
+    return {"mean": finite.mean(), "std": std, "min": finite.min(), "max": finite.max()}
+
+
+class EnsembleModule(L.LightningModule):
+    """Model + task + regularizer + optimizer. The training loss is the sum of member losses,
+    so each member's gradient (and Adam's elementwise state) is its own."""
+
+    def __init__(self, model: EnsembleMLP, task: Task, regularizer: NoRegularizer,
+                 optimizer: Callable, log_every: int = 50):
+        super().__init__()
+        self.model = model
+        self.regularizer = regularizer
+        regularizer.setup(model)
+        self.task = task
+        self.optimizer_factory = optimizer
+        self.log_every = log_every
+        self.member_loss = torch.full((model.size,), float("nan"))
+
+    def train_dataloader(self) -> DataLoader:
+        return DataLoader(FullBatch(self.task.train_batch()), batch_size=None)
+
+    def configure_optimizers(self):
+        return self.optimizer_factory(self.model.parameters())
+
+    def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
+        member_loss = self.task.loss(self.model, batch)
+        penalty = self.regularizer.penalty(self.model)
+        self.member_loss = member_loss.detach()
+        epoch = self.current_epoch
+        if epoch % self.log_every == 0 or epoch == self.trainer.max_epochs - 1:
+            self.log_members("train/loss", member_loss)
+            if self.regularizer.has_penalty:
+                self.log_members("train/penalty", penalty)
+            for name, values in self.task.monitor(self.model).items():
+                self.log_members(name, values)
+        return (member_loss + penalty).sum()
+
+    def log_members(self, name: str, values: torch.Tensor) -> None:
+        """Log mean/std/min/max over members as name/mean etc."""
+        stats = finite_stats(values.detach().float())
+        self.log_dict({f"{name}/{k}": v for k, v in stats.items()}, on_step=True, on_epoch=False)
+
+    def on_train_batch_end(self, outputs, batch, batch_idx: int) -> None:
+        if not torch.isfinite(self.member_loss).any():
+            log.warning("every member diverged (non-finite loss) at epoch %d; stopping", self.current_epoch)
+            self.trainer.should_stop = True
+
+
+class ProgressPrinter(L.Callback):
+    """One log line every `every` epochs: epoch, loss over members, elapsed time."""
+
+    def __init__(self, every: int = 500):
+        self.every = every
+        self.start = time.time()
+
+    def on_train_epoch_end(self, trainer: L.Trainer, module: EnsembleModule) -> None:
+        epoch = trainer.current_epoch + 1
+        if epoch % self.every and epoch != trainer.max_epochs:
+            return
+        loss = module.member_loss.float().cpu()
+        stats = finite_stats(loss)
+        diverged = int((~torch.isfinite(loss)).sum())
+        log.info("epoch %d/%d  loss %.3e ± %.1e (min %.3e)%s  %.1fs", epoch, trainer.max_epochs,
+                 stats["mean"], stats["std"], stats["min"],
+                 f"  diverged {diverged}/{len(loss)}" if diverged else "", time.time() - self.start)

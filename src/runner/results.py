@@ -1,0 +1,75 @@
+"""Run outputs: atomic file writes and the summary.json contract."""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import torch
+
+
+def write_bytes_atomic(path: Path, data: bytes) -> None:
+    """Write to a temporary file beside `path`, fsync, then rename: a kill never truncates."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def write_json_atomic(path: Path, obj) -> None:
+    write_bytes_atomic(path, (json.dumps(obj, indent=2, allow_nan=False) + "\n").encode())
+
+
+def save_npz_atomic(path: Path, **arrays: np.ndarray) -> None:
+    buf = io.BytesIO()
+    np.savez_compressed(buf, **arrays)
+    write_bytes_atomic(path, buf.getvalue())
+
+
+def _finite_or_none(x: float) -> float | None:
+    return x if math.isfinite(x) else None
+
+
+def member_stats(values: torch.Tensor | np.ndarray | list[float]) -> dict:
+    """mean/std/min/max over the finite members, and every member (null where non-finite)."""
+    vals = np.asarray(torch.as_tensor(values).detach().cpu().double(), dtype=float).reshape(-1)
+    finite = vals[np.isfinite(vals)]
+    stats = {"mean": None, "std": None, "min": None, "max": None}
+    if finite.size:
+        stats = {"mean": float(finite.mean()), "std": float(finite.std()),
+                 "min": float(finite.min()), "max": float(finite.max())}
+    stats["members"] = [_finite_or_none(float(v)) for v in vals]
+    stats["n_finite"] = int(finite.size)
+    return stats
+
+
+def read_summary(run_dir: Path) -> dict | None:
+    """The summary of a run directory, or None if it has none (yet)."""
+    path = Path(run_dir) / "summary.json"
+    if not path.exists():
+        return None
+    return json.loads(path.read_text())
+
+
+def save_figure(fig, path: Path, dpi: int = 110) -> None:
+    """Save a matplotlib figure as PNG atomically and close it."""
+    import matplotlib.pyplot as plt
+
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=dpi)
+    plt.close(fig)
+    write_bytes_atomic(path, buf.getvalue())

@@ -1,0 +1,144 @@
+"""One run, start to finish: build the pieces from the config, fit, write the run directory."""
+
+from __future__ import annotations
+
+import logging
+import time
+import traceback
+import warnings
+from pathlib import Path
+
+import lightning as L
+import torch
+from hydra.utils import instantiate
+from lightning.pytorch.callbacks import ModelCheckpoint
+from omegaconf import DictConfig, OmegaConf
+
+from runner import activations
+from runner.config import ConfigError, validate
+from runner.ensemble import EnsembleMLP
+from runner.loggers import build_loggers
+from runner.module import EnsembleModule, ProgressPrinter
+from runner.regularizers import exact_spectral_norms
+from runner.results import member_stats, read_summary, write_json_atomic
+from runner.tasks.base import Task
+
+log = logging.getLogger("runner")
+
+# Lightning's banners (GPU available..., tips) and the CSV logger's note that Hydra's files share
+# the run directory are noise on every run; real warnings still show.
+logging.getLogger("lightning.pytorch.utilities.rank_zero").setLevel(logging.WARNING)
+warnings.filterwarnings("ignore", message=r".*(Experiment logs directory|treespec|LeafSpec).*")
+
+
+def build_task(cfg: DictConfig) -> Task:
+    """The task object from conf/task/*, with constructor errors turned into config errors."""
+    try:
+        return instantiate(cfg.task)
+    except Exception as exc:  # noqa: BLE001 - instantiate wraps the task's own ValueError
+        cause = exc.__cause__ or exc
+        raise ConfigError(f"task: {cause}") from None
+
+
+def build_model(cfg: DictConfig, task: Task, dropout: float = 0.0) -> EnsembleMLP:
+    """The ensemble MLP for a task, initialized per conf/init and conf/model."""
+    return EnsembleMLP(
+        task.in_dim, task.out_dim, cfg.model.depth, cfg.model.width,
+        activations.build(**cfg.activation), size=cfg.ensemble.size, seed=cfg.seed,
+        member_offset=cfg.ensemble.member_offset, scheme=cfg.init.scheme,
+        C_W=cfg.init.get("C_W", 1.0), C_b=cfg.init.get("C_b", 0.0), dropout=dropout)
+
+
+def job_identity(cfg: DictConfig, run_dir: Path, group: str | None = None) -> dict:
+    """Name, group and tags that trackers and summaries use to find and compare runs."""
+    tags = [f"task:{cfg.task.name}", f"activation:{cfg.activation.name}"]
+    if cfg.get("experiment_name"):
+        tags.append(f"experiment:{cfg.experiment_name}")
+    name = f"{cfg.task.name}-{cfg.activation.name}-s{cfg.seed}"
+    return {"name": name, "group": group or cfg.get("experiment_name") or cfg.task.name,
+            "tags": tags + list(cfg.get("tags") or [])}
+
+
+def train(cfg: DictConfig, task: Task, run_dir: Path, job: dict) -> tuple[EnsembleModule, L.Trainer]:
+    """Build the ensemble, optimizer, loggers and checkpoints from the config and train."""
+    regularizer = instantiate(cfg.regularizer)
+    model = build_model(cfg, task, dropout=regularizer.dropout)
+    module = EnsembleModule(model, task, regularizer, instantiate(cfg.optimizer), cfg.log_every)
+    ckpt_dir = run_dir / "checkpoints"
+    checkpoint = ModelCheckpoint(dirpath=ckpt_dir, save_last=True, save_top_k=0,
+                                 every_n_epochs=cfg.checkpoint_every)
+    trainer: L.Trainer = instantiate(cfg.trainer, logger=build_loggers(cfg, run_dir, job) or False,
+                                     callbacks=[checkpoint, ProgressPrinter(cfg.progress_every)],
+                                     default_root_dir=str(run_dir))
+    last = ckpt_dir / "last.ckpt"
+    ckpt_path = str(last) if cfg.resume and last.exists() else None
+    if cfg.resume and ckpt_path is None:
+        log.info("resume=true but no checkpoint in %s; starting from scratch", ckpt_dir)
+    trainer.fit(module, ckpt_path=ckpt_path)
+    return module, trainer
+
+
+def fit(cfg: DictConfig, task: Task, run_dir: Path, job: dict) -> tuple[dict, EnsembleMLP]:
+    """Train, then evaluate; return final per-member metrics (tensors) and the model."""
+    module, trainer = train(cfg, task, run_dir, job)
+    model = module.model
+    model.eval()
+    metrics = dict(task.evaluate(model))
+    metrics["final_train_loss"] = module.member_loss.cpu()
+    for i, sigma in enumerate(exact_spectral_norms(model)):
+        metrics[f"spectral_norm/layer{i + 1}"] = sigma.cpu()
+    task.save_outputs(model, run_dir, label=f"{cfg.activation.name}")
+    for logger in trainer.loggers:
+        logger.finalize("success")
+    return metrics, model
+
+
+def run(cfg: DictConfig, run_dir: Path, overrides: list[str] | None = None,
+        group: str | None = None) -> dict:
+    """Validate, train (or measure) and write summary.json atomically; return the summary.
+
+    Failures are recorded as status `failed` in the summary and re-raised; a run whose every
+    member ends non-finite is `diverged`.
+    """
+    run_dir = Path(run_dir)
+    validate(cfg)
+    task = build_task(cfg)
+    previous = read_summary(run_dir)
+    if cfg.skip_completed and previous and previous.get("status") == "completed":
+        log.info("skip_completed: %s already completed", run_dir)
+        return previous
+    job = job_identity(cfg, run_dir, group)
+    summary = {"status": "running", "task": cfg.task.name, "activation": cfg.activation.name,
+               "overrides": list(overrides or []), "seed": cfg.seed,
+               "ensemble_size": cfg.ensemble.size, "name": job["name"], "tags": job["tags"]}
+    start = time.time()
+    try:
+        L.seed_everything(cfg.seed, verbose=False)
+        if task.trains:
+            metrics, _ = fit(cfg, task, run_dir, job)
+        else:
+            metrics = task.run(cfg, run_dir)
+        summary["metrics"] = {name: member_stats(values) for name, values in metrics.items()}
+        loss = summary["metrics"].get("final_train_loss")
+        diverged = 0 if loss is None else cfg.ensemble.size - loss["n_finite"]
+        summary["diverged_members"] = diverged
+        summary["status"] = "diverged" if diverged == cfg.ensemble.size else "completed"
+    except Exception as exc:
+        summary.update(status="failed", error=f"{type(exc).__name__}: {exc}",
+                       traceback=traceback.format_exc())
+        raise
+    finally:
+        summary["duration_s"] = round(time.time() - start, 3)
+        summary["config"] = OmegaConf.to_container(cfg, resolve=True)
+        write_json_atomic(run_dir / "summary.json", summary)
+    return summary
+
+
+def headline(summary: dict, keys: tuple[str, ...] | None = None) -> str:
+    """A few final metrics as 'name mean ± std' lines for the console."""
+    lines = []
+    for name, stats in summary.get("metrics", {}).items():
+        if (keys and name not in keys) or name.startswith("spectral_norm/") or stats["mean"] is None:
+            continue
+        lines.append(f"  {name:<22} {stats['mean']:.4g} ± {stats['std']:.2g}")
+    return "\n".join(lines)

@@ -1,0 +1,39 @@
+"""Paper A: every activation fits its training range; the tails take the activation's shape."""
+
+import pytest
+
+from conftest import make_cfg
+from runner.run import run
+
+
+@pytest.fixture(scope="module")
+def fitted(tmp_path_factory):
+    """One small ensemble per (target, activation) with the preset's settings."""
+    out = {}
+    for task in ("x2", "x3"):
+        for act in ("relu", "leaky_relu", "tanh", "sin"):
+            cfg = make_cfg(f"experiment=tsvetkova_{task}", f"activation={act}", "ensemble.size=3",
+                           "logger=none")
+            out[task, act] = run(cfg, tmp_path_factory.mktemp(f"{task}_{act}"))["metrics"]
+    return out
+
+
+@pytest.mark.parametrize("task", ["x2", "x3"])
+@pytest.mark.parametrize("act", ["relu", "leaky_relu", "tanh", "sin"])
+def test_fits_training_range(fitted, task, act):
+    # relative RMSE on the training interval, for every member, below 5 %
+    assert fitted[task, act]["in_range_rel_rmse"]["max"] < 0.05
+
+
+@pytest.mark.parametrize("task", ["x2", "x3"])
+def test_tail_shapes_follow_the_activation(fitted, task):
+    relu, tanh, sin = (fitted[task, a] for a in ("relu", "tanh", "sin"))
+    # ReLU: a straight line that keeps growing
+    assert relu["tail_line_residual"]["max"] < 0.01
+    assert relu["tail_rel_range"]["min"] > 0.5
+    # tanh: saturates, the far tail is nearly flat compared with ReLU's
+    assert tanh["tail_rel_range"]["mean"] < 0.2 * relu["tail_rel_range"]["mean"]
+    # sin: not a line: it turns beyond the data, where ReLU never does
+    assert relu["extrap_turning_points"]["max"] == 0
+    assert sin["extrap_turning_points"]["mean"] >= 1
+    assert sin["tail_line_residual"]["mean"] > 10 * relu["tail_line_residual"]["mean"]
