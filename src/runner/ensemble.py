@@ -19,7 +19,8 @@ class EnsembleMLP(nn.Module):
 
     def __init__(self, in_dim: int, out_dim: int, depth: int, width: int, activation: Activation,
                  size: int = 1, seed: int = 0, member_offset: int = 0, scheme: str = "critical",
-                 C_W: float = 1.0, C_b: float = 0.0, dropout: float = 0.0):
+                 C_W: float = 1.0, C_b: float = 0.0, dropout: float = 0.0,
+                 dtype: torch.dtype | None = None):
         super().__init__()
         self.activation = activation
         self.size = size
@@ -30,7 +31,7 @@ class EnsembleMLP(nn.Module):
             gen = member_generator(seed, member_offset + k)
             for i, (fan_in, fan_out) in enumerate(zip(dims[:-1], dims[1:])):
                 layers[i].append(draw_layer(scheme, fan_in, fan_out, gen, C_W, C_b))
-        dtype = torch.get_default_dtype()
+        dtype = dtype or torch.get_default_dtype()
         self.weights = nn.ParameterList(
             nn.Parameter(torch.stack([w for w, _ in ws]).to(dtype)) for ws in layers)
         self.biases = nn.ParameterList(

@@ -6,11 +6,14 @@ also writes it; `wandb` and `tensorboard` add their tracker beside it.
 
 from __future__ import annotations
 
+import csv
 import netrc
 import os
 from pathlib import Path
 
+from lightning.fabric.loggers.logger import rank_zero_experiment
 from lightning.pytorch.loggers import CSVLogger, Logger, TensorBoardLogger, WandbLogger
+from lightning.pytorch.loggers.csv_logs import ExperimentWriter
 from omegaconf import DictConfig, OmegaConf
 
 KINDS = ("csv", "wandb", "tensorboard", "none")
@@ -35,12 +38,47 @@ def wandb_mode(requested: str) -> str:
     return "online" if wandb_credentials_configured() else "offline"
 
 
-def build_loggers(cfg: DictConfig, run_dir: Path, job: dict) -> list[Logger]:
-    """Loggers for one run. `job` holds name, group and tags derived from the config."""
+class ResumableCSVLogger(CSVLogger):
+    """CSVLogger writing run_dir/metrics.csv that a resumed run appends to.
+
+    Lightning's writer deletes an existing metrics.csv when it starts; this one puts back the
+    rows logged before the checkpoint the run resumes from (step < resume_step), so the file
+    covers the whole run and no step appears twice.
+    """
+
+    def __init__(self, run_dir: Path, resume_step: int | None = None):
+        super().__init__(save_dir=str(run_dir), name="", version="")
+        self.resume_step = resume_step
+
+    @property
+    @rank_zero_experiment
+    def experiment(self) -> ExperimentWriter:
+        if self._experiment is None:
+            path = Path(self.log_dir) / ExperimentWriter.NAME_METRICS_FILE
+            header, kept = [], []
+            if self.resume_step is not None and path.exists():
+                with path.open(newline="") as f:
+                    reader = csv.DictReader(f)
+                    header = list(reader.fieldnames or [])
+                    kept = [r for r in reader if r.get("step") and int(r["step"]) < self.resume_step]
+            self._experiment = ExperimentWriter(log_dir=self.log_dir)  # deletes metrics.csv
+            if header:
+                with path.open("w", newline="") as f:
+                    writer = csv.DictWriter(f, fieldnames=header)
+                    writer.writeheader()
+                    writer.writerows(kept)
+                self._experiment.metrics_keys = sorted(header)
+        return self._experiment
+
+
+def build_loggers(cfg: DictConfig, run_dir: Path, job: dict,
+                  resume_step: int | None = None) -> list[Logger]:
+    """Loggers for one run. `job` holds name, group and tags derived from the config;
+    `resume_step` is the global step of the checkpoint a resumed run starts from."""
     kind = cfg.logger.kind
     if kind == "none":
         return []
-    loggers: list[Logger] = [CSVLogger(save_dir=str(run_dir), name="", version="")]
+    loggers: list[Logger] = [ResumableCSVLogger(run_dir, resume_step)]
     if kind == "wandb":
         lc = cfg.logger
         loggers.append(WandbLogger(

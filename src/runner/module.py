@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import logging
+import os
 import time
+from pathlib import Path
 from typing import Callable
 
 import lightning as L
@@ -102,3 +104,20 @@ class ProgressPrinter(L.Callback):
         log.info("epoch %d/%d  loss %.3e ± %.1e (min %.3e)%s  %.1fs", epoch, trainer.max_epochs,
                  stats["mean"], stats["std"], stats["min"],
                  f"  diverged {diverged}/{len(loss)}" if diverged else "", time.time() - self.start)
+
+
+class LastCheckpoint(L.Callback):
+    """checkpoints/last.ckpt every `every` epochs and at the end, written atomically (temp file +
+    rename) so a run killed at any moment leaves a whole checkpoint to resume from."""
+
+    def __init__(self, path: Path, every: int = 500):
+        self.path, self.every = Path(path), every
+
+    def on_train_epoch_end(self, trainer: L.Trainer, module: EnsembleModule) -> None:
+        epoch = trainer.current_epoch + 1
+        if epoch % self.every and epoch != trainer.max_epochs and not trainer.should_stop:
+            return
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.path.with_name(self.path.name + ".tmp")
+        trainer.save_checkpoint(tmp)
+        os.replace(tmp, self.path)

@@ -11,14 +11,13 @@ from pathlib import Path
 import lightning as L
 import torch
 from hydra.utils import instantiate
-from lightning.pytorch.callbacks import ModelCheckpoint
 from omegaconf import DictConfig, OmegaConf
 
 from runner import activations
 from runner.config import ConfigError, validate
 from runner.ensemble import EnsembleMLP
 from runner.loggers import build_loggers
-from runner.module import EnsembleModule, ProgressPrinter
+from runner.module import EnsembleModule, LastCheckpoint, ProgressPrinter
 from runner.regularizers import exact_spectral_norms
 from runner.results import member_stats, read_summary, write_json_atomic
 from runner.tasks.base import Task
@@ -46,7 +45,14 @@ def build_model(cfg: DictConfig, task: Task, dropout: float = 0.0) -> EnsembleML
         task.in_dim, task.out_dim, cfg.model.depth, cfg.model.width,
         activations.build(**cfg.activation), size=cfg.ensemble.size, seed=cfg.seed,
         member_offset=cfg.ensemble.member_offset, scheme=cfg.init.scheme,
-        C_W=cfg.init.get("C_W", 1.0), C_b=cfg.init.get("C_b", 0.0), dropout=dropout)
+        C_W=cfg.init.get("C_W", 1.0), C_b=cfg.init.get("C_b", 0.0), dropout=dropout,
+        dtype=parameter_dtype(cfg))
+
+
+def parameter_dtype(cfg: DictConfig) -> torch.dtype:
+    """float64 under trainer.precision=64-true, else float32. Building the model in its final
+    dtype matters on resume: Lightning loads the checkpoint before converting precision."""
+    return torch.float64 if str(cfg.trainer.get("precision", "")).startswith("64") else torch.float32
 
 
 def job_identity(cfg: DictConfig, run_dir: Path, group: str | None = None) -> dict:
@@ -64,16 +70,18 @@ def train(cfg: DictConfig, task: Task, run_dir: Path, job: dict) -> tuple[Ensemb
     regularizer = instantiate(cfg.regularizer)
     model = build_model(cfg, task, dropout=regularizer.dropout)
     module = EnsembleModule(model, task, regularizer, instantiate(cfg.optimizer), cfg.log_every)
-    ckpt_dir = run_dir / "checkpoints"
-    checkpoint = ModelCheckpoint(dirpath=ckpt_dir, save_last=True, save_top_k=0,
-                                 every_n_epochs=cfg.checkpoint_every)
-    trainer: L.Trainer = instantiate(cfg.trainer, logger=build_loggers(cfg, run_dir, job) or False,
-                                     callbacks=[checkpoint, ProgressPrinter(cfg.progress_every)],
-                                     default_root_dir=str(run_dir))
-    last = ckpt_dir / "last.ckpt"
-    ckpt_path = str(last) if cfg.resume and last.exists() else None
-    if cfg.resume and ckpt_path is None:
-        log.info("resume=true but no checkpoint in %s; starting from scratch", ckpt_dir)
+    last = run_dir / "checkpoints" / "last.ckpt"
+    ckpt_path, resume_step = None, None
+    if cfg.resume and last.exists():
+        ckpt_path = str(last)
+        resume_step = torch.load(last, map_location="cpu", weights_only=False)["global_step"]
+        log.info("resuming from %s (step %d)", ckpt_path, resume_step)
+    elif cfg.resume:
+        log.info("resume=true but no checkpoint at %s; starting from scratch", last)
+    trainer: L.Trainer = instantiate(
+        cfg.trainer, logger=build_loggers(cfg, run_dir, job, resume_step) or False,
+        callbacks=[LastCheckpoint(last, cfg.checkpoint_every), ProgressPrinter(cfg.progress_every)],
+        default_root_dir=str(run_dir))
     trainer.fit(module, ckpt_path=ckpt_path)
     return module, trainer
 
