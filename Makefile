@@ -27,5 +27,13 @@ test: install
 bench: install
 	$(PY) scripts/bench_ensemble.py
 
+# A real single-node SLURM on localhost (root; Debian packages): sweeps go through sbatch,
+# one job is preempted and must resume to the uninterrupted result.
+export SLURM_CONF ?= /tmp/runner-slurm/slurm.conf
+test-slurm: install
+	scripts/slurm_local.sh up
+	RUNNER_REQUIRE_SLURM=1 $(PY) -m pytest -q tests/test_slurm.py; status=$$?; \
+	scripts/slurm_local.sh down; exit $$status
+
 clean:
 	rm -rf outputs/multirun outputs/x2 outputs/x3 .pytest_cache

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import os
+import socket
 import time
 import traceback
 import warnings
@@ -118,7 +120,8 @@ def run(cfg: DictConfig, run_dir: Path, overrides: list[str] | None = None,
     job = job_identity(cfg, run_dir, group)
     summary = {"status": "running", "task": cfg.task.name, "activation": cfg.activation.name,
                "overrides": list(overrides or []), "seed": cfg.seed,
-               "ensemble_size": cfg.ensemble.size, "name": job["name"], "tags": job["tags"]}
+               "ensemble_size": cfg.ensemble.size, "name": job["name"], "tags": job["tags"],
+               "host": socket.gethostname(), "slurm_job_id": os.environ.get("SLURM_JOB_ID")}
     start = time.time()
     try:
         L.seed_everything(cfg.seed, verbose=False)
