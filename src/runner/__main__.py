@@ -32,19 +32,22 @@ def main(cfg: DictConfig) -> float | None:
         log.exception("run failed; status recorded in %s", run_dir / "summary.json")
         if not multirun:
             sys.exit(1)
-        return float("nan")
+        return float("inf") if cfg.get("objective") else None
     log.info("%s: %s in %.1fs -> %s", summary["name"], summary["status"], summary["duration_s"], run_dir)
     log.info("summary: %s\nplots:   %s\n%s", run_dir / "summary.json", run_dir / "plots", headline(summary))
     return summary_objective(cfg, summary)
 
 
 def summary_objective(cfg: DictConfig, summary: dict) -> float | None:
-    """The value a sweeper minimizes: the mean of metric `objective` (NaN if missing/diverged)."""
+    """The value a sweeper minimizes: the member mean of metric `objective`. A diverged run (or a
+    missing metric) gives +inf, the worst value, so an Optuna study records it and goes on."""
     name = cfg.get("objective")
     if not name:
         return None
     stats = summary.get("metrics", {}).get(name)
-    return float("nan") if not stats or stats["mean"] is None else stats["mean"]
+    if summary.get("status") != "completed" or not stats or stats["mean"] is None:
+        return float("inf")
+    return stats["mean"]
 
 
 if __name__ == "__main__":

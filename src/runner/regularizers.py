@@ -95,6 +95,11 @@ class Dropout(NoRegularizer):
 
 
 def exact_spectral_norms(model: EnsembleMLP) -> list[torch.Tensor]:
-    """sigma_max of every layer of every member by SVD, each (K,); for summaries and tests."""
+    """sigma_max of every layer of every member by SVD, each (K,); NaN for a diverged member."""
+    norms = []
     with torch.no_grad():
-        return [torch.linalg.matrix_norm(w.double(), ord=2).to(w.dtype) for w in model.weights]
+        for w in model.weights:
+            finite = torch.isfinite(w).flatten(1).all(1)
+            sigma = torch.linalg.matrix_norm(torch.where(finite[:, None, None], w, 0).double(), ord=2)
+            norms.append(sigma.masked_fill(~finite, float("nan")).to(w.dtype))
+    return norms

@@ -57,6 +57,8 @@ class PowerExtrapolation(RegressionTask):
 
     def _tail_shape(self, pred: torch.Tensor, span: torch.Tensor) -> dict[str, torch.Tensor]:
         """Straight-line residual and relative range on each far tail; turning points beyond the data."""
+        finite = torch.isfinite(pred).all(1)  # diverged members get NaN, not a crashed lstsq
+        pred = torch.where(finite[:, None], pred, torch.zeros_like(pred))
         residual, rel_range = [], []
         xe = self.x_eval[:, 0].double()
         for tail in self.tails:
@@ -71,9 +73,9 @@ class PowerExtrapolation(RegressionTask):
             slope = torch.diff(pred[:, side].double(), dim=1)
             sign = torch.sign(slope) * (slope.abs() > 1e-6 * span)  # ignore numerically flat steps
             turns += torch.stack([(s[s != 0][1:] != s[s != 0][:-1]).sum() for s in sign])
-        return {"tail_line_residual": torch.stack(residual).mean(0).float(),
-                "tail_rel_range": torch.stack(rel_range).mean(0).float(),
-                "extrap_turning_points": turns.float()}
+        shape = {"tail_line_residual": torch.stack(residual).mean(0),
+                 "tail_rel_range": torch.stack(rel_range).mean(0), "extrap_turning_points": turns}
+        return {k: v.float().masked_fill(~finite, float("nan")) for k, v in shape.items()}
 
     def save_outputs(self, model: EnsembleMLP, run_dir: Path, label: str) -> None:
         with torch.no_grad():
