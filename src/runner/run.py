@@ -68,7 +68,8 @@ def train(cfg: DictConfig, task: Task, run_dir: Path, job: dict) -> tuple[Ensemb
     checkpoint = ModelCheckpoint(dirpath=ckpt_dir, save_last=True, save_top_k=0,
                                  every_n_epochs=cfg.checkpoint_every)
     trainer: L.Trainer = instantiate(cfg.trainer, logger=build_loggers(cfg, run_dir, job) or False,
-                                     callbacks=[checkpoint, ProgressPrinter(cfg.progress_every)],
+                                     callbacks=[checkpoint, ProgressPrinter(cfg.progress_every),
+                                                *task.callbacks()],
                                      default_root_dir=str(run_dir))
     last = ckpt_dir / "last.ckpt"
     ckpt_path = str(last) if cfg.resume and last.exists() else None
