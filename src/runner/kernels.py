@@ -17,7 +17,7 @@ import torch
 from runner.activations import Activation
 from runner.init import draw_layer, member_generator
 
-COLLAPSED_BELOW = 1e-30  # a member whose kernel falls below this has collapsed to 0
+RUNAWAY_ORDERS = 10.0  # a kernel that moved this many decades from layer 1 has collapsed/exploded
 
 
 @dataclass
@@ -44,9 +44,17 @@ class InitStats:
         """Members overflowed by each layer, (L,)."""
         return (~self.finite).sum(0)
 
-    def collapsed(self, below: float = COLLAPSED_BELOW) -> np.ndarray:
-        """Finite members whose kernel (every input) is below `below` at each layer, (L,)."""
-        return (self.finite & (self.kernel < below).all(axis=2)).sum(0)
+    def collapsed(self, orders: float = RUNAWAY_ORDERS) -> np.ndarray:
+        """Finite members whose kernel fell `orders` decades below layer 1's (every input), (L,)."""
+        with np.errstate(divide="ignore", invalid="ignore"):
+            low = (self.kernel <= self.kernel[:, :1] * 10.0**-orders).all(axis=2)
+        return (self.finite & low).sum(0)
+
+    def exploded(self, orders: float = RUNAWAY_ORDERS) -> np.ndarray:
+        """Finite members whose kernel rose `orders` decades above layer 1's (any input), (L,)."""
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            high = (self.kernel >= self.kernel[:, :1] * 10.0**orders).any(axis=2)
+        return (self.finite & high).sum(0)
 
 
 def sample_init(act: Activation, x: torch.Tensor, depth: int, width: int, C_W: float, C_b: float,

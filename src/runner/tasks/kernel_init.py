@@ -10,7 +10,8 @@ Four-point vertex (fixed input): V̂(l) = n_{l-1} Var_members(Ĝ(l)) with Ĝ(l) 
 variance of layer l given layer l-1 (see runner.kernels.vertex_from_G); the direct estimator
 (n_{l-1}/3)(E[z⁴] − 3E[z²]²) is reported beside it. Plots show the normalized four-point function
 3V/(n_{l-1}K²), which grows with depth and shrinks with width. Members whose kernel overflows
-are counted per layer and excluded; those below 1e-30 count as collapsed.
+are counted per layer and excluded; finite members whose kernel moved 10 decades from layer 1
+count as exploded or collapsed.
 """
 
 from __future__ import annotations
@@ -79,10 +80,12 @@ class KernelInit(Task):
                 metrics[f"{tag}/kernel_max_abs_z"] = torch.tensor([np.nanmax(z) if np.isfinite(z).any() else np.nan])
                 metrics[f"{tag}/kernel_max_rel_err"] = torch.tensor([np.nanmax(rel) if np.isfinite(rel).any() else np.nan])
                 metrics[f"{tag}/overflowed"] = torch.tensor([float(res["overflowed"][-1])])
+                metrics[f"{tag}/exploded"] = torch.tensor([float(res["exploded"][-1])])
                 metrics[f"{tag}/collapsed"] = torch.tensor([float(res["collapsed"][-1])])
-                last = np.where(finite[:, -1], stats.kernel[:, -1, 0], np.nan)
-                metrics[f"{tag}/kernel_last_layer"] = torch.from_numpy(last)
-                metrics[f"{tag}/kernel_theory_last_layer"] = torch.tensor([K_th[0, -1]])
+                with np.errstate(divide="ignore"):  # log10: exploded kernels would overflow std
+                    last = np.where(finite[:, -1], np.log10(stats.kernel[:, -1, 0]), np.nan)
+                    metrics[f"{tag}/log10_kernel_last_layer"] = torch.from_numpy(last)
+                    metrics[f"{tag}/log10_kernel_theory_last_layer"] = torch.tensor([np.log10(K_th[0, -1])])
                 metrics[f"{tag}/vertex_last_layer"] = torch.tensor([res["V_G"][-1]])
                 metrics[f"{tag}/vertex_theory_last_layer"] = torch.tensor([res["V_theory"][-1]])
                 arrays[f"{tag}_kernel"] = stats.kernel
@@ -110,8 +113,8 @@ class KernelInit(Task):
             res.update(V_theory=V, V_G=V_G, V_G_se=V_G_se, V_direct=vertex_direct(stats),
                        kurtosis_theory=theory.excess_kurtosis(V, K_th[0], stats.n_prev),
                        kurtosis_G=theory.excess_kurtosis(V_G, K_w, stats.n_prev))
-        res.update(overflowed=stats.overflowed().astype(float), collapsed=stats.collapsed().astype(float),
-                   valid=finite.sum(0).astype(float))
+        res.update(overflowed=stats.overflowed().astype(float), exploded=stats.exploded().astype(float),
+                   collapsed=stats.collapsed().astype(float), valid=finite.sum(0).astype(float))
         return res
 
     def plot(self, results, act, plots: Path) -> None:
@@ -130,7 +133,8 @@ class KernelInit(Task):
             ax.plot(layers, r["K_theory"], c, lw=1.5, label=f"{lbl}: theory")
             ax.plot(layers, r["K_theory_nlo"], c, lw=1, ls=":")
             ax.errorbar(layers, r["K_weights"], r["K_weights_se"], fmt="o", color=c, ms=4, capsize=2,
-                        label=f"{lbl}: over weights (overflowed {int(r['overflowed'][-1])}, collapsed {int(r['collapsed'][-1])})")
+                        label=f"{lbl}: over weights (overflowed {int(r['overflowed'][-1])}, "
+                              f"exploded {int(r['exploded'][-1])}, collapsed {int(r['collapsed'][-1])})")
             if "K_inputs" in r:
                 ax.errorbar(layers + 0.15, r["K_inputs"], r["K_inputs_se"], fmt="s", mfc="none", color=c,
                             ms=4, capsize=2)
