@@ -1,7 +1,6 @@
 """Theory against finite ensembles, and the issue-4 tasks and presets end to end (small scale)."""
 
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
