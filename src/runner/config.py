@@ -62,6 +62,10 @@ def probability(v) -> bool:
     return _is_real(v) and 0 <= v < 1
 
 
+def _list_of(check):
+    return lambda v: isinstance(v, (list, ListConfig)) and len(v) > 0 and all(check(x) for x in v)
+
+
 # key -> (check, what is allowed). Keys absent from the composed config are skipped.
 RULES = {
     "seed": (nonnegative_int, "an integer >= 0"),
@@ -82,6 +86,21 @@ RULES = {
     "checkpoint_every": (positive_int, "an integer >= 1"),
     "resume": (lambda v: isinstance(v, bool), "true or false"),
     "skip_completed": (lambda v: isinstance(v, bool), "true or false"),
+    # theory tasks (issue 4): susceptibility, kernel_init, kernel_training
+    "task.n_C_W": (positive_int, "an integer >= 1"),
+    "task.layers": (positive_int, "an integer >= 1"),
+    "task.K0": (positive, "a number > 0"),
+    "task.C_W": (positive, "a number > 0"),
+    "task.C_b": (nonnegative, "a number >= 0"),
+    "task.n_train": (positive_int, "an integer >= 1"),
+    "task.n_test": (positive_int, "an integer >= 1"),
+    "task.n_random_inputs": (nonnegative_int, "an integer >= 0"),
+    "task.input_std": (positive, "a number > 0"),
+    "task.input_scale": (positive, "a number > 0"),
+    "task.chunk": (positive_int, "an integer >= 1"),
+    "task.C_W_values": (_list_of(positive), "a non-empty list of numbers > 0"),
+    "task.widths": (_list_of(positive_int), "a non-empty list of integers >= 1"),
+    "task.record_epochs": (_list_of(nonnegative_int), "a non-empty list of integers >= 0"),
 }
 
 CHOICES = {

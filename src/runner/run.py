@@ -82,7 +82,8 @@ def train(cfg: DictConfig, task: Task, run_dir: Path, job: dict) -> tuple[Ensemb
         log.info("resume=true but no checkpoint at %s; starting from scratch", last)
     trainer: L.Trainer = instantiate(
         cfg.trainer, logger=build_loggers(cfg, run_dir, job, resume_step) or False,
-        callbacks=[LastCheckpoint(last, cfg.checkpoint_every), ProgressPrinter(cfg.progress_every)],
+        callbacks=[LastCheckpoint(last, cfg.checkpoint_every), ProgressPrinter(cfg.progress_every),
+                   *task.callbacks()],
         default_root_dir=str(run_dir))
     trainer.fit(module, ckpt_path=ckpt_path)
     return module, trainer

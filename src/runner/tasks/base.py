@@ -42,6 +42,10 @@ class Task:
     def save_outputs(self, model: EnsembleMLP, run_dir: Path, label: str) -> None:
         """Write predictions and plots into the run directory."""
 
+    def callbacks(self) -> list:
+        """Extra Lightning callbacks the task needs while training (e.g. to record at epochs)."""
+        return []
+
     def run(self, cfg, run_dir: Path) -> dict[str, torch.Tensor]:
         """Entry point for tasks with trains = False; returns final metrics."""
         raise NotImplementedError

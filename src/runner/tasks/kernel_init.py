@@ -1,0 +1,162 @@
+"""Paper B, Figs. 1, 5, 6: the kernel and four-point vertex of random networks, layer by layer.
+
+M networks (ensemble.size) of model.depth hidden layers are drawn for every (C_W, width) pair
+and run on one fixed input x_fixed plus `n_random_inputs` inputs x ~ N(0, input_std² I). Two
+views of the kernel, both averaged over neurons: over weights (the fixed input, mean over
+members) and over inputs (per member the mean over the random inputs, then over members). Each
+sits next to the theory: the leading-order recursion K(l) and its 1/n-corrected version.
+
+Four-point vertex (fixed input): V̂(l) = n_{l-1} Var_members(Ĝ(l)) with Ĝ(l) the conditional
+variance of layer l given layer l-1 (see runner.kernels.vertex_from_G); the direct estimator
+(n_{l-1}/3)(E[z⁴] − 3E[z²]²) is reported beside it. Plots show the normalized four-point function
+3V/(n_{l-1}K²), which grows with depth and shrinks with width. Members whose kernel overflows
+are counted per layer and excluded; finite members whose kernel moved 10 decades from layer 1
+count as exploded or collapsed.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from runner import activations, theory
+from runner.kernels import mean_and_se, sample_init, vertex_direct, vertex_from_G
+from runner.results import save_npz_atomic
+from runner.tasks.base import Task
+from runner.tasks.susceptibility import write_csv
+
+DTYPES = {"float64": torch.float64, "float32": torch.float32}
+
+
+class KernelInit(Task):
+    """Empirical kernels and vertex of freshly initialized ensembles against the theory."""
+
+    trains = False
+
+    def __init__(self, name: str = "kernel_init", x_fixed=(1.0, 1.0), n_random_inputs: int = 16,
+                 input_std: float = 1.0, C_W_values: list | None = None, widths: list | None = None,
+                 chunk: int = 32, dtype: str = "float64"):
+        if dtype not in DTYPES:
+            raise ValueError(f"task.dtype={dtype!r}: choose one of {', '.join(DTYPES)}")
+        self.name = name
+        self.x_fixed = torch.tensor([list(x_fixed)], dtype=torch.float64)
+        self.in_dim = self.x_fixed.shape[1]
+        self.n_random, self.input_std = n_random_inputs, float(input_std)
+        self.C_W_values = [float(c) for c in C_W_values] if C_W_values else None
+        self.widths = [int(n) for n in widths] if widths else None
+        self.chunk, self.dtype = chunk, DTYPES[dtype]
+
+    def inputs(self, seed: int) -> torch.Tensor:
+        gen = torch.Generator().manual_seed(seed)
+        rand = torch.randn(self.n_random, self.in_dim, generator=gen, dtype=torch.float64) * self.input_std
+        return torch.cat([self.x_fixed, rand])
+
+    def run(self, cfg, run_dir: Path) -> dict[str, torch.Tensor]:
+        act = activations.build(**cfg.activation)
+        depth, M, C_b = cfg.model.depth, cfg.ensemble.size, float(cfg.init.get("C_b", 0.0))
+        C_Ws = self.C_W_values or [float(cfg.init.get("C_W", 1.0))]
+        widths = self.widths or [cfg.model.width]
+        x = self.inputs(cfg.seed)
+        K0 = (x**2).sum(1).numpy() / self.in_dim
+        rows, metrics, arrays, results = [], {}, {}, []
+        for C_W in C_Ws:
+            K_th = theory.kernel_flow(act, C_b, C_W, K0, depth)  # (N, L)
+            for n in widths:
+                tag = f"cw{C_W:g}_n{n}"
+                stats = sample_init(act, x, depth, n, C_W, C_b, M, seed=cfg.seed,
+                                    member_offset=cfg.ensemble.member_offset, chunk=self.chunk,
+                                    dtype=self.dtype)
+                res = self.measure(act, stats, K_th, K0, C_b, C_W, n, depth)
+                results.append((C_W, n, res))
+                for l in range(depth):
+                    rows.append({"C_W": C_W, "width": n, "layer": l + 1,
+                                 **{k: float(v[l]) for k, v in res.items() if np.ndim(v) == 1}})
+                finite = stats.finite
+                with np.errstate(all="ignore"):
+                    z = np.abs(res["K_weights"] - res["K_theory"]) / res["K_weights_se"]
+                    rel = np.abs(res["K_weights"] / res["K_theory"] - 1)
+                metrics[f"{tag}/kernel_max_abs_z"] = torch.tensor([np.nanmax(z) if np.isfinite(z).any() else np.nan])
+                metrics[f"{tag}/kernel_max_rel_err"] = torch.tensor([np.nanmax(rel) if np.isfinite(rel).any() else np.nan])
+                metrics[f"{tag}/overflowed"] = torch.tensor([float(res["overflowed"][-1])])
+                metrics[f"{tag}/exploded"] = torch.tensor([float(res["exploded"][-1])])
+                metrics[f"{tag}/collapsed"] = torch.tensor([float(res["collapsed"][-1])])
+                with np.errstate(divide="ignore"):  # log10: exploded kernels would overflow std
+                    last = np.where(finite[:, -1], np.log10(stats.kernel[:, -1, 0]), np.nan)
+                    metrics[f"{tag}/log10_kernel_last_layer"] = torch.from_numpy(last)
+                    metrics[f"{tag}/log10_kernel_theory_last_layer"] = torch.tensor([np.log10(K_th[0, -1])])
+                metrics[f"{tag}/vertex_last_layer"] = torch.tensor([res["V_G"][-1]])
+                metrics[f"{tag}/vertex_theory_last_layer"] = torch.tensor([res["V_theory"][-1]])
+                arrays[f"{tag}_kernel"] = stats.kernel
+                arrays[f"{tag}_G"] = stats.G
+        run_dir = Path(run_dir)
+        write_csv(run_dir / "metrics.csv", rows)
+        save_npz_atomic(run_dir / "kernels.npz", x=x.numpy(), K0=K0, **arrays)
+        self.plot(results, act, run_dir / "plots")
+        return metrics
+
+    def measure(self, act, stats, K_th, K0, C_b, C_W, n, depth) -> dict[str, np.ndarray]:
+        """Per-layer theory and estimates for one (C_W, width) ensemble."""
+        finite = stats.finite
+        K_w, K_w_se = mean_and_se(stats.kernel[:, :, 0], finite)
+        res = {"K_theory": K_th[0],
+               "K_theory_nlo": theory.kernel_flow_nlo(act, C_b, C_W, K0[0], depth, n),
+               "K_weights": K_w, "K_weights_se": K_w_se}
+        if self.n_random:
+            per_member = stats.kernel[:, :, 1:].mean(2)  # fixed weights, averaged over inputs
+            res["K_inputs"], res["K_inputs_se"] = mean_and_se(per_member, finite)
+            res["K_inputs_theory"] = K_th[1:].mean(0)
+        V = theory.vertex_flow(act, C_b, C_W, K0[0], depth, n)
+        V_G, V_G_se = vertex_from_G(stats)
+        with np.errstate(all="ignore"):
+            res.update(V_theory=V, V_G=V_G, V_G_se=V_G_se, V_direct=vertex_direct(stats),
+                       kurtosis_theory=theory.excess_kurtosis(V, K_th[0], stats.n_prev),
+                       kurtosis_G=theory.excess_kurtosis(V_G, K_w, stats.n_prev))
+        res.update(overflowed=stats.overflowed().astype(float), exploded=stats.exploded().astype(float),
+                   collapsed=stats.collapsed().astype(float), valid=finite.sum(0).astype(float))
+        return res
+
+    def plot(self, results, act, plots: Path) -> None:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        from runner.results import save_figure
+
+        layers = np.arange(1, len(results[0][2]["K_theory"]) + 1)
+        fig, ax = plt.subplots(figsize=(7, 4.5))
+        for i, (C_W, n, r) in enumerate(results):
+            c = f"C{i % 10}"
+            lbl = f"C_W={C_W:g}, n={n}"
+            ax.plot(layers, r["K_theory"], c, lw=1.5, label=f"{lbl}: theory")
+            ax.plot(layers, r["K_theory_nlo"], c, lw=1, ls=":")
+            ax.errorbar(layers, r["K_weights"], r["K_weights_se"], fmt="o", color=c, ms=4, capsize=2,
+                        label=f"{lbl}: over weights (overflowed {int(r['overflowed'][-1])}, "
+                              f"exploded {int(r['exploded'][-1])}, collapsed {int(r['collapsed'][-1])})")
+            if "K_inputs" in r:
+                ax.errorbar(layers + 0.15, r["K_inputs"], r["K_inputs_se"], fmt="s", mfc="none", color=c,
+                            ms=4, capsize=2)
+                ax.plot(layers, r["K_inputs_theory"], c, lw=0.8, ls="--")
+        ax.set(yscale="log", xlabel="layer", ylabel="kernel E[z²]",
+               title=f"{act!r}: kernel at initialization (solid: theory; dotted: with 1/n; "
+                     "squares: over inputs)")
+        ax.title.set_fontsize(9)
+        ax.legend(fontsize=6)
+        fig.tight_layout()
+        save_figure(fig, plots / "kernel.png")
+
+        fig, ax = plt.subplots(figsize=(7, 4.5))
+        for i, (C_W, n, r) in enumerate(results):
+            c = f"C{i % 10}"
+            ax.plot(layers, r["kurtosis_theory"], c, label=f"C_W={C_W:g}, n={n}: theory")
+            with np.errstate(all="ignore"):
+                err = r["kurtosis_G"] * r["V_G_se"] / r["V_G"]
+            ax.errorbar(layers, r["kurtosis_G"], err, fmt="o", color=c, ms=4, capsize=2,
+                        label=f"C_W={C_W:g}, n={n}: ensemble (Var of Ĝ)")
+        ax.set(xlabel="layer", ylabel="3V/(n K²)", yscale="log",
+               title=f"{act!r}: normalized four-point vertex at initialization")
+        ax.legend(fontsize=6)
+        fig.tight_layout()
+        save_figure(fig, plots / "vertex.png")
