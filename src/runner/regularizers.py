@@ -96,5 +96,12 @@ class Dropout(NoRegularizer):
 
 def exact_spectral_norms(model: EnsembleMLP) -> list[torch.Tensor]:
     """sigma_max of every layer of every member by SVD, each (K,); for summaries and tests."""
+    norms = []
     with torch.no_grad():
-        return [torch.linalg.matrix_norm(w.double(), ord=2).to(w.dtype) for w in model.weights]
+        for w in model.weights:
+            ok = torch.isfinite(w).flatten(1).all(1)  # a diverged member's SVD would raise; NaN it
+            sigma = torch.full((len(w),), float("nan"), dtype=torch.float64, device=w.device)
+            if ok.any():
+                sigma[ok] = torch.linalg.matrix_norm(w[ok].double(), ord=2)
+            norms.append(sigma.to(w.dtype))
+    return norms
