@@ -17,7 +17,7 @@ from hydra import initialize_config_dir
 from hydra.utils import get_object
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
-from runner import activations
+from runner import activations, resolvers  # noqa: F401 - registers ${per_activation:...}
 from runner.init import SCHEMES
 from runner.loggers import KINDS
 

@@ -1,0 +1,127 @@
+"""Paper B regression throughput: the overhead-bound 1D preset and the compute-bound 2D grid.
+
+1. One input (kimkang_table4, poly_low, 25 members) through the real training path
+   (Lightning, one full-batch step per epoch) for each of MRePU, ReLU, GELU: model-steps per
+   second, and the projected wall time of Table 4's one-input part (2 targets x 3 activations x
+   10,000 epochs, run one after another as a sweep does), setup included. These tensors are
+   tiny, so intra-op threads only add synchronization: the 1D part runs with --threads-1d
+   (default 1, i.e. OMP_NUM_THREADS=1; two such jobs can share a 2-core machine).
+2. Two inputs on the 101x101 grid (poly2d_a, 25 members): achieved GFLOP/s of one ensemble
+   training step (forward, backward, Adam), counting matmul FLOPs as 3x the forward's
+   2 * points * sum(fan_in * fan_out) per member, next to this machine's float32 matmul peak
+   measured in the same run (a 4096^3 torch.mm). `--compile` also times the torch.compile'd
+   loss (task.compile=true). Last line: `peak_fraction: <x>` (MRePU, best mode).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+from runner.config import compose
+from runner.run import build_model, build_task, train
+
+logging.disable(logging.WARNING)
+
+
+def timed_training(overrides: list[str], steps: int) -> float:
+    """Seconds for a full training run of `steps` epochs (setup included) via runner.run.train."""
+    cfg = compose("trainer=cpu", "logger=none", f"trainer.max_epochs={steps}", "progress_every=1000000",
+                  f"checkpoint_every={steps}", *overrides)
+    task = build_task(cfg)
+    with tempfile.TemporaryDirectory() as tmp:
+        start = time.perf_counter()
+        train(cfg, task, Path(tmp), job={"name": "bench", "group": "bench", "tags": []})
+        return time.perf_counter() - start
+
+
+def one_input(short: int, long: int, members: int) -> None:
+    total = 0.0
+    for act in ("mrepu", "relu", "gelu"):
+        base = ["experiment=kimkang_table4", "kimkang=poly_low", f"activation={act}", f"ensemble.size={members}"]
+        if act == "mrepu":
+            base.append("init.C_W=0.1")  # the paper's 0.5 overflows with the working MRePU (README)
+        t_short, t_long = timed_training(base, short), timed_training(base, long)
+        per_step = (t_long - t_short) / (long - short)
+        setup = t_short - short * per_step
+        job = setup + 10_000 * per_step
+        total += 2 * job  # two one-input targets per activation
+        print(f"1D {act:6s}: {1 / per_step:7.0f} steps/s = {members / per_step:8.0f} model-steps/s "
+              f"({per_step * 1e3:.2f} ms/step, setup {setup:.1f}s); 10k-epoch job {job:.0f}s", flush=True)
+    print(f"projected kimkang_table4 one-input part (2 targets x 3 activations x 10k epochs, "
+          f"{members} members): {total / 60:.1f} min", flush=True)
+
+
+def matmul_peak(n: int = 4096, repeats: int = 5) -> float:
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    torch.mm(a, b)
+    best = min(_time(lambda: torch.mm(a, b)) for _ in range(repeats))
+    return 2 * n**3 / best / 1e9
+
+
+def _time(fn) -> float:
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+def step_gflops(act: str, members: int, steps: int, compiled: bool) -> tuple[float, float]:
+    """(GFLOP/s, seconds per step) of the ensemble training step on the 101x101 grid."""
+    overrides = ["experiment=kimkang_table4", "kimkang=poly2d_a", f"activation={act}", f"ensemble.size={members}",
+                 f"task.compile={str(compiled).lower()}"]
+    if act == "mrepu":
+        overrides.append("init.C_W=0.1")
+    cfg = compose("trainer=cpu", *overrides)
+    task = build_task(cfg)
+    model = build_model(cfg, task)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3, fused=True)
+    batch = task.train_batch()
+
+    def step():
+        opt.zero_grad(set_to_none=True)
+        task.loss(model, batch).sum().backward()
+        opt.step()
+
+    step()
+    step()  # warm-up (and compilation)
+    per_step = min(_time(step) for _ in range(steps))
+    dims = [task.in_dim] + [cfg.model.width] * cfg.model.depth + [task.out_dim]
+    flops = 3 * 2 * len(task.x_train) * members * sum(a * b for a, b in zip(dims[:-1], dims[1:]))
+    return flops / per_step / 1e9, per_step
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--members", type=int, default=25)
+    parser.add_argument("--short", type=int, default=100, help="epochs of the short 1D run")
+    parser.add_argument("--long", type=int, default=600, help="epochs of the long 1D run")
+    parser.add_argument("--steps", type=int, default=5, help="timed 2D steps (best of)")
+    parser.add_argument("--compile", action="store_true", help="also time task.compile=true")
+    parser.add_argument("--threads-1d", type=int, default=1, help="torch threads for the 1D part")
+    args = parser.parse_args()
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads", flush=True)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(args.threads_1d)
+    print(f"1D part with {args.threads_1d} thread(s)", flush=True)
+    one_input(args.short, args.long, args.members)
+    torch.set_num_threads(threads)
+    peak = matmul_peak()
+    print(f"float32 torch.mm peak (4096^3): {peak:.1f} GFLOP/s", flush=True)
+    fractions = {}
+    for act in ("mrepu", "relu", "gelu"):
+        for compiled in (False, True) if args.compile else (False,):
+            gflops, per_step = step_gflops(act, args.members, args.steps, compiled)
+            mode = "compiled" if compiled else "eager"
+            fractions.setdefault(act, []).append(gflops / peak)
+            print(f"2D 101x101 {act:6s} {mode:8s}: {per_step * 1e3:7.1f} ms/step, {gflops:6.1f} GFLOP/s, "
+                  f"{gflops / peak:.1%} of peak", flush=True)
+    print(f"peak_fraction: {max(fractions['mrepu']):.3f}")
+
+
+if __name__ == "__main__":
+    main()

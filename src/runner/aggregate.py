@@ -1,0 +1,352 @@
+"""Multirun directories -> paper-style tables and comparison plots.
+
+    python -m runner.aggregate outputs/multirun/<date> [more dirs] [--metric train_mse]
+
+Each job directory's summary.json is one run. Jobs are grouped into a table with one row per
+value of `--rows` and one column per value of `--cols` (dotted config keys, default
+activation.name x task.target); a cell pools the members of every completed job in it and
+shows mean ± std over the finite members. Failed, diverged, unfinished and partly diverged
+jobs are listed under the table, never dropped silently. Writes table.md and table.csv
+(main metric) into --out (default: the first directory), and comparison plots in plots/:
+loss curves with a band over members (from metrics.csv), and for tasks that save
+predictions.npz with derivatives, fits of f and f' (one input) or error contours (two).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import json
+import math
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from runner.results import write_bytes_atomic
+
+
+@dataclass
+class Job:
+    """One run directory and what its summary says (status `missing` when it has none)."""
+
+    path: Path
+    status: str
+    summary: dict = field(default_factory=dict)
+
+    def value(self, dotted: str):
+        """A config value by dotted key, e.g. 'activation.name' (None when absent)."""
+        node = self.summary.get("config", {})
+        for part in dotted.split("."):
+            if not isinstance(node, dict) or part not in node:
+                return None
+            node = node[part]
+        return node
+
+    def members(self, metric: str) -> list[float | None]:
+        return list(self.summary.get("metrics", {}).get(metric, {}).get("members", []))
+
+
+def _job_number(path: Path):
+    return (0, int(path.name)) if path.name.isdigit() else (1, path.name)
+
+
+def collect(dirs: list[Path]) -> list[Job]:
+    """Every job under the given directories (a run directory itself, or a sweep of them)."""
+    jobs = []
+    for root in map(Path, dirs):
+        candidates = [root] if (root / "summary.json").exists() or (root / ".hydra").exists() else sorted(
+            (p for p in root.iterdir() if p.is_dir() and ((p / "summary.json").exists() or (p / ".hydra").exists())),
+            key=_job_number)
+        for path in candidates:
+            summary_path = path / "summary.json"
+            if not summary_path.exists():
+                jobs.append(Job(path, "missing"))
+                continue
+            summary = json.loads(summary_path.read_text())
+            jobs.append(Job(path, summary.get("status", "unknown"), summary))
+    return jobs
+
+
+@dataclass
+class Cell:
+    """Pooled members of every completed job in one (row, column) of the table."""
+
+    values: list[float] = field(default_factory=list)
+    total: int = 0
+
+    @property
+    def mean(self) -> float:
+        return float(np.mean(self.values)) if self.values else math.nan
+
+    @property
+    def std(self) -> float:
+        return float(np.std(self.values)) if self.values else math.nan
+
+
+def _label(value) -> str:
+    return "-" if value is None else str(value)
+
+
+def pivot(jobs: list[Job], metric: str, rows: str, cols: str):
+    """(row labels, column labels, {(row, col): Cell}) over completed jobs, in order of appearance."""
+    row_keys, col_keys, cells = [], [], {}
+    for job in jobs:
+        r, c = _label(job.value(rows)), _label(job.value(cols))
+        if job.status == "missing":
+            continue
+        row_keys += [r] if r not in row_keys else []
+        col_keys += [c] if c not in col_keys else []
+        cell = cells.setdefault((r, c), Cell())
+        if job.status in ("completed", "diverged"):
+            members = job.members(metric)
+            cell.total += len(members)
+            cell.values += [v for v in members if v is not None]
+    return row_keys, col_keys, cells
+
+
+def problems(jobs: list[Job], metric: str, rows: str, cols: str) -> list[str]:
+    """One line per job that is not a clean completed run."""
+    lines = []
+    for job in jobs:
+        where = f"{job.path} ({_label(job.value(rows))}, {_label(job.value(cols))})"
+        if job.status == "missing":
+            lines.append(f"{job.path}: no summary.json (still running, or killed)")
+        elif job.status == "failed":
+            lines.append(f"{where}: failed: {job.summary.get('error', '?')}")
+        elif job.status == "diverged":
+            lines.append(f"{where}: diverged: every member non-finite")
+        elif job.status != "completed":
+            lines.append(f"{where}: status {job.status}")
+        else:
+            members = job.members(metric)
+            bad = sum(v is None for v in members)
+            if bad:
+                lines.append(f"{where}: {bad}/{len(members)} members non-finite, left out of the mean")
+            elif not members:
+                lines.append(f"{where}: no metric {metric!r}")
+    return lines
+
+
+def _fmt(cell: Cell | None) -> str:
+    if cell is None:
+        return ""
+    if not cell.values:
+        return "diverged" if cell.total else "failed"
+    text = f"{cell.mean:.3e} ± {cell.std:.1e}"
+    return text + (f" ({len(cell.values)}/{cell.total})" if len(cell.values) < cell.total else "")
+
+
+def markdown(jobs: list[Job], metric: str, rows: str, cols: str) -> str:
+    """The table as Markdown: mean ± std over members; (n/N) when members were left out."""
+    row_keys, col_keys, cells = pivot(jobs, metric, rows, cols)
+    out = [f"| {rows} \\ {cols} | " + " | ".join(col_keys) + " |",
+           "|---" * (len(col_keys) + 1) + "|"]
+    for r in row_keys:
+        out.append(f"| {r} | " + " | ".join(_fmt(cells.get((r, c))) for c in col_keys) + " |")
+    return "\n".join(out)
+
+
+def csv_text(jobs: list[Job], metric: str, rows: str, cols: str) -> str:
+    """The table as CSV: per column, mean, std and the number of finite/total members."""
+    row_keys, col_keys, cells = pivot(jobs, metric, rows, cols)
+    buf = io.StringIO()
+    writer = csv.writer(buf)
+    writer.writerow([rows] + [f"{c} {k}" for c in col_keys for k in ("mean", "std", "n_finite", "n")])
+    for r in row_keys:
+        line = [r]
+        for c in col_keys:
+            cell = cells.get((r, c), Cell())
+            line += ["" if not cell.values else f"{cell.mean:.6e}", "" if not cell.values else f"{cell.std:.6e}",
+                     len(cell.values), cell.total]
+        writer.writerow(line)
+    return buf.getvalue()
+
+
+def report(jobs: list[Job], metric: str, extra: list[str], rows: str, cols: str) -> str:
+    """table.md: the main table, tables of the extra metrics present, and the problem list."""
+    parts = [f"# {metric} (mean ± std over members)\n", markdown(jobs, metric, rows, cols)]
+    for name in extra:
+        if any(name in job.summary.get("metrics", {}) for job in jobs):
+            parts += [f"\n## {name}\n", markdown(jobs, name, rows, cols)]
+    issues = problems(jobs, metric, rows, cols)
+    parts += ["\n## Failed, diverged or incomplete jobs\n", "\n".join(f"- {line}" for line in issues) or "none"]
+    return "\n".join(parts) + "\n"
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _first_jobs(jobs: list[Job], rows: str, cols: str) -> dict[tuple[str, str], Job]:
+    """The first completed job of every (row, column) cell, for plots."""
+    first = {}
+    for job in jobs:
+        if job.status == "completed":
+            first.setdefault((_label(job.value(rows)), _label(job.value(cols))), job)
+    return first
+
+
+def _read_loss(path: Path) -> dict[str, np.ndarray] | None:
+    """step and train/loss/{mean,min,max} rows of a metrics.csv (None without one)."""
+    if not path.exists():
+        return None
+    with path.open() as f:
+        rows = [r for r in csv.DictReader(f) if r.get("train/loss/mean")]
+    if not rows:
+        return None
+    return {k: np.array([float(r[f"train/loss/{k}"] if k != "step" else r["step"]) for r in rows])
+            for k in ("step", "mean", "min", "max")}
+
+
+def plot_loss_curves(jobs: list[Job], rows: str, cols: str, path: Path) -> bool:
+    """Fig. 9: per column, the member-mean training loss of every row with a min-max band."""
+    from runner.results import save_figure
+
+    first = _first_jobs(jobs, rows, cols)
+    col_keys = list(dict.fromkeys(c for _, c in first))
+    curves = {key: _read_loss(job.path / "metrics.csv") for key, job in first.items()}
+    if not any(v is not None for v in curves.values()):
+        return False
+    plt = _pyplot()
+    fig, axes = plt.subplots(1, len(col_keys), figsize=(4.5 * len(col_keys), 3.8), squeeze=False)
+    for ax, c in zip(axes[0], col_keys):
+        for i, ((r, cc), curve) in enumerate((k, v) for k, v in curves.items() if k[1] == c):
+            if curve is None:
+                continue
+            ax.plot(curve["step"], curve["mean"], color=f"C{i}", lw=1.4, label=r)
+            ax.fill_between(curve["step"], curve["min"], curve["max"], color=f"C{i}", alpha=0.2, lw=0)
+        ax.set(yscale="log", xlabel="epoch", ylabel="training loss", title=c)
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    save_figure(fig, path)
+    return True
+
+
+def _load_predictions(job: Job) -> dict | None:
+    path = job.path / "predictions.npz"
+    if not path.exists():
+        return None
+    with np.load(path) as data:
+        return {k: data[k] for k in data.files} if "dy_pred" in data.files else None
+
+
+def _median_member(pred: dict) -> int:
+    err = ((pred["y_pred"] - pred["y_true"][None]) ** 2).mean(axis=(1, 2))
+    err = np.where(np.isfinite(err), err, np.inf)
+    return int(np.argsort(err)[(np.isfinite(err).sum() - 1) // 2 if np.isfinite(err).any() else 0])
+
+
+def plot_function_fits(jobs: list[Job], rows: str, cols: str, plot_dir: Path) -> list[Path]:
+    """Fig. 10/13: f and f' per one-input column; Figs. 11/12/14: error contours per two-input column.
+
+    Each row shows its median member (by test error), as a single trained network.
+    """
+    from runner.results import save_figure
+
+    plt = _pyplot()
+    first = _first_jobs(jobs, rows, cols)
+    preds = {key: p for key, job in first.items() if (p := _load_predictions(job)) is not None}
+    written = []
+    for c in dict.fromkeys(cc for _, cc in preds):
+        entries = [(r, p) for (r, cc), p in preds.items() if cc == c]
+        dim = entries[0][1]["x"].shape[1]
+        if dim == 1:
+            fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
+            x = entries[0][1]["x"][:, 0]
+            for i, (r, p) in enumerate(entries):
+                k = _median_member(p)
+                axes[0].plot(x, p["y_pred"][k, :, 0], color=f"C{i}", lw=1.2, label=r)
+                axes[1].plot(x, p["dy_pred"][k, :, 0], color=f"C{i}", lw=1.2, label=r)
+            axes[0].plot(x, entries[0][1]["y_true"][:, 0], "k--", lw=1, label="exact")
+            axes[1].plot(x, entries[0][1]["dy_true"][:, 0], "k--", lw=1, label="exact")
+            axes[0].set(xlabel="x", ylabel="f(x)", title=c)
+            axes[1].set(xlabel="x", ylabel="f'(x)", title=f"{c}: derivative")
+            for ax in axes:
+                ax.legend(fontsize=8)
+        elif dim == 2:
+            shape = tuple(int(s) for s in entries[0][1]["grid_shape"])
+            x1, x2 = (entries[0][1]["x"][:, i].reshape(shape) for i in range(2))
+            fig, axes = plt.subplots(len(entries), 3, figsize=(12.5, 3.6 * len(entries)), squeeze=False)
+            for row_axes, (r, p) in zip(axes, entries):
+                k = _median_member(p)
+                err = (p["y_pred"][k, :, 0] - p["y_true"][:, 0]).reshape(shape)
+                gerr = (np.linalg.norm(p["dy_pred"][k], axis=1) - np.linalg.norm(p["dy_true"], axis=1)).reshape(shape)
+                panels = [(p["y_pred"][k, :, 0].reshape(shape), "viridis", f"{r}: prediction"),
+                          (err, "RdBu_r", f"{r}: error"), (gerr, "RdBu_r", f"{r}: gradient-norm error")]
+                for ax, (values, cmap, title) in zip(row_axes, panels):
+                    finite = np.isfinite(values).all()
+                    if finite and cmap == "RdBu_r":
+                        bound = float(np.abs(values).max()) or 1.0
+                        cs = ax.contourf(x1, x2, values, levels=21, cmap=cmap, vmin=-bound, vmax=bound)
+                    elif finite:
+                        cs = ax.contourf(x1, x2, values, levels=21, cmap=cmap)
+                    if finite:
+                        fig.colorbar(cs, ax=ax)
+                    ax.set(title=title, xlabel="x1", ylabel="x2", aspect="equal")
+            fig.suptitle(c)
+        else:
+            continue
+        fig.tight_layout()
+        name = "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in c)[:60]
+        out = plot_dir / f"fit_{name}.png"
+        save_figure(fig, out)
+        written.append(out)
+    return written
+
+
+def aggregate(dirs: list[Path], out: Path | None = None, metric: str = "train_mse",
+              extra: tuple[str, ...] = ("test_mse", "deriv_mse", "grad_norm_error"),
+              rows: str = "activation.name", cols: str = "task.target", plots: bool = True) -> dict:
+    """Write table.md, table.csv and plots/ for the jobs under `dirs`; return what was written."""
+    jobs = collect(dirs)
+    if not jobs:
+        raise FileNotFoundError(f"no job directories under {', '.join(map(str, dirs))}")
+    out = Path(out or dirs[0])
+    write_bytes_atomic(out / "table.md", report(jobs, metric, list(extra), rows, cols).encode())
+    write_bytes_atomic(out / "table.csv", csv_text(jobs, metric, rows, cols).encode())
+    written = {"table.md": out / "table.md", "table.csv": out / "table.csv", "plots": []}
+    if plots:
+        if plot_loss_curves(jobs, rows, cols, out / "plots" / "loss_curves.png"):
+            written["plots"].append(out / "plots" / "loss_curves.png")
+        written["plots"] += plot_function_fits(jobs, rows, cols, out / "plots")
+    written["problems"] = problems(jobs, metric, rows, cols)
+    return written
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m runner.aggregate", description=__doc__.splitlines()[0])
+    parser.add_argument("dirs", nargs="+", type=Path, help="multirun (sweep) or run directories")
+    parser.add_argument("--metric", default="train_mse", help="summary metric of the main table")
+    parser.add_argument("--extra", default="test_mse,deriv_mse,grad_norm_error",
+                        help="comma-separated metrics tabulated below it in table.md")
+    parser.add_argument("--rows", default="activation.name", help="dotted config key of the rows")
+    parser.add_argument("--cols", default="task.target", help="dotted config key of the columns")
+    parser.add_argument("--out", type=Path, default=None, help="where to write (default: first dir)")
+    parser.add_argument("--no-plots", action="store_true")
+    args = parser.parse_args(argv)
+    for d in args.dirs:
+        if not d.is_dir():
+            print(f"runner.aggregate: error: {d} is not a directory", file=sys.stderr)
+            return 2
+    try:
+        written = aggregate(args.dirs, args.out, args.metric, tuple(filter(None, args.extra.split(","))),
+                            args.rows, args.cols, plots=not args.no_plots)
+    except FileNotFoundError as exc:
+        print(f"runner.aggregate: error: {exc}", file=sys.stderr)
+        return 2
+    print(written["table.md"].read_text())
+    print(f"wrote {written['table.md']}, {written['table.csv']}"
+          + "".join(f", {p}" for p in written["plots"]))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

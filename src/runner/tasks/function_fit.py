@@ -1,0 +1,141 @@
+"""Paper B (Kim & Kang), Tables 4-5: fit a polynomial or a less smooth function on a grid.
+
+The target is an expression over x (one input) or x1, x2 (two inputs), see
+runner.expression; `task.target` is either a name from `task.targets` or an expression
+itself. Training data are a uniform grid on `input_range` (n_points per axis; a meshgrid for
+two inputs); the test grid is finer (n_test per axis, by default the training points plus
+every midpoint). Because the exact gradient of the target comes from autograd, every run
+also measures how well the network's own input gradient matches it:
+
+- `train_mse`, `test_mse`: mean squared error of f on the training and test grids;
+- `deriv_mse`: mean over test points and inputs of (d f_net/dx_i - d f/dx_i)^2;
+- `grad_norm_error` (two inputs): mean over test points of (|grad f_net| - |grad f|)^2.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from runner.ensemble import EnsembleMLP
+from runner.expression import Expression, ExpressionError
+from runner.tasks.base import RegressionTask
+
+
+def make_grid(low: float, high: float, n: int, dim: int) -> torch.Tensor:
+    """n points per axis on [low, high]^dim, rows of shape (n**dim, dim), 'ij' order."""
+    axis = torch.linspace(low, high, n, dtype=torch.float64)
+    if dim == 1:
+        return axis.unsqueeze(1)
+    mesh = torch.meshgrid(*([axis] * dim), indexing="ij")
+    return torch.stack([m.reshape(-1) for m in mesh], dim=1)
+
+
+def member_mse(model: EnsembleMLP, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Mean squared error of every member on shared inputs, shape (K,)."""
+    return (model(x) - y).pow(2).mean(dim=(1, 2))
+
+
+class FunctionFit(RegressionTask):
+    """Regress an expression target on a grid; also score the network's input gradient."""
+
+    def __init__(self, name: str = "polynomial", target: str = "x**2",
+                 targets: dict[str, str] | None = None, input_range=(-2.0, 2.0),
+                 n_points: int = 101, n_test: int | None = None, normalize: bool = False,
+                 eval_chunk: int = 16384, compile: bool = False):
+        self.name = name
+        self.compile = compile
+        self._compiled_loss = None
+        self.targets = dict(targets or {})
+        self.target_name = str(target)
+        text = self.targets.get(self.target_name, self.target_name)
+        try:
+            self.expression = Expression(text)
+        except ExpressionError as exc:
+            raise ValueError(f"task.target={target!r} is invalid: {exc}") from None
+        for key, value in (("n_points", n_points), ("n_test", n_test), ("eval_chunk", eval_chunk)):
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 2):
+                raise ValueError(f"task.{key}={value!r} is invalid: must be an integer >= 2")
+        self.input_range = tuple(float(v) for v in input_range)
+        self.dim = self.expression.dim
+        self.n_points = n_points
+        self.n_test = n_test or 2 * n_points - 1
+        self.grid_shape = (n_points,) * self.dim
+        self.test_shape = (self.n_test,) * self.dim
+        self.eval_chunk = eval_chunk
+        x = make_grid(*self.input_range, n_points, self.dim)
+        y = self.expression(x)
+        self.x_test = make_grid(*self.input_range, self.n_test, self.dim)
+        y_test = self.expression(self.x_test)
+        dy_test = self.expression.gradient(self.x_test)
+        if not (torch.isfinite(y).all() and torch.isfinite(y_test).all() and torch.isfinite(dy_test).all()):
+            raise ValueError(f"task.target={target!r} ({text}) is not finite on input_range "
+                             f"{list(self.input_range)}")
+        dtype = torch.get_default_dtype()
+        super().__init__(x.to(dtype), y.unsqueeze(1).to(dtype), normalize)
+        self.x_test = self.x_test.to(dtype)
+        self.y_test, self.dy_test = y_test.unsqueeze(1).to(dtype), dy_test.to(dtype)
+
+    def loss(self, model: EnsembleMLP, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        """Per-member MSE; with `compile`, through torch.compile (fuses the elementwise work
+        that dominates large grids on a CPU; costs a one-off compile of tens of seconds)."""
+        if not self.compile:
+            return member_mse(model, batch["x"], batch["y"])
+        if self._compiled_loss is None:
+            self._compiled_loss = torch.compile(member_mse)
+        return self._compiled_loss(model, batch["x"], batch["y"])
+
+    def input_gradient(self, model: EnsembleMLP, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Predictions (K, N, 1) and their input gradients (K, N, dim), in original units.
+
+        Every member gets its own copy of the inputs, so the gradient of the summed output
+        is each member's own gradient; points are processed in chunks to bound memory.
+        """
+        device = model.weights[0].device
+        scale = (self.y_std / self.x_std).to(device)
+        preds, grads = [], []
+        for xc in torch.split(x, self.eval_chunk):
+            xn = ((xc - self.x_mean) / self.x_std).to(device)
+            with torch.enable_grad():
+                xk = xn.expand(model.size, -1, -1).clone().requires_grad_(True)
+                out = model(xk)
+                (g,) = torch.autograd.grad(out.sum(), xk)
+            preds.append(out.detach() * self.y_std.to(device) + self.y_mean.to(device))
+            grads.append(g * scale)
+        return torch.cat(preds, 1).cpu(), torch.cat(grads, 1).cpu()
+
+    def evaluate(self, model: EnsembleMLP) -> dict[str, torch.Tensor]:
+        with torch.no_grad():
+            train_pred = torch.cat([self.predict(model, xc).cpu()
+                                    for xc in torch.split(self.x_train, self.eval_chunk)], 1)
+        pred, grad = self.input_gradient(model, self.x_test)
+        metrics = {"train_mse": self.mse(train_pred, self.y_train),
+                   "test_mse": self.mse(pred, self.y_test),
+                   "deriv_mse": (grad - self.dy_test).pow(2).mean(dim=(1, 2))}
+        if self.dim == 2:
+            metrics["grad_norm_error"] = (grad.norm(dim=2) - self.dy_test.norm(dim=1)).pow(2).mean(1)
+        return metrics
+
+    def save_outputs(self, model: EnsembleMLP, run_dir: Path, label: str) -> None:
+        pred, grad = self.input_gradient(model, self.x_test)
+        from runner.results import save_npz_atomic
+
+        save_npz_atomic(run_dir / "predictions.npz", x=self.x_test.numpy(), y_true=self.y_test.numpy(),
+                        y_pred=pred.numpy().astype(np.float32), dy_true=self.dy_test.numpy(),
+                        dy_pred=grad.numpy().astype(np.float32), grid_shape=np.array(self.test_shape),
+                        target=np.array(self.expression.text))
+        title = f"{label}: {self.target_name}" + (
+            f" = {self.expression.text}" if self.expression.text != self.target_name else "")
+        from runner.tasks import function_plots
+
+        if self.dim == 1:
+            function_plots.plot_fit_1d(self.x_test[:, 0], self.y_test[:, 0], self.dy_test[:, 0],
+                                       pred[..., 0], grad[..., 0], title, run_dir / "plots" / "fit.png")
+        else:
+            member = int(self.mse(pred, self.y_test).argsort()[len(pred) // 2])  # the median member
+            function_plots.plot_contours_2d(
+                self.x_test, self.test_shape, self.y_test[:, 0], self.dy_test, pred[member, :, 0],
+                grad[member], f"{title} (member {member}, median test MSE)",
+                run_dir / "plots" / "contours.png")
