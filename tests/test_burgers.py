@@ -104,6 +104,14 @@ def test_short_relu_run_does_not_reach_tanh(short_runs):
     assert relu > 2 * tanh
 
 
+def test_blown_up_run_is_diverged_not_failed(tmp_path):
+    # MRePU (degree-3 branch) through 8 Glorot-initialized layers overflows float32 at once
+    summary = run(make_cfg(*SHORT, "activation=mrepu", "task.n_collocation=100", "trainer.max_epochs=8"),
+                  tmp_path)
+    assert summary["status"] == "diverged" and summary["metrics"]["rel_l2"]["n_finite"] == 0
+    assert (tmp_path / "plots" / "training.png").exists()
+
+
 def test_ensemble_equals_separate_runs(tmp_path):
     common = ["task=burgers", "activation=gelu", "model=mlp_3x64", "task.n_collocation=100",
               "task.n_boundary=20", "trainer.max_epochs=15", "log_every=5", "logger=none",
@@ -154,3 +162,34 @@ def test_data_reference_rejects_other_viscosity():
     with pytest.raises(ConfigError, match="reference=data"):
         build_task(make_cfg("task=burgers", "task.reference=data", f"task.nu={2 * PUBLISHED_NU}"))
     assert math.isclose(make_cfg("task=burgers").task.nu, PUBLISHED_NU)
+
+
+def test_adam_lbfgs_switches_phase_and_round_trips():
+    import torch
+
+    from runner.optim import AdamLBFGS
+
+    gen = torch.Generator().manual_seed(0)
+    a, b = torch.randn(20, 5, generator=gen, dtype=torch.float64), torch.randn(20, generator=gen, dtype=torch.float64)
+    w = torch.zeros(5, dtype=torch.float64, requires_grad=True)
+    opt = AdamLBFGS([w], lr=1e-2, adam_steps=3, lbfgs_max_iter=20)
+
+    def closure():
+        opt.zero_grad()
+        loss = (a @ w - b).pow(2).mean()
+        loss.backward()
+        return loss
+
+    best = torch.linalg.lstsq(a, b.unsqueeze(1)).solution.squeeze(1)
+    phases = []
+    for _ in range(5):
+        phases.append(opt.phase)
+        opt.step(closure)
+    assert phases == ["adam"] * 3 + ["lbfgs"] * 2
+    # a 5-dim least-squares problem: L-BFGS lands on the solution, Adam alone would not in 5 steps
+    torch.testing.assert_close(w.detach(), best, rtol=1e-6, atol=1e-8)
+    state = opt.state_dict()
+    other = AdamLBFGS([w], adam_steps=3)
+    other.load_state_dict(state)
+    assert other.steps_done == 5 and other.phase == "lbfgs"
+    assert other.lbfgs.state_dict()["state"][0]["n_iter"] == opt.lbfgs.state_dict()["state"][0]["n_iter"] > 0

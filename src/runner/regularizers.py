@@ -96,5 +96,12 @@ class Dropout(NoRegularizer):
 
 def exact_spectral_norms(model: EnsembleMLP) -> list[torch.Tensor]:
     """sigma_max of every layer of every member by SVD, each (K,); for summaries and tests."""
+    norms = []
     with torch.no_grad():
-        return [torch.linalg.matrix_norm(w.double(), ord=2).to(w.dtype) for w in model.weights]
+        for w in model.weights:
+            sigma = torch.full((len(w),), float("nan"), dtype=torch.float64, device=w.device)
+            finite = torch.isfinite(w).flatten(1).all(1)  # SVD fails on a diverged member's weights
+            if finite.any():
+                sigma[finite] = torch.linalg.matrix_norm(w[finite].double(), ord=2)
+            norms.append(sigma.to(w.dtype))
+    return norms

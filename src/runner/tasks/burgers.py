@@ -88,7 +88,7 @@ class Burgers(Task):
         self.name, self.nu = name, float(nu)
         self.x_range, self.t_range = tuple(map(float, x_range)), tuple(map(float, t_range))
         self.n_collocation, self.sampler, self.resample_every = n_collocation, sampler, resample_every
-        self.weights = (weight_pde, weight_initial, weight_boundary)
+        self.loss_weights = (weight_pde, weight_initial, weight_boundary)
         self.normalize = normalize
         self.gen = torch.Generator().manual_seed(seed)
         self.collocation = self.sample_collocation()
@@ -180,7 +180,7 @@ class Burgers(Task):
     def loss(self, model: EnsembleMLP, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         terms = self.terms(model, batch)
         self.last_terms = {k: v.detach() for k, v in terms.items()}
-        w_pde, w_init, w_bnd = self.weights
+        w_pde, w_init, w_bnd = self.loss_weights
         return w_pde * terms["pde"] + w_init * terms["initial"] + w_bnd * terms["boundary"]
 
     # ---- metrics ------------------------------------------------------------------------------

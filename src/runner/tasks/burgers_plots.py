@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import logging
 import sys
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -73,12 +74,19 @@ def plot_history(history: list[dict], label: str, path: Path) -> None:
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
     for name in names:
         vals = np.stack([np.asarray(row[name], dtype=float) for row in history if name in row])
+        vals[~np.isfinite(vals) | (vals <= 0)] = np.nan  # diverged members leave gaps
+        if np.isnan(vals).all():
+            continue
         ax = axes[1] if name == "rel_l2" else axes[0]
-        line, = ax.plot(epochs[:len(vals)], vals.mean(1), label=name.removeprefix("train/"))
-        ax.fill_between(epochs[:len(vals)], vals.min(1), vals.max(1), color=line.get_color(), alpha=0.2)
-    axes[0].set(yscale="log", xlabel="epoch", title="training loss terms")
-    axes[1].set(yscale="log", xlabel="epoch", title="relative L2 error")
-    axes[0].legend(fontsize=8)
+        with np.errstate(all="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN rows
+            mean, low, high = np.nanmean(vals, 1), np.nanmin(vals, 1), np.nanmax(vals, 1)
+        line, = ax.plot(epochs[:len(vals)], mean, label=name.removeprefix("train/"))
+        ax.fill_between(epochs[:len(vals)], low, high, color=line.get_color(), alpha=0.2)
+    for ax, title in zip(axes, ("training loss terms", "relative L2 error")):
+        ax.set(xlabel="epoch", title=title, yscale="log" if ax.lines else "linear")
+    if axes[0].lines:
+        axes[0].legend(fontsize=8)
     fig.suptitle(label, fontsize=10)
     fig.tight_layout()
     save_figure(fig, path)
@@ -94,7 +102,7 @@ def compare_sweep(sweep_dir: Path, metric: str = "rel_l2") -> dict[str, list[flo
         stats = summary.get("metrics", {}).get(metric)
         if stats is None:
             continue
-        values = [v for v in stats["members"] if v is not None]
+        values = [v for v in stats["members"] if v is not None]  # None: a diverged member
         by_activation.setdefault(summary["activation"], []).extend(values)
     if not by_activation:
         return None
@@ -124,7 +132,8 @@ class CompareActivations(Callback):
         result = compare_sweep(Path(config.hydra.sweep.dir), self.metric)
         if result:
             for name, vals in sorted(result.items()):
-                log.info("%s %-10s median %.3e over %d members", self.metric, name, np.median(vals), len(vals))
+                if vals:
+                    log.info("%s %-10s median %.3e over %d members", self.metric, name, np.median(vals), len(vals))
 
 
 if __name__ == "__main__":
