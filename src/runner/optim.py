@@ -24,7 +24,7 @@ class AdamLBFGS(torch.optim.Optimizer):
                  weight_decay: float = 0.0, fused: bool | None = None, adam_steps: int = 1000,
                  lbfgs_lr: float = 1.0, lbfgs_max_iter: int = 50, history_size: int = 50,
                  tolerance_grad: float = 1e-9, tolerance_change: float = 1e-12,
-                 line_search_fn: str | None = "strong_wolfe"):
+                 line_search_fn: str | None = "strong_wolfe", restart_on_stall: bool = True):
         params = list(params)
         super().__init__(params, {})
         self.adam = torch.optim.Adam(params, lr=lr, betas=tuple(betas), weight_decay=weight_decay,
@@ -33,7 +33,9 @@ class AdamLBFGS(torch.optim.Optimizer):
                                        history_size=history_size, tolerance_grad=tolerance_grad,
                                        tolerance_change=tolerance_change, line_search_fn=line_search_fn)
         self.adam_steps = adam_steps
+        self.restart_on_stall = restart_on_stall
         self.steps_done = 0
+        self.last_lbfgs_loss: float | None = None
 
     @property
     def phase(self) -> str:
@@ -41,8 +43,15 @@ class AdamLBFGS(torch.optim.Optimizer):
 
     def step(self, closure: Callable[[], torch.Tensor]) -> torch.Tensor:  # type: ignore[override]
         """One Adam step or one L-BFGS call; both need the closure (L-BFGS re-evaluates)."""
-        optimizer = self.adam if self.phase == "adam" else self.lbfgs
-        loss = optimizer.step(closure)
+        if self.phase == "adam":
+            loss = self.adam.step(closure)
+        else:
+            loss = self.lbfgs.step(closure)  # the loss where this call started
+            if self.restart_on_stall and float(loss) == self.last_lbfgs_loss:
+                # the previous call moved nothing (in float32 the line search often stalls):
+                # drop the curvature history and start again from steepest descent
+                self.lbfgs.state.clear()
+            self.last_lbfgs_loss = float(loss)
         self.steps_done += 1
         return loss
 
