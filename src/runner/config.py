@@ -80,6 +80,21 @@ RULES = {
     "regularizer.coef": (nonnegative, "a number >= 0"),
     "regularizer.n_power_iterations": (positive_int, "an integer >= 1"),
     "regularizer.p": (probability, "a probability in [0, 1)"),
+    "optimizer.adam_steps": (nonnegative_int, "an integer >= 0"),
+    "optimizer.lbfgs_lr": (positive, "a number > 0"),
+    "optimizer.lbfgs_max_iter": (positive_int, "an integer >= 1"),
+    "optimizer.history_size": (positive_int, "an integer >= 1"),
+    "task.nu": (positive, "a number > 0"),
+    "task.n_collocation": (positive_int, "an integer >= 1"),
+    "task.n_boundary": (nonnegative_int, "an integer >= 0"),
+    "task.initial_fraction": (lambda v: _is_real(v) and 0 <= v <= 1, "a number in [0, 1]"),
+    "task.resample_every": (nonnegative_int, "an integer >= 0"),
+    "task.weight_pde": (nonnegative, "a number >= 0"),
+    "task.weight_initial": (nonnegative, "a number >= 0"),
+    "task.weight_boundary": (nonnegative, "a number >= 0"),
+    "task.eval_nx": (lambda v: _is_int(v) and v >= 2, "an integer >= 2"),
+    "task.eval_nt": (positive_int, "an integer >= 1"),
+    "task.quadrature_nodes": (positive_int, "an integer >= 1"),
     "trainer.max_epochs": (positive_int, "an integer >= 1"),
     "log_every": (positive_int, "an integer >= 1"),
     "progress_every": (positive_int, "an integer >= 1"),
@@ -107,6 +122,8 @@ CHOICES = {
     "init.scheme": SCHEMES,
     "logger.kind": KINDS,
     "activation.name": activations.NAMES,
+    "task.sampler": ("lhs", "uniform"),
+    "task.reference": ("exact", "data"),
 }
 
 TOP_LEVEL = {"activation", "init", "model", "task", "regularizer", "optimizer", "trainer", "logger",
@@ -119,7 +136,7 @@ INSTANTIATED = ("task", "regularizer", "optimizer", "trainer")
 # Groups read by the runner itself, with the keys it reads.
 KNOWN_KEYS = {
     "model": {"depth", "width"},
-    "init": {"scheme", "C_W", "C_b"},
+    "init": {"scheme", "C_W", "C_b", "C_W_by_activation"},  # presets: C_W per activation
     "ensemble": {"size", "member_offset"},
     "logger": {"kind", "project", "entity", "group", "tags", "mode", "job_type"},
 }

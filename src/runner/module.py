@@ -63,6 +63,9 @@ class EnsembleModule(L.LightningModule):
     def configure_optimizers(self):
         return self.optimizer_factory(self.model.parameters())
 
+    def on_train_epoch_start(self) -> None:
+        self.task.on_epoch_start(self.current_epoch)
+
     def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
         member_loss = self.task.loss(self.model, batch)
         penalty = self.regularizer.penalty(self.model)

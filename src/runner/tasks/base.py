@@ -31,6 +31,9 @@ class Task:
         """Training loss per member, shape (K,)."""
         raise NotImplementedError
 
+    def on_epoch_start(self, epoch: int) -> None:
+        """Called before each training epoch (e.g. to resample PINN collocation points)."""
+
     def monitor(self, model: EnsembleMLP) -> dict[str, torch.Tensor]:
         """Extra metrics logged periodically during training (e.g. a PINN's error)."""
         return {}

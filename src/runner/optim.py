@@ -1,0 +1,65 @@
+"""Optimizers beyond torch's own: Adam first, then L-BFGS, as one optimizer object.
+
+One object keeps the training loop unchanged: Lightning's automatic optimization hands every
+`step` a closure (forward, zero_grad, backward), which Adam calls once and L-BFGS as often as
+its line search needs.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Iterable
+
+import torch
+
+
+class AdamLBFGS(torch.optim.Optimizer):
+    """`adam_steps` Adam steps, then L-BFGS with strong-Wolfe line search.
+
+    Each step after the Adam phase is one `torch.optim.LBFGS.step` of up to `lbfgs_max_iter`
+    iterations (its curvature history carries over between steps), so one epoch of the runner
+    is up to `lbfgs_max_iter` L-BFGS iterations. `weight_decay` applies to the Adam phase only.
+    """
+
+    def __init__(self, params: Iterable[torch.nn.Parameter], lr: float = 1e-3, betas=(0.9, 0.999),
+                 weight_decay: float = 0.0, fused: bool | None = None, adam_steps: int = 1000,
+                 lbfgs_lr: float = 1.0, lbfgs_max_iter: int = 50, history_size: int = 50,
+                 tolerance_grad: float = 1e-9, tolerance_change: float = 1e-12,
+                 line_search_fn: str | None = "strong_wolfe", restart_on_stall: bool = True):
+        params = list(params)
+        super().__init__(params, {})
+        self.adam = torch.optim.Adam(params, lr=lr, betas=tuple(betas), weight_decay=weight_decay,
+                                     fused=fused)
+        self.lbfgs = torch.optim.LBFGS(params, lr=lbfgs_lr, max_iter=lbfgs_max_iter,
+                                       history_size=history_size, tolerance_grad=tolerance_grad,
+                                       tolerance_change=tolerance_change, line_search_fn=line_search_fn)
+        self.adam_steps = adam_steps
+        self.restart_on_stall = restart_on_stall
+        self.steps_done = 0
+        self.last_lbfgs_loss: float | None = None
+
+    @property
+    def phase(self) -> str:
+        return "adam" if self.steps_done < self.adam_steps else "lbfgs"
+
+    def step(self, closure: Callable[[], torch.Tensor]) -> torch.Tensor:  # type: ignore[override]
+        """One Adam step or one L-BFGS call; both need the closure (L-BFGS re-evaluates)."""
+        if self.phase == "adam":
+            loss = self.adam.step(closure)
+        else:
+            loss = self.lbfgs.step(closure)  # the loss where this call started
+            if self.restart_on_stall and float(loss) == self.last_lbfgs_loss:
+                # the previous call moved nothing (in float32 the line search often stalls):
+                # drop the curvature history and start again from steepest descent
+                self.lbfgs.state.clear()
+            self.last_lbfgs_loss = float(loss)
+        self.steps_done += 1
+        return loss
+
+    def state_dict(self) -> dict:
+        return {"adam": self.adam.state_dict(), "lbfgs": self.lbfgs.state_dict(),
+                "steps_done": self.steps_done}
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        self.adam.load_state_dict(state_dict["adam"])
+        self.lbfgs.load_state_dict(state_dict["lbfgs"])
+        self.steps_done = state_dict["steps_done"]
