@@ -1,6 +1,13 @@
-"""Multirun directories -> paper-style tables and comparison plots.
+"""Multirun directories -> tables and comparison plots.
 
     python -m runner.aggregate outputs/multirun/<date> [more dirs] [--metric train_mse]
+    python -m runner.aggregate <sweep> --by task,activation --metric test_mse,extrap_mse
+
+With --by, jobs are grouped by any override or config keys (`activation`, `optimizer.lr`,
+`task.name`, ...; an override's value as typed, else the config value, else `<key>.name`):
+one row per group with mean ± std over every member of every completed job for each
+metric, as table.md/table.csv, and plots/curves.png overlays each group's training-loss
+curve (mean over jobs of the member mean, min-max band). Without --by: the paper layout below.
 
 Each job directory's summary.json is one run. Jobs are grouped into a table with one row per
 value of `--rows` and one column per value of `--cols` (dotted config keys, default
@@ -35,15 +42,23 @@ class Job:
     path: Path
     status: str
     summary: dict = field(default_factory=dict)
+    overrides: dict = field(default_factory=dict)
 
     def value(self, dotted: str):
-        """A config value by dotted key, e.g. 'activation.name' (None when absent)."""
-        node = self.summary.get("config", {})
-        for part in dotted.split("."):
-            if not isinstance(node, dict) or part not in node:
-                return None
-            node = node[part]
-        return node
+        """An override as typed, else a config value by dotted key, e.g. 'activation.name', else
+        `<key>.name` (so `activation` and `task` name the choice); None when absent."""
+        if dotted in self.overrides:
+            return self.overrides[dotted]
+        for key in (dotted, f"{dotted}.name"):
+            node = self.summary.get("config", {})
+            for part in key.split("."):
+                if not isinstance(node, dict) or part not in node:
+                    node = None
+                    break
+                node = node[part]
+            if node is not None and not isinstance(node, dict):
+                return node
+        return None
 
     def members(self, metric: str) -> list[float | None]:
         return list(self.summary.get("metrics", {}).get(metric, {}).get("members", []))
@@ -61,13 +76,24 @@ def collect(dirs: list[Path]) -> list[Job]:
             (p for p in root.iterdir() if p.is_dir() and ((p / "summary.json").exists() or (p / ".hydra").exists())),
             key=_job_number)
         for path in candidates:
+            overrides = read_overrides(path)
             summary_path = path / "summary.json"
             if not summary_path.exists():
-                jobs.append(Job(path, "missing"))
+                jobs.append(Job(path, "missing", overrides=overrides))
                 continue
             summary = json.loads(summary_path.read_text())
-            jobs.append(Job(path, summary.get("status", "unknown"), summary))
+            jobs.append(Job(path, summary.get("status", "unknown"), summary, overrides))
     return jobs
+
+
+def read_overrides(path: Path) -> dict[str, str]:
+    """{key: value} from a job's .hydra/overrides.yaml (group choices and key=value alike)."""
+    import yaml
+
+    file = path / ".hydra" / "overrides.yaml"
+    items = yaml.safe_load(file.read_text()) if file.exists() else []
+    pairs = (item.lstrip("+~").split("=", 1) for item in items or [] if "=" in item)
+    return {key: value for key, value in pairs}
 
 
 @dataclass
@@ -302,14 +328,93 @@ def plot_function_fits(jobs: list[Job], rows: str, cols: str, plot_dir: Path) ->
     return written
 
 
+def groups(jobs: list[Job], by: list[str]) -> dict[tuple, list[Job]]:
+    """Jobs (every status) by their values of the `by` keys, in order of appearance."""
+    grouped: dict[tuple, list[Job]] = {}
+    for job in jobs:
+        grouped.setdefault(tuple(_label(job.value(k)) for k in by), []).append(job)
+    return grouped
+
+
+def grouped_cells(group: list[Job], metric: str) -> Cell:
+    """Every member of every completed or diverged job of a group, pooled."""
+    cell = Cell()
+    for job in group:
+        if job.status in ("completed", "diverged"):
+            members = job.members(metric)
+            cell.total += len(members)
+            cell.values += [v for v in members if v is not None]
+    return cell
+
+
+def grouped_report(jobs: list[Job], by: list[str], metrics: list[str]) -> tuple[str, str]:
+    """(Markdown, CSV) of one row per group: job counts and mean ± std of each metric."""
+    head = by + ["completed", "jobs"]
+    md = ["| " + " | ".join(head + metrics) + " |", "|---" * (len(head) + len(metrics)) + "|"]
+    buf = io.StringIO()
+    writer = csv.writer(buf)
+    writer.writerow(head + [f"{m} {k}" for m in metrics for k in ("mean", "std", "n_finite", "n")])
+    for key, group in groups(jobs, by).items():
+        done = sum(job.status == "completed" for job in group)
+        cells = [grouped_cells(group, m) for m in metrics]
+        md.append("| " + " | ".join([*key, str(done), str(len(group))] + [_fmt(c) for c in cells]) + " |")
+        writer.writerow([*key, done, len(group)] + [x for c in cells for x in (
+            f"{c.mean:.6e}" if c.values else "", f"{c.std:.6e}" if c.values else "",
+            len(c.values), c.total)])
+    issues = problems(jobs, metrics[0], by[0], by[-1])
+    text = "\n".join([f"# Final metrics by {', '.join(by)} (mean ± std over jobs and members)\n",
+                      "\n".join(md), "\n## Failed, diverged or incomplete jobs\n",
+                      "\n".join(f"- {line}" for line in issues) or "none"]) + "\n"
+    return text, buf.getvalue()
+
+
+def plot_group_curves(jobs: list[Job], by: list[str], path: Path) -> bool:
+    """Each group's training-loss curve: mean over its jobs of the member mean, min-max band."""
+    from runner.results import save_figure
+
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(6.5, 4.2))
+    drawn = 0
+    for i, (key, group) in enumerate(groups(jobs, by).items()):
+        curves = [c for c in (_read_loss(j.path / "metrics.csv") for j in group) if c is not None]
+        if not curves:
+            continue
+        n = min(len(c["step"]) for c in curves)  # a running job's curve is shorter
+        mean = np.mean([c["mean"][:n] for c in curves], axis=0)
+        low = np.min([c["min"][:n] for c in curves], axis=0)
+        high = np.max([c["max"][:n] for c in curves], axis=0)
+        ax.plot(curves[0]["step"][:n], mean, color=f"C{i % 10}", lw=1.4, label=", ".join(key))
+        ax.fill_between(curves[0]["step"][:n], low, high, color=f"C{i % 10}", alpha=0.15, lw=0)
+        drawn += 1
+    if drawn:
+        ax.set(yscale="log", xlabel="epoch", ylabel="training loss", title=" × ".join(by))
+        ax.legend(fontsize=8)
+        fig.tight_layout()
+        save_figure(fig, path)
+    plt.close(fig)
+    return bool(drawn)
+
+
 def aggregate(dirs: list[Path], out: Path | None = None, metric: str = "train_mse",
               extra: tuple[str, ...] = ("test_mse", "deriv_mse", "grad_norm_error"),
-              rows: str = "activation.name", cols: str = "task.target", plots: bool = True) -> dict:
-    """Write table.md, table.csv and plots/ for the jobs under `dirs`; return what was written."""
+              rows: str = "activation.name", cols: str = "task.target", plots: bool = True,
+              by: list[str] | None = None) -> dict:
+    """Write table.md, table.csv and plots/ for the jobs under `dirs`; return what was written.
+    With `by`, one row per group of those keys and `metric` + `extra` as columns."""
     jobs = collect(dirs)
     if not jobs:
         raise FileNotFoundError(f"no job directories under {', '.join(map(str, dirs))}")
     out = Path(out or dirs[0])
+    if by:
+        metrics = [metric, *extra]
+        text, table = grouped_report(jobs, by, metrics)
+        write_bytes_atomic(out / "table.md", text.encode())
+        write_bytes_atomic(out / "table.csv", table.encode())
+        written = {"table.md": out / "table.md", "table.csv": out / "table.csv", "plots": [],
+                   "problems": problems(jobs, metric, by[0], by[-1])}
+        if plots and plot_group_curves(jobs, by, out / "plots" / "curves.png"):
+            written["plots"].append(out / "plots" / "curves.png")
+        return written
     write_bytes_atomic(out / "table.md", report(jobs, metric, list(extra), rows, cols).encode())
     write_bytes_atomic(out / "table.csv", csv_text(jobs, metric, rows, cols).encode())
     written = {"table.md": out / "table.md", "table.csv": out / "table.csv", "plots": []}
@@ -324,7 +429,10 @@ def aggregate(dirs: list[Path], out: Path | None = None, metric: str = "train_ms
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m runner.aggregate", description=__doc__.splitlines()[0])
     parser.add_argument("dirs", nargs="+", type=Path, help="multirun (sweep) or run directories")
-    parser.add_argument("--metric", default="train_mse", help="summary metric of the main table")
+    parser.add_argument("--metric", default="train_mse",
+                        help="summary metric of the main table (with --by: comma-separated metrics)")
+    parser.add_argument("--by", default=None,
+                        help="comma-separated override/config keys to group by, e.g. task,activation")
     parser.add_argument("--extra", default="test_mse,deriv_mse,grad_norm_error",
                         help="comma-separated metrics tabulated below it in table.md")
     parser.add_argument("--rows", default="activation.name", help="dotted config key of the rows")
@@ -337,8 +445,11 @@ def main(argv: list[str] | None = None) -> int:
             print(f"runner.aggregate: error: {d} is not a directory", file=sys.stderr)
             return 2
     try:
-        written = aggregate(args.dirs, args.out, args.metric, tuple(filter(None, args.extra.split(","))),
-                            args.rows, args.cols, plots=not args.no_plots)
+        metric, *more = args.metric.split(",")
+        extra = more if args.by else list(filter(None, args.extra.split(",")))
+        by = args.by.split(",") if args.by else None
+        written = aggregate(args.dirs, args.out, metric, tuple(extra), args.rows, args.cols,
+                            plots=not args.no_plots, by=by)
     except FileNotFoundError as exc:
         print(f"runner.aggregate: error: {exc}", file=sys.stderr)
         return 2

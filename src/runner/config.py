@@ -136,7 +136,7 @@ INSTANTIATED = ("task", "regularizer", "optimizer", "trainer")
 # Groups read by the runner itself, with the keys it reads.
 KNOWN_KEYS = {
     "model": {"depth", "width"},
-    "init": {"scheme", "C_W", "C_b", "C_W_by_activation"},  # presets: C_W per activation
+    "init": {"scheme", "C_W", "C_b"},
     "ensemble": {"size", "member_offset"},
     "logger": {"kind", "project", "entity", "group", "tags", "mode", "job_type"},
 }
