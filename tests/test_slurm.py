@@ -41,7 +41,7 @@ def summaries(sweep: Path) -> dict[str, dict]:
 
 def test_sweep_runs_every_job_through_sbatch(tmp_path):
     sweep = tmp_path / "sweep"
-    res = run_cli(*SLURM, "activation=relu,tanh,mrepu", "task=x2", "trainer.max_epochs=50",
+    res = run_cli(*SLURM, "threads=1", "activation=relu,tanh,mrepu", "task=x2", "trainer.max_epochs=50",
                   f"hydra.sweep.dir={sweep}", cwd=tmp_path, timeout=600)
     assert res.returncode == 0, res.stderr[-3000:]
     jobs = summaries(sweep)

@@ -29,7 +29,7 @@ def test_launcher_configs_compose(launcher):
 
 def test_joblib_runs_three_jobs_in_parallel(tmp_path):
     sweep = tmp_path / "sweep"
-    res = run_cli("-m", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2",
+    res = run_cli("-m", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2", "threads=1",
                   "activation=relu,tanh,sin", *TINY, f"hydra.sweep.dir={sweep}", cwd=tmp_path)
     assert res.returncode == 0, res.stderr[-2000:]
     assert statuses(sweep) == {"0": "completed", "1": "completed", "2": "completed"}

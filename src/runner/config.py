@@ -99,6 +99,7 @@ RULES = {
     "log_every": (positive_int, "an integer >= 1"),
     "progress_every": (positive_int, "an integer >= 1"),
     "checkpoint_every": (positive_int, "an integer >= 1"),
+    "threads": (lambda v: v is None or positive_int(v), "null or an integer >= 1"),
     "resume": (lambda v: isinstance(v, bool), "true or false"),
     "skip_completed": (lambda v: isinstance(v, bool), "true or false"),
     # theory tasks (issue 4): susceptibility, kernel_init, kernel_training
@@ -127,7 +128,7 @@ CHOICES = {
 }
 
 TOP_LEVEL = {"activation", "init", "model", "task", "regularizer", "optimizer", "trainer", "logger",
-             "seed", "ensemble", "log_every", "progress_every", "checkpoint_every", "resume",
+             "seed", "ensemble", "threads", "log_every", "progress_every", "checkpoint_every", "resume",
              "skip_completed", "objective", "tags", "experiment_name"}
 
 # Groups built with hydra.utils.instantiate: their keys must be arguments of the target.

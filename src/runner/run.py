@@ -126,6 +126,8 @@ def run(cfg: DictConfig, run_dir: Path, overrides: list[str] | None = None,
     start = time.time()
     try:
         L.seed_everything(cfg.seed, verbose=False)
+        if cfg.get("threads"):
+            torch.set_num_threads(cfg.threads)
         if task.trains:
             metrics, _ = fit(cfg, task, run_dir, job)
         else:
