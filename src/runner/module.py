@@ -122,5 +122,5 @@ class LastCheckpoint(L.Callback):
             return
         self.path.parent.mkdir(parents=True, exist_ok=True)
         tmp = self.path.with_name(self.path.name + ".tmp")
-        trainer.save_checkpoint(tmp)
+        trainer.save_checkpoint(tmp, weights_only=False)
         os.replace(tmp, self.path)

@@ -26,10 +26,11 @@ from runner.tasks.base import Task
 
 log = logging.getLogger("runner")
 
-# Lightning's banners (GPU available..., tips) and the CSV logger's note that Hydra's files share
-# the run directory are noise on every run; real warnings still show.
+# Lightning's banners (GPU available..., tips), the CSV logger's note that Hydra's files share
+# the run directory and the hint to use srun on any machine that has SLURM installed are noise
+# on every run (under SLURM, submitit already runs jobs through srun); real warnings still show.
 logging.getLogger("lightning.pytorch.utilities.rank_zero").setLevel(logging.WARNING)
-warnings.filterwarnings("ignore", message=r".*(Experiment logs directory|treespec|LeafSpec).*")
+warnings.filterwarnings("ignore", message=r".*(Experiment logs directory|treespec|LeafSpec|`srun` command is available).*")
 
 
 def build_task(cfg: DictConfig) -> Task:
