@@ -158,3 +158,17 @@ def test_kernel_sweep_is_vectorized_and_fast():
     theory.chi_par(act, K, C_W[:, None]), theory.chi_perp(act, K, C_W[:, None])
     assert K.shape == (100, 50)
     assert time.perf_counter() - start < 10  # generous: shared CI cores; the benchmark reports it
+
+
+def test_init_C_W_auto_takes_the_critical_pair_or_says_why_not():
+    from conftest import make_cfg
+    from runner.config import ConfigError, resolve_critical_init
+
+    cfg = make_cfg("activation=relu", "init.C_W=auto")
+    resolve_critical_init(cfg)
+    assert (cfg.init.C_W, cfg.init.C_b) == pytest.approx((2.0, 0.0))
+    cfg = make_cfg("activation=gelu", "init.C_W=auto")
+    resolve_critical_init(cfg)
+    assert (cfg.init.C_W, cfg.init.C_b) == pytest.approx((1.98306, 0.17292), abs=1e-4)
+    with pytest.raises(ConfigError, match="no critical initialization"):
+        resolve_critical_init(make_cfg("activation=repu", "init.C_W=auto"))

@@ -73,7 +73,7 @@ RULES = {
     "ensemble.member_offset": (nonnegative_int, "an integer >= 0"),
     "model.depth": (positive_int, "an integer >= 1"),
     "model.width": (positive_int, "an integer >= 1"),
-    "init.C_W": (positive, "a number > 0"),
+    "init.C_W": (lambda v: v == "auto" or positive(v), "a number > 0, or auto (critical, from the theory)"),
     "init.C_b": (nonnegative, "a number >= 0"),
     "optimizer.lr": (positive, "a number > 0"),
     "optimizer.weight_decay": (nonnegative, "a number >= 0"),
@@ -212,3 +212,17 @@ def validate(cfg: DictConfig) -> None:
         activations.build(**cfg.activation)
     except (ValueError, TypeError) as exc:
         raise ConfigError(str(exc)) from None
+
+
+def resolve_critical_init(cfg: DictConfig) -> None:
+    """init.C_W=auto: set (C_b, C_W) in place to the activation's criticality from runner.theory,
+    or stop with the theory's reason where none exists (RePU, sigmoid, softplus)."""
+    if cfg.init.get("C_W") != "auto":
+        return
+    from runner import theory
+
+    try:
+        C_b, C_W = theory.critical_init(activations.build(**cfg.activation)).values()
+    except ValueError as exc:
+        raise ConfigError(f"init.C_W=auto: {exc}") from None
+    cfg.init.C_W, cfg.init.C_b = float(C_W), float(C_b)

@@ -16,7 +16,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from runner import activations
-from runner.config import ConfigError, validate
+from runner.config import ConfigError, resolve_critical_init, validate
 from runner.ensemble import EnsembleMLP
 from runner.loggers import build_loggers
 from runner.module import EnsembleModule, LastCheckpoint, ProgressPrinter
@@ -114,6 +114,7 @@ def run(cfg: DictConfig, run_dir: Path, overrides: list[str] | None = None,
     """
     run_dir = Path(run_dir)
     validate(cfg)
+    resolve_critical_init(cfg)
     task = build_task(cfg)
     previous = read_summary(run_dir)
     if cfg.skip_completed and previous and previous.get("status") == "completed":
