@@ -9,22 +9,9 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import tempfile
-import time
-from pathlib import Path
 
 import torch
-
-from runner.config import compose
-from runner.run import build_task, train
-
-
-def time_training(overrides: list[str], run_dir: Path) -> float:
-    cfg = compose(*overrides)
-    task = build_task(cfg)
-    start = time.perf_counter()
-    train(cfg, task, run_dir, job={"name": "bench", "group": "bench", "tags": []})
-    return time.perf_counter() - start
+from timing import time_training
 
 
 def main() -> None:
@@ -33,20 +20,16 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=300)
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
-    base = ["trainer=cpu", "model=mlp_5x32", "task=x2", "task.n_train=101", "logger=none",
-            f"trainer.max_epochs={args.steps}", "progress_every=1000000",
-            f"checkpoint_every={args.steps}"]
+    base = ["model=mlp_5x32", "task=x2", "task.n_train=101"]
     ratios = []
-    with tempfile.TemporaryDirectory() as tmp:
-        for r in range(args.repeats):
-            ensemble = time_training(base + [f"ensemble.size={args.members}"], Path(tmp, f"e{r}"))
-            sequential = sum(
-                time_training(base + ["ensemble.size=1", f"ensemble.member_offset={k}"],
-                              Path(tmp, f"s{r}_{k}"))
-                for k in range(args.members))
-            ratios.append(sequential / ensemble)
-            print(f"repeat {r}: ensemble {ensemble:.2f}s, {args.members} sequential "
-                  f"{sequential:.2f}s, ratio {ratios[-1]:.1f}x", flush=True)
+    for r in range(args.repeats):
+        ensemble = time_training(*base, f"ensemble.size={args.members}", epochs=args.steps)
+        sequential = sum(
+            time_training(*base, "ensemble.size=1", f"ensemble.member_offset={k}", epochs=args.steps)
+            for k in range(args.members))
+        ratios.append(sequential / ensemble)
+        print(f"repeat {r}: ensemble {ensemble:.2f}s, {args.members} sequential "
+              f"{sequential:.2f}s, ratio {ratios[-1]:.1f}x", flush=True)
     print(f"{args.members} members x {args.steps} steps, 5x32 MLP, 101 points, "
           f"{torch.get_num_threads()} threads; median of {args.repeats}")
     print(f"ensemble_speedup: {statistics.median(ratios):.1f}")

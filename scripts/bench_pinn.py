@@ -13,15 +13,14 @@ from __future__ import annotations
 import argparse
 import math
 import statistics
-import tempfile
 import time
-from pathlib import Path
 
 import torch
 from torch import nn
 
 from runner.config import compose
-from runner.run import build_task, train
+from runner.run import build_task
+from timing import time_training
 
 
 def plain_step_time(task, activation: str, depth: int, width: int, steps: int, warmup: int) -> float:
@@ -60,14 +59,6 @@ def plain_step_time(task, activation: str, depth: int, width: int, steps: int, w
     return (time.perf_counter() - start) / steps
 
 
-def runner_train_time(overrides: list[str], epochs: int, run_dir: Path) -> float:
-    cfg = compose(*overrides, f"trainer.max_epochs={epochs}", f"checkpoint_every={epochs}")
-    task = build_task(cfg)
-    start = time.perf_counter()
-    train(cfg, task, run_dir, job={"name": "bench", "group": "bench", "tags": []})
-    return time.perf_counter() - start
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=40)
@@ -77,24 +68,22 @@ def main() -> None:
     args = parser.parse_args()
     depth, width = 7, 64
     ratios, lines = [], []
-    with tempfile.TemporaryDirectory() as tmp:
-        for activation in args.activations.split(","):
-            base = ["task=burgers", f"activation={activation}", "model=mlp_7x64", "ensemble.size=1",
-                    "logger=none", "progress_every=1000000", "trainer=cpu"]
-            task = build_task(compose(*base))
-            plain_times, runner_times = [], []
-            for r in range(args.repeats):
-                plain = plain_step_time(task, activation, depth, width, args.steps, args.warmup)
-                long = runner_train_time(base, args.warmup + args.steps, Path(tmp, f"{activation}{r}l"))
-                short = runner_train_time(base, args.warmup, Path(tmp, f"{activation}{r}s"))
-                runner = (long - short) / args.steps
-                plain_times.append(plain)
-                runner_times.append(runner)
-                ratios.append(runner / plain)
-                print(f"{activation} repeat {r}: plain {plain * 1e3:.1f} ms/step, runner "
-                      f"{runner * 1e3:.1f} ms/step, ratio {runner / plain:.3f}", flush=True)
-            lines.append(f"{activation}: plain {statistics.median(plain_times) * 1e3:.1f} ms/step, "
-                         f"runner {statistics.median(runner_times) * 1e3:.1f} ms/step")
+    for activation in args.activations.split(","):
+        base = ["task=burgers", f"activation={activation}", "model=mlp_7x64", "ensemble.size=1"]
+        task = build_task(compose("trainer=cpu", *base))
+        plain_times, runner_times = [], []
+        for r in range(args.repeats):
+            plain = plain_step_time(task, activation, depth, width, args.steps, args.warmup)
+            long = time_training(*base, epochs=args.warmup + args.steps)
+            short = time_training(*base, epochs=args.warmup)
+            runner = (long - short) / args.steps
+            plain_times.append(plain)
+            runner_times.append(runner)
+            ratios.append(runner / plain)
+            print(f"{activation} repeat {r}: plain {plain * 1e3:.1f} ms/step, runner "
+                  f"{runner * 1e3:.1f} ms/step, ratio {runner / plain:.3f}", flush=True)
+        lines.append(f"{activation}: plain {statistics.median(plain_times) * 1e3:.1f} ms/step, "
+                     f"runner {statistics.median(runner_times) * 1e3:.1f} ms/step")
     print(f"7x64 MLP, {task.n_collocation} collocation points, CPU, "
           f"{torch.get_num_threads()} threads; medians of {args.repeats}")
     print("\n".join(lines))

@@ -17,27 +17,15 @@ from __future__ import annotations
 
 import argparse
 import logging
-import tempfile
 import time
-from pathlib import Path
 
 import torch
 
 from runner.config import compose
-from runner.run import build_model, build_task, train
+from runner.run import build_model, build_task
+from timing import time_training
 
 logging.disable(logging.WARNING)
-
-
-def timed_training(overrides: list[str], steps: int) -> float:
-    """Seconds for a full training run of `steps` epochs (setup included) via runner.run.train."""
-    cfg = compose("trainer=cpu", "logger=none", f"trainer.max_epochs={steps}", "progress_every=1000000",
-                  f"checkpoint_every={steps}", *overrides)
-    task = build_task(cfg)
-    with tempfile.TemporaryDirectory() as tmp:
-        start = time.perf_counter()
-        train(cfg, task, Path(tmp), job={"name": "bench", "group": "bench", "tags": []})
-        return time.perf_counter() - start
 
 
 def one_input(short: int, long: int, members: int) -> None:
@@ -46,7 +34,7 @@ def one_input(short: int, long: int, members: int) -> None:
         base = ["experiment=kimkang_table4", "kimkang=poly_low", f"activation={act}", f"ensemble.size={members}"]
         if act == "mrepu":
             base.append("init.C_W=0.1")  # the paper's 0.5 overflows with the working MRePU (README)
-        t_short, t_long = timed_training(base, short), timed_training(base, long)
+        t_short, t_long = time_training(*base, epochs=short), time_training(*base, epochs=long)
         per_step = (t_long - t_short) / (long - short)
         setup = t_short - short * per_step
         job = setup + 10_000 * per_step

@@ -193,3 +193,4 @@ def test_adam_lbfgs_switches_phase_and_round_trips():
     other.load_state_dict(state)
     assert other.steps_done == 5 and other.phase == "lbfgs"
     assert other.lbfgs.state_dict()["state"][0]["n_iter"] == opt.lbfgs.state_dict()["state"][0]["n_iter"] > 0
+    assert other.last_lbfgs_loss == opt.last_lbfgs_loss is not None  # the stall check resumes too

@@ -37,3 +37,28 @@ def test_tail_shapes_follow_the_activation(fitted, task):
     assert relu["extrap_turning_points"]["max"] == 0
     assert sin["extrap_turning_points"]["mean"] >= 1
     assert sin["tail_line_residual"]["mean"] > 10 * relu["tail_line_residual"]["mean"]
+
+
+def test_tail_metrics_on_curves_with_known_shape():
+    """The shape metrics against closed forms, on the x2 preset's grid (data on [-20, 20],
+    evaluation on [-100, 100], far tails |x| >= 60, in-range span of x^2 = 400)."""
+    import math
+
+    import torch
+
+    from runner.tasks.extrapolation import PowerExtrapolation
+
+    task = PowerExtrapolation()
+    x = task.x_eval[:, 0].double()
+    line, wave = 2 * x + 1, torch.sin(x / 5)
+    shape = task._tail_shape(torch.stack([line, wave, torch.full_like(x, math.nan)]).float(),
+                             torch.tensor(400.0))
+    # a line: no residual, range 2 * 40 / 400 on each far tail, no turning points
+    assert shape["tail_line_residual"][0] < 1e-6
+    assert shape["tail_rel_range"][0] == pytest.approx(80 / 400, rel=1e-5)
+    assert shape["extrap_turning_points"][0] == 0
+    # sin(x/5) turns at x = 5(pi/2 + k pi): 5 times in (20, 100], 5 times in [-100, -20)
+    assert shape["extrap_turning_points"][1] == 10
+    assert shape["tail_rel_range"][1] == pytest.approx(2 / 400, rel=1e-3)
+    # a diverged member gets NaN, not an exception
+    assert all(math.isnan(float(v[2])) for v in shape.values())

@@ -32,7 +32,7 @@ def main(cfg: DictConfig) -> float | None:
         log.exception("run failed; status recorded in %s", run_dir / "summary.json")
         if not multirun:
             sys.exit(1)
-        return float("inf") if cfg.get("objective") else None
+        return summary_objective(cfg, {"status": "failed"})
     log.info("%s: %s in %.1fs -> %s", summary["name"], summary["status"], summary["duration_s"], run_dir)
     log.info("summary: %s\nplots:   %s\n%s", run_dir / "summary.json", run_dir / "plots", headline(summary))
     return summary_objective(cfg, summary)

@@ -111,6 +111,18 @@ class Cell:
     def std(self) -> float:
         return float(np.std(self.values)) if self.values else math.nan
 
+    def add(self, job: Job, metric: str) -> None:
+        """Pool a job's members of `metric` (completed or diverged jobs; others have none)."""
+        if job.status in ("completed", "diverged"):
+            members = job.members(metric)
+            self.total += len(members)
+            self.values += [v for v in members if v is not None]
+
+    def csv_fields(self) -> list:
+        """mean, std (empty without finite members), n_finite, n."""
+        stats = [f"{self.mean:.6e}", f"{self.std:.6e}"] if self.values else ["", ""]
+        return stats + [len(self.values), self.total]
+
 
 def _label(value) -> str:
     return "-" if value is None else str(value)
@@ -125,19 +137,15 @@ def pivot(jobs: list[Job], metric: str, rows: str, cols: str):
             continue
         row_keys += [r] if r not in row_keys else []
         col_keys += [c] if c not in col_keys else []
-        cell = cells.setdefault((r, c), Cell())
-        if job.status in ("completed", "diverged"):
-            members = job.members(metric)
-            cell.total += len(members)
-            cell.values += [v for v in members if v is not None]
+        cells.setdefault((r, c), Cell()).add(job, metric)
     return row_keys, col_keys, cells
 
 
-def problems(jobs: list[Job], metric: str, rows: str, cols: str) -> list[str]:
-    """One line per job that is not a clean completed run."""
+def problems(jobs: list[Job], metric: str, keys: list[str]) -> list[str]:
+    """One line per job that is not a clean completed run, labelled by its values of `keys`."""
     lines = []
     for job in jobs:
-        where = f"{job.path} ({_label(job.value(rows))}, {_label(job.value(cols))})"
+        where = f"{job.path} ({', '.join(_label(job.value(k)) for k in keys)})"
         if job.status == "missing":
             lines.append(f"{job.path}: no summary.json (still running, or killed)")
         elif job.status == "failed":
@@ -182,24 +190,22 @@ def csv_text(jobs: list[Job], metric: str, rows: str, cols: str) -> str:
     writer = csv.writer(buf)
     writer.writerow([rows] + [f"{c} {k}" for c in col_keys for k in ("mean", "std", "n_finite", "n")])
     for r in row_keys:
-        line = [r]
-        for c in col_keys:
-            cell = cells.get((r, c), Cell())
-            line += ["" if not cell.values else f"{cell.mean:.6e}", "" if not cell.values else f"{cell.std:.6e}",
-                     len(cell.values), cell.total]
-        writer.writerow(line)
+        writer.writerow([r] + [x for c in col_keys for x in cells.get((r, c), Cell()).csv_fields()])
     return buf.getvalue()
 
 
-def report(jobs: list[Job], metric: str, extra: list[str], rows: str, cols: str) -> str:
+def problem_section(issues: list[str]) -> str:
+    return "\n## Failed, diverged or incomplete jobs\n\n" + ("\n".join(f"- {i}" for i in issues) or "none")
+
+
+def report(jobs: list[Job], metric: str, extra: list[str], rows: str, cols: str,
+           issues: list[str]) -> str:
     """table.md: the main table, tables of the extra metrics present, and the problem list."""
     parts = [f"# {metric} (mean ± std over members)\n", markdown(jobs, metric, rows, cols)]
     for name in extra:
         if any(name in job.summary.get("metrics", {}) for job in jobs):
             parts += [f"\n## {name}\n", markdown(jobs, name, rows, cols)]
-    issues = problems(jobs, metric, rows, cols)
-    parts += ["\n## Failed, diverged or incomplete jobs\n", "\n".join(f"- {line}" for line in issues) or "none"]
-    return "\n".join(parts) + "\n"
+    return "\n".join(parts + [problem_section(issues)]) + "\n"
 
 
 def _pyplot():
@@ -336,18 +342,8 @@ def groups(jobs: list[Job], by: list[str]) -> dict[tuple, list[Job]]:
     return grouped
 
 
-def grouped_cells(group: list[Job], metric: str) -> Cell:
-    """Every member of every completed or diverged job of a group, pooled."""
-    cell = Cell()
-    for job in group:
-        if job.status in ("completed", "diverged"):
-            members = job.members(metric)
-            cell.total += len(members)
-            cell.values += [v for v in members if v is not None]
-    return cell
-
-
-def grouped_report(jobs: list[Job], by: list[str], metrics: list[str]) -> tuple[str, str]:
+def grouped_report(jobs: list[Job], by: list[str], metrics: list[str],
+                   issues: list[str]) -> tuple[str, str]:
     """(Markdown, CSV) of one row per group: job counts and mean ± std of each metric."""
     head = by + ["completed", "jobs"]
     md = ["| " + " | ".join(head + metrics) + " |", "|---" * (len(head) + len(metrics)) + "|"]
@@ -356,15 +352,14 @@ def grouped_report(jobs: list[Job], by: list[str], metrics: list[str]) -> tuple[
     writer.writerow(head + [f"{m} {k}" for m in metrics for k in ("mean", "std", "n_finite", "n")])
     for key, group in groups(jobs, by).items():
         done = sum(job.status == "completed" for job in group)
-        cells = [grouped_cells(group, m) for m in metrics]
+        cells = [Cell() for _ in metrics]
+        for cell, m in zip(cells, metrics):
+            for job in group:
+                cell.add(job, m)
         md.append("| " + " | ".join([*key, str(done), str(len(group))] + [_fmt(c) for c in cells]) + " |")
-        writer.writerow([*key, done, len(group)] + [x for c in cells for x in (
-            f"{c.mean:.6e}" if c.values else "", f"{c.std:.6e}" if c.values else "",
-            len(c.values), c.total)])
-    issues = problems(jobs, metrics[0], by[0], by[-1])
+        writer.writerow([*key, done, len(group)] + [x for c in cells for x in c.csv_fields()])
     text = "\n".join([f"# Final metrics by {', '.join(by)} (mean ± std over jobs and members)\n",
-                      "\n".join(md), "\n## Failed, diverged or incomplete jobs\n",
-                      "\n".join(f"- {line}" for line in issues) or "none"]) + "\n"
+                      "\n".join(md), problem_section(issues)]) + "\n"
     return text, buf.getvalue()
 
 
@@ -405,24 +400,22 @@ def aggregate(dirs: list[Path], out: Path | None = None, metric: str = "train_ms
     if not jobs:
         raise FileNotFoundError(f"no job directories under {', '.join(map(str, dirs))}")
     out = Path(out or dirs[0])
+    issues = problems(jobs, metric, by or [rows, cols])
     if by:
-        metrics = [metric, *extra]
-        text, table = grouped_report(jobs, by, metrics)
-        write_bytes_atomic(out / "table.md", text.encode())
-        write_bytes_atomic(out / "table.csv", table.encode())
-        written = {"table.md": out / "table.md", "table.csv": out / "table.csv", "plots": [],
-                   "problems": problems(jobs, metric, by[0], by[-1])}
-        if plots and plot_group_curves(jobs, by, out / "plots" / "curves.png"):
+        text, table = grouped_report(jobs, by, [metric, *extra], issues)
+    else:
+        text, table = report(jobs, metric, list(extra), rows, cols, issues), csv_text(jobs, metric, rows, cols)
+    write_bytes_atomic(out / "table.md", text.encode())
+    write_bytes_atomic(out / "table.csv", table.encode())
+    written = {"table.md": out / "table.md", "table.csv": out / "table.csv", "plots": [],
+               "problems": issues}
+    if plots and by:
+        if plot_group_curves(jobs, by, out / "plots" / "curves.png"):
             written["plots"].append(out / "plots" / "curves.png")
-        return written
-    write_bytes_atomic(out / "table.md", report(jobs, metric, list(extra), rows, cols).encode())
-    write_bytes_atomic(out / "table.csv", csv_text(jobs, metric, rows, cols).encode())
-    written = {"table.md": out / "table.md", "table.csv": out / "table.csv", "plots": []}
-    if plots:
+    elif plots:
         if plot_loss_curves(jobs, rows, cols, out / "plots" / "loss_curves.png"):
             written["plots"].append(out / "plots" / "loss_curves.png")
         written["plots"] += plot_function_fits(jobs, rows, cols, out / "plots")
-    written["problems"] = problems(jobs, metric, rows, cols)
     return written
 
 

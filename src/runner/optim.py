@@ -57,9 +57,10 @@ class AdamLBFGS(torch.optim.Optimizer):
 
     def state_dict(self) -> dict:
         return {"adam": self.adam.state_dict(), "lbfgs": self.lbfgs.state_dict(),
-                "steps_done": self.steps_done}
+                "steps_done": self.steps_done, "last_lbfgs_loss": self.last_lbfgs_loss}
 
     def load_state_dict(self, state_dict: dict) -> None:
         self.adam.load_state_dict(state_dict["adam"])
         self.lbfgs.load_state_dict(state_dict["lbfgs"])
         self.steps_done = state_dict["steps_done"]
+        self.last_lbfgs_loss = state_dict.get("last_lbfgs_loss")  # so a resumed run restarts alike
