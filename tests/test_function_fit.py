@@ -138,8 +138,8 @@ def test_input_gradient_is_each_members_own(normalize):
 
 # ---------------------------------------------------------------- presets end to end
 
-TINY = ["trainer.max_epochs=20", "ensemble.size=2", "task.n_points=9", "log_every=5", "progress_every=1000",
-        "checkpoint_every=20"]
+TINY = ["task.compile=false", "trainer.max_epochs=20", "ensemble.size=2", "task.n_points=9", "log_every=5",
+        "progress_every=1000", "checkpoint_every=20"]
 
 
 @pytest.mark.parametrize("preset,n_cols", [("kimkang_table4_small", 4), ("kimkang_table5_small", 3)])
@@ -234,3 +234,35 @@ def test_mrepu_fits_a_polynomial_better_than_relu(tmp_path):
     geo = {act: np.exp(np.log(v).mean()) for act, v in loss.items()}
     assert geo["mrepu"] * 3 < geo["relu"]
     assert np.median(loss["mrepu"]) * 3 < np.median(loss["relu"])
+
+
+@pytest.mark.parametrize("compiled", [False, True])
+def test_tiled_loss_equals_the_full_batch_loss_and_gradient(compiled):
+    """task.tile runs forward+backward tile by tile (TiledLoss); loss values and every
+    member's gradient, weighted by distinct per-member upstream gradients, must equal one
+    full-batch pass to float32 summation error (measured 6e-7 eager, 2e-6 compiled)."""
+    cfg = make_cfg("experiment=kimkang_table4", "kimkang=poly2d_a", "activation=mrepu", "ensemble.size=3",
+                   "init.C_W=0.1", "task.n_points=31", f"task.compile={str(compiled).lower()}")
+    from runner.run import build_model
+
+    task = build_task(cfg)
+    model = build_model(cfg, task)
+    batch, weights = task.train_batch(), torch.tensor([1.0, -2.0, 0.5])
+    results = []
+    for tile in (None, 100):  # 961 points: nine tiles of 100 and one of 61
+        task.tile = tile
+        model.zero_grad()
+        loss = task.loss(model, batch)
+        (loss * weights).sum().backward()
+        results.append((loss.detach(), [p.grad.clone() for p in model.parameters()]))
+    (full, full_grads), (tiled, tiled_grads) = results
+    torch.testing.assert_close(tiled, full, rtol=1e-5, atol=0)
+    for g_tiled, g_full in zip(tiled_grads, full_grads):
+        assert (g_tiled - g_full).abs().max() <= 1e-5 * g_full.abs().max()
+    with torch.no_grad():  # evaluation never pays for gradients
+        torch.testing.assert_close(task.loss(model, batch), full, rtol=1e-5, atol=0)
+
+
+def test_tile_must_be_an_integer_of_at_least_two():
+    with pytest.raises(ValueError, match=r"task.tile=1 is invalid"):
+        FunctionFit(target="x**2", tile=1)
