@@ -7,7 +7,8 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test bench test-slurm clean
+.PHONY: install run test bench reproduce test-slurm clean
+SCALE ?= smoke
 
 install: $(STAMP)
 
@@ -26,6 +27,11 @@ test: install
 
 bench: install
 	$(PY) scripts/bench_ensemble.py
+
+# Every paper preset as multirun sweeps, every claim checked: reports/$(SCALE)/REPORT.md.
+# SCALE=smoke takes ~10 min here; SCALE=paper prints its estimate first (days on this CPU).
+reproduce: install
+	$(PY) scripts/reproduce.py --scale $(SCALE)
 
 # A real single-node SLURM on localhost (root; Debian packages): sweeps go through sbatch,
 # one job is preempted and must resume to the uninterrupted result.

@@ -106,6 +106,16 @@ def test_kernel_init_presets(tmp_path, preset):
         assert m["cw0.5_n16/vertex_last_layer"] > 0
 
 
+def test_exploding_mrepu_kernel_still_plots(tmp_path):
+    """MRePU at C_W = 1, width 128: members explode to ~1e300 without overflowing; the kernel
+    plot once crashed matplotlib's log axis on them (found by the smoke reproduction)."""
+    s = run(make_cfg("experiment=kimkang_fig5", "model.width=128", "ensemble.size=64",
+                     "task.n_random_inputs=4"), tmp_path)
+    assert s["status"] == "completed", s.get("error")
+    assert metrics(s)["cw1_n128/exploded"] >= 32
+    assert (tmp_path / "plots/kernel.png").exists() and (tmp_path / "plots/vertex.png").exists()
+
+
 @pytest.mark.parametrize("preset", ["kimkang_table2_quick", "kimkang_table3_quick"])
 def test_kernel_training_presets(tmp_path, preset):
     s = run(make_cfg(f"experiment={preset}", "logger=none"), tmp_path)

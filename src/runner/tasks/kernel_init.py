@@ -125,6 +125,10 @@ class KernelInit(Task):
 
         from runner.results import save_figure
 
+        # exploded ensembles give inf or values whose error bars overflow, which a log axis
+        # cannot place: leave points beyond 1e100 out (the legend counts exploded members)
+        results = [(C_W, n, {k: np.where(np.abs(v) < 1e100, v, np.nan) for k, v in r.items()})
+                   for C_W, n, r in results]
         layers = np.arange(1, len(results[0][2]["K_theory"]) + 1)
         fig, ax = plt.subplots(figsize=(7, 4.5))
         for i, (C_W, n, r) in enumerate(results):

@@ -1,0 +1,291 @@
+"""Reproduce both papers: run every preset sweep, check every claim, write reports/<scale>/REPORT.md.
+
+    python scripts/reproduce.py --scale smoke                 # ~10 min on a 2-core CPU
+    python scripts/reproduce.py --scale paper --launcher hydra/launcher=slurm hydra.launcher.partition=gpu
+    python scripts/reproduce.py --scale smoke --only fig4,fig1 --report-only
+
+The sweeps and their sizes are conf/reproduce/<scale>.yaml; the claims and their verdict rules
+are runner.claims. Each sweep is an ordinary multirun of `python -m runner` into
+<out>/runs/<sweep>, with skip_completed=true and resume=true, so running the command again
+finishes what a killed run left and skips what is done. Before starting it prints a runtime
+estimate scaled from the last smoke run on this machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import shutil
+import subprocess
+import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+import torch
+from hydra import compose as hydra_compose
+from hydra import initialize_config_dir
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from omegaconf import OmegaConf
+
+from runner.aggregate import Job, aggregate, collect, problems
+from runner.claims import CLAIMS, Outcome, select, members, stats
+from runner.config import CONF_DIR
+from runner.results import write_bytes_atomic
+
+ROOT = Path(__file__).resolve().parent.parent
+LIGHTNING_STEP_S = 1e-3  # Lightning's own cost per training step, measured on CPU (README, issue 2)
+PIVOT_SWEEPS = {"table4", "table4_cw01", "table5", "table5_cw01"}  # the Table 4/5 pivot (activation x target)
+
+
+def load_plan(scale: str) -> dict:
+    path = Path(CONF_DIR) / "reproduce" / f"{scale}.yaml"
+    return OmegaConf.to_container(OmegaConf.load(path), resolve=True)
+
+
+def sweep_jobs(experiment: str, overrides: list[str]) -> list[list[str]]:
+    """The override lists of every job of the sweep: the preset's hydra.sweeper.params, with the
+    command line's overrides replacing a swept key, expanded as Hydra's basic sweeper does."""
+    parser = OverridesParser.create()
+    parsed = parser.parse_overrides(overrides)
+    fixed = [o.input_line for o in parsed if not o.is_sweep_override()]
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        cfg = hydra_compose("config", [f"experiment={experiment}", *fixed], return_hydra_config=True)
+    params = {k: str(v) for k, v in (cfg.hydra.sweeper.get("params") or {}).items()}
+    for o in parsed:
+        key = o.get_key_element()
+        params.pop(key, None)
+        if o.is_sweep_override():
+            params[key] = ",".join(o.sweep_string_iterator())
+    fixed_keys = {o.get_key_element() for o in parsed if not o.is_sweep_override()}
+    grid = [[]]
+    for key, values in params.items():
+        if key in fixed_keys:
+            continue
+        grid = [job + [f"{key}={v}"] for job in grid for v in values.split(",")]
+    return [[f"experiment={experiment}", *fixed, *job] for job in grid]
+
+
+def work(job_overrides: list[str]) -> tuple[float, int]:
+    """(relative work, training steps) of one job: steps x members x points x width^2 x depth
+    (x C_W values x widths for the kernel tasks). Only ratios between scales of one sweep are used,
+    so each task's constant factor cancels."""
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        cfg = hydra_compose("config", job_overrides)
+    task = cfg.task
+    steps = int(cfg.trainer.max_epochs) if task.name not in ("susceptibility", "kernel_init") else 1
+    if task.get("n_collocation"):
+        points = task.n_collocation
+    elif task.get("n_train") and task.name != "digits":
+        points = task.n_train
+    elif task.get("n_points"):
+        text = str(task.get("targets", {}).get(task.target, task.target))
+        points = task.n_points ** (2 if "x1" in text else 1)
+    else:
+        points = 1 + int(task.get("n_random_inputs") or 0)
+    widths = list(task.get("widths") or [cfg.model.width])
+    cws = len(task.get("C_W_values") or [1])
+    size = steps * cfg.ensemble.size * points * cfg.model.depth * sum(w * w for w in widths) * cws
+    return float(size), steps
+
+
+def estimate(plan: dict, names: list[str], timings_path: Path) -> list[str]:
+    """Lines of the runtime estimate: this CPU from the committed smoke run's mean job durations
+    (reports/smoke/timings.json) scaled by work; one GPU as a floor of Lightning's per-step cost
+    (these models are tiny, so a GPU run is bound by per-step overhead)."""
+    smoke = load_plan("smoke")["sweeps"]
+    timings = json.loads(timings_path.read_text()) if timings_path.exists() else {}
+    lines, cpu_total, gpu_floor, known = [], 0.0, 0.0, True
+    for name in names:
+        spec = plan["sweeps"][name]
+        jobs = sweep_jobs(spec["experiment"], spec["overrides"])
+        size, steps = work(jobs[0])
+        gpu_floor += len(jobs) * steps * LIGHTNING_STEP_S
+        if name in timings and name in smoke:
+            ref, _ = work(sweep_jobs(smoke[name]["experiment"], smoke[name]["overrides"])[0])
+            per_job = timings[name] * size / ref
+            cpu_total += per_job * len(jobs)
+            lines.append(f"  {name:12s} {len(jobs):3d} jobs x ~{_duration(per_job)}")
+        else:
+            known = False
+            lines.append(f"  {name:12s} {len(jobs):3d} jobs (no smoke timing in {timings_path.name} to scale from)")
+    cpu = _duration(cpu_total) + ("" if known else " + the sweeps without a smoke timing")
+    lines.append(f"  this CPU, one job at a time: ~{cpu} (smoke job times x work ratio)")
+    lines.append(f"  one GPU: not measured here (no GPU in this session); floor ~{_duration(gpu_floor)} "
+                 f"from Lightning's ~{LIGHTNING_STEP_S * 1e3:.0f} ms per step alone")
+    return lines
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+def run_sweep(name: str, spec: dict, launcher: list[str], extra: list[str], runs: Path) -> dict:
+    """One multirun through the normal entrypoint; its console output goes to runs/<name>.log."""
+    cmd = [sys.executable, "-m", "runner", "-m", f"experiment={spec['experiment']}", *spec["overrides"],
+           *extra, *launcher, f"hydra.sweep.dir={runs / name}", "skip_completed=true", "resume=true"]
+    runs.mkdir(parents=True, exist_ok=True)
+    start = time.perf_counter()
+    with open(runs / f"{name}.log", "w") as log:
+        log.write(" ".join(cmd) + "\n")
+        log.flush()
+        rc = subprocess.run(cmd, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT).returncode
+    return {"rc": rc, "seconds": time.perf_counter() - start, "command": " ".join(cmd[2:])}
+
+
+def check(claim, runs: Path) -> tuple[Outcome, list[Job]]:
+    dirs = [runs / s for s in claim.sweeps if (runs / s).is_dir()]
+    if len(dirs) < len(claim.sweeps):
+        missing = ", ".join(s for s in claim.sweeps if not (runs / s).is_dir())
+        return Outcome(f"sweep {missing} did not run", "inconclusive"), []
+    jobs = collect(dirs)
+    try:
+        return claim.check(jobs), jobs
+    except Exception as exc:  # a check must not take the report down with it
+        return Outcome(f"could not be computed: {type(exc).__name__}: {exc}", "inconclusive"), jobs
+
+
+def figures(name: str, runs: Path, fig_dir: Path) -> list[Path]:
+    """Aggregate one sweep (tables and comparison plots) and copy its figures beside the report."""
+    sweep = runs / name
+    jobs = collect([sweep])
+    if not jobs:
+        return []
+    try:
+        if name in PIVOT_SWEEPS:
+            aggregate([sweep])
+        elif name == "tsvetkova":
+            aggregate([sweep], metric="extrap_mse", extra=("tail_line_residual", "tail_rel_range"),
+                      by=["task", "activation", "regularizer.coef"])
+        elif len(jobs) > 1:
+            aggregate([sweep], metric=_objective(jobs[0]), extra=(), by=["activation"])
+    except (FileNotFoundError, KeyError, ValueError):
+        pass  # a sweep without a finished job has nothing to draw; the report lists it
+    sources = sorted(sweep.glob("plots/*.png")) + sorted(sweep.glob("*.png"))
+    if len(jobs) == 1 or not sources:
+        sources += sorted(jobs[0].path.glob("plots/*.png"))
+    copied = []
+    for src in sources:
+        dest = fig_dir / f"{name}-{src.name}"
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(src, dest)
+        copied.append(dest)
+    return copied
+
+
+def _objective(job: Job) -> str:
+    metrics = list(job.summary.get("metrics", {}))
+    for name in ("rel_l2", "test_acc", "test_mse", "train_mse"):
+        if name in metrics:
+            return name
+    return metrics[0] if metrics else "final_train_loss"
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def write_report(out: Path, scale: str, plan: dict, names: list[str], ran: dict, wall: float) -> Path:
+    runs, fig_dir = out / "runs", out / "figures"
+    results = [(c, *check(c, runs)) for c in CLAIMS]
+    counts = {v: sum(o.verdict == v for _, o, _ in results) for v in ("reproduced", "not reproduced", "inconclusive")}
+    lines = [f"# Reproduction report: scale `{scale}`", "",
+             f"Generated by `python scripts/reproduce.py --scale {scale}` on "
+             f"{datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC; {platform.node()}, {platform.machine()}, "
+             f"{torch.get_num_threads()} CPU threads, torch {torch.__version__}"
+             + (f"; sweeps ran for {_duration(wall)}" if ran else "; report regenerated from existing runs") + ".",
+             "",
+             f"**{counts['reproduced']} reproduced, {counts['not reproduced']} not reproduced, "
+             f"{counts['inconclusive']} inconclusive** of {len(results)} claims. Every verdict is computed "
+             "from the runs below by the rule in its row (runner/claims.py); a seed is member k of each "
+             "activation's ensemble, which share initial-weight streams.",
+             "", "| claim | paper says | runner measured (mean ± std, n) | verdict |", "|---|---|---|---|"]
+    for claim, outcome, _ in results:
+        verdict = f"**{outcome.verdict}**" + (f": {outcome.why}" if outcome.why else "")
+        lines.append(f"| {claim.id} ({claim.paper}) | {_cell(claim.says)} | {_cell(outcome.measured)} | "
+                     f"{_cell(verdict)} |")
+    lines += ["", "## Rules", ""]
+    lines += [f"- **{c.id}** ({', '.join(c.sweeps)}): {c.rule}." for c in CLAIMS]
+    lines += ["", "## Beyond the papers: digits (vision stand-in)", ""]
+    digits = collect([runs / "digits"]) if (runs / "digits").is_dir() else []
+    if digits:
+        lines += ["| activation | test accuracy | train accuracy |", "|---|---|---|"]
+        for act in dict.fromkeys(j.value("activation") for j in digits):
+            chosen = select(digits, activation=act)
+            lines.append(f"| {act} | {stats(members(chosen, 'test_acc'))} | {stats(members(chosen, 'train_acc'))} |")
+    else:
+        lines.append("Not run at this scale.")
+    timings = {}
+    lines += ["", "## Sweeps", "", "| sweep | command | jobs | completed | diverged | failed or missing | time |",
+              "|---|---|---|---|---|---|---|"]
+    issues = []
+    for name in plan["sweeps"]:
+        spec, jobs = plan["sweeps"][name], collect([runs / name]) if (runs / name).is_dir() else []
+        n = {s: sum(j.status == s for j in jobs) for s in ("completed", "diverged")}
+        other = len(jobs) - n["completed"] - n["diverged"]
+        seconds = sum(j.summary.get("duration_s", 0) or 0 for j in jobs)
+        cmd = " ".join([f"experiment={spec['experiment']}", *spec["overrides"]])
+        lines.append(f"| {name} | `{_cell(cmd)}` | {len(jobs)} | {n['completed']} | {n['diverged']} | {other} | "
+                     f"{_duration(seconds) if jobs else 'not run'} |")
+        if any(j.summary.get("duration_s") for j in jobs):
+            timed = [j.summary["duration_s"] for j in jobs if j.summary.get("duration_s")]
+            timings[name] = round(sum(timed) / len(timed), 2)
+        if jobs:
+            issues += [f"{name}: {line.replace(str(runs) + '/', '')}"
+                       for line in problems(jobs, _objective(jobs[0]), ["activation", "task.target"])]
+    lines += ["", "Time is the sum of job durations (jobs may run side by side).", "",
+              "## Failed, diverged and partly diverged jobs", ""]
+    lines += [f"- {_cell(line)}" for line in issues] or ["None."]
+    lines += ["", "## Figures", ""]
+    for name in names:
+        for fig in figures(name, runs, fig_dir):
+            lines += [f"### {fig.stem}", "", f"![{fig.stem}](figures/{fig.name})", ""]
+    write_bytes_atomic(out / "timings.json", (json.dumps(timings, indent=1) + "\n").encode())
+    path = out / "REPORT.md"
+    write_bytes_atomic(path, ("\n".join(lines) + "\n").encode())
+    return path
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--scale", choices=("smoke", "paper"), default="smoke")
+    parser.add_argument("--only", default=None, help="comma-separated sweeps (default: all of the scale)")
+    parser.add_argument("--launcher", nargs="*", default=None,
+                        help="Hydra launcher overrides replacing the plan's (e.g. hydra/launcher=slurm ...)")
+    parser.add_argument("--extra", nargs="*", default=[], help="overrides appended to every sweep")
+    parser.add_argument("--out", type=Path, default=None, help="default: reports/<scale>")
+    parser.add_argument("--report-only", action="store_true", help="rewrite the report from existing runs")
+    parser.add_argument("--estimate-only", action="store_true", help="print the estimate and stop")
+    args = parser.parse_args(argv)
+    plan = load_plan(args.scale)
+    names = list(plan["sweeps"]) if args.only is None else args.only.split(",")
+    unknown = [n for n in names if n not in plan["sweeps"]]
+    if unknown:
+        print(f"reproduce: error: unknown sweep {unknown[0]!r}; choose from {', '.join(plan['sweeps'])}",
+              file=sys.stderr)
+        return 2
+    out = args.out or ROOT / "reports" / args.scale
+    launcher = plan["launcher"] if args.launcher is None else args.launcher
+    if not args.report_only:
+        print(f"reproduce --scale {args.scale}: {len(names)} sweeps into {out / 'runs'}; estimate:", flush=True)
+        for line in estimate(plan, names, ROOT / "reports" / "smoke" / "timings.json"):
+            print(line, flush=True)
+        if args.estimate_only:
+            return 0
+    start, ran = time.perf_counter(), {}
+    for name in [] if args.report_only else names:
+        ran[name] = run_sweep(name, plan["sweeps"][name], launcher, args.extra, out / "runs")
+        status = "ok" if ran[name]["rc"] == 0 else f"exit {ran[name]['rc']} (see runs/{name}.log)"
+        print(f"  {name:12s} {_duration(ran[name]['seconds']):>7s}  {status}", flush=True)
+    report = write_report(out, args.scale, plan, names, ran, time.perf_counter() - start)
+    print(f"wrote {report}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
