@@ -190,7 +190,7 @@ def _cell(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
 
 
-def write_report(out: Path, scale: str, plan: dict, names: list[str], ran: dict, wall: float) -> Path:
+def write_report(out: Path, scale: str, plan: dict, ran: dict, wall: float) -> Path:
     runs, fig_dir = out / "runs", out / "figures"
     results = [(c, *check(c, runs)) for c in CLAIMS]
     counts = {v: sum(o.verdict == v for _, o, _ in results) for v in ("reproduced", "not reproduced", "inconclusive")}
@@ -242,7 +242,7 @@ def write_report(out: Path, scale: str, plan: dict, names: list[str], ran: dict,
               "## Failed, diverged and partly diverged jobs", ""]
     lines += [f"- {_cell(line)}" for line in issues] or ["None."]
     lines += ["", "## Figures", ""]
-    for name in names:
+    for name in (n for n in plan["sweeps"] if (runs / n).is_dir()):
         for fig in figures(name, runs, fig_dir):
             lines += [f"### {fig.stem}", "", f"![{fig.stem}](figures/{fig.name})", ""]
     write_bytes_atomic(out / "timings.json", (json.dumps(timings, indent=1) + "\n").encode())
@@ -282,7 +282,7 @@ def main(argv: list[str] | None = None) -> int:
         ran[name] = run_sweep(name, plan["sweeps"][name], launcher, args.extra, out / "runs")
         status = "ok" if ran[name]["rc"] == 0 else f"exit {ran[name]['rc']} (see runs/{name}.log)"
         print(f"  {name:12s} {_duration(ran[name]['seconds']):>7s}  {status}", flush=True)
-    report = write_report(out, args.scale, plan, names, ran, time.perf_counter() - start)
+    report = write_report(out, args.scale, plan, ran, time.perf_counter() - start)
     print(f"wrote {report}")
     return 0
 

@@ -68,11 +68,13 @@ def scalar(jobs: list[Job], metric: str) -> float:
 
 
 def stats(values: np.ndarray) -> str:
-    """'mean ± std (n=finite/total)' in 3 significant digits."""
+    """'mean ± std, median m (n=finite/total)' in 3 significant digits (the median because one
+    blown-up member dominates a mean)."""
     finite = values[np.isfinite(values)]
     if not len(finite):
         return f"no finite value (n=0/{len(values)})"
-    return f"{finite.mean():.3g} ± {finite.std():.2g} (n={len(finite)}/{len(values)})"
+    return (f"{finite.mean():.3g} ± {finite.std():.2g}, median {np.median(finite):.3g} "
+            f"(n={len(finite)}/{len(values)})")
 
 
 def share(condition: np.ndarray) -> float:
@@ -307,7 +309,16 @@ def overflow_note(check: Callable[[list[Job]], Outcome]) -> Callable[[list[Job]]
 def mrepu_at(C_W: float, check: Callable[[list[Job]], Outcome]) -> Callable[[list[Job]], Outcome]:
     """`check` on these jobs with only the MRePU runs at this C_W (others kept as they are)."""
     def filtered(jobs: list[Job]) -> Outcome:
-        return check([j for j in jobs if j.value("activation") != "mrepu" or _same(j.value("init.C_W"), C_W)])
+        jobs = [j for j in jobs if j.value("activation") != "mrepu" or _same(j.value("init.C_W"), C_W)]
+        out = check(jobs)
+        mrepu = select(jobs, activation="mrepu")
+        metric = "rel_l2" if any(j.members("rel_l2") for j in mrepu) else "train_mse"
+        loss = np.nan_to_num(members(mrepu, metric), nan=np.inf)
+        blown = int((loss > 1e3 * np.median(loss)).sum()) if len(loss) else 0
+        if out.verdict == "not reproduced" and blown:
+            return Outcome(out.measured, out.verdict, f"{out.why}; {blown}/{len(loss)} MRePU members blew up "
+                           f"({metric} > 1000 × MRePU's median), the cubic branch even at C_W = {C_W:g}")
+        return out
     return filtered
 
 
