@@ -1,0 +1,96 @@
+"""runner.claims: each verdict rule on hand-made jobs whose answer is known, so a report's
+verdicts mean what the rules say (thresholds, +inf for overflowed members, the C_W filter)."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from runner.aggregate import Job
+from runner.claims import (lam0, mrepu_at, overflow_note, per_member_rule, ranking_check,
+                           repu_kernel_check, spectral_norm_check, stats)
+
+
+def job(act, metric, values, target="p", status="completed", C_W=1.0, **config):
+    summary = {"status": status, "metrics": {metric: {"members": values}},
+               "config": {"activation": {"name": act}, "task": {"target": target}, "init": {"C_W": C_W},
+                          **config}}
+    return Job(Path(f"/fake/{act}-{target}-{C_W}"), status, summary, {})
+
+
+def test_ranking_holds_at_80_percent_of_seeds_and_not_below():
+    relu = job("relu", "train_mse", [2.0] * 5)
+    gelu = job("gelu", "train_mse", [3.0] * 5)
+    check = ranking_check("train_mse", ("mrepu", "relu", "gelu"))
+    four_of_five = check([job("mrepu", "train_mse", [1.0, 1.0, 1.0, 1.0, 2.5]), relu, gelu])
+    assert four_of_five.verdict == "reproduced" and "holds for 80% of 5 seeds" in four_of_five.measured
+    # an overflowed member (None) counts as +inf, so it loses its seed
+    three_of_five = check([job("mrepu", "train_mse", [1.0, 1.0, 1.0, None, 2.5]), relu, gelu])
+    assert three_of_five.verdict == "not reproduced" and three_of_five.why == "fails for p"
+
+
+def test_ranking_with_a_reference_only_needs_the_reference_to_win():
+    check = ranking_check("deriv_mse", ("mrepu", "relu", "gelu"), reference="mrepu")
+    out = check([job("mrepu", "deriv_mse", [1.0, 1.0]), job("relu", "deriv_mse", [3.0, 2.0]),
+                 job("gelu", "deriv_mse", [2.0, 3.0])])  # relu vs gelu order differs per seed
+    assert out.verdict == "reproduced"
+
+
+def test_ranking_without_every_activation_is_inconclusive():
+    out = ranking_check("train_mse", ("mrepu", "relu"))([job("relu", "train_mse", [1.0])])
+    assert out.verdict == "inconclusive"
+
+
+def test_overflow_note_and_working_cw_filter():
+    paper = job("mrepu", "train_mse", [None, None, None], C_W=0.5)
+    working = job("mrepu", "train_mse", [1e-4, 2e-4, 1e20], C_W=0.1)
+    relu = job("relu", "train_mse", [1e-3, 1e-3, 1e-3])
+    check = ranking_check("train_mse", ("mrepu", "relu"))
+    out = overflow_note(check)([paper, relu])
+    assert out.verdict == "not reproduced" and "3/3 MRePU members overflowed" in out.why
+    out = mrepu_at(0.1, check)([paper, working, relu])  # the C_W = 0.5 job is left out
+    assert "holds for 67% of 3 seeds" in out.measured
+    assert "1/3 MRePU members blew up" in out.why
+
+
+def test_per_member_rule_threshold_and_missing_data():
+    where = lam0("x2", "relu")
+
+    def ext(values):
+        return Job(Path("/fake"), "completed", {"status": "completed", "metrics": {"tail_line_residual": {
+            "members": values}}, "config": {}}, {"task": "x2", "activation": "relu", "regularizer.coef": "0"})
+
+    rule = per_member_rule([where], "tail_line_residual", lambda v: v < 0.01, lambda w: "x2 relu")
+    assert rule([ext([0.001] * 4 + [0.5])]).verdict == "reproduced"         # 4/5 = 80 %
+    assert rule([ext([0.001] * 3 + [0.5] * 2)]).verdict == "not reproduced"  # 60 %
+    assert rule([ext([None, None])]).verdict == "inconclusive"
+
+
+def test_spectral_norm_rule_compares_the_best_positive_lambda_with_zero():
+    def run(act, coef, mse):
+        return Job(Path("/fake"), "completed", {"status": "completed", "metrics": {"extrap_mse": {
+            "members": [mse]}}, "config": {}}, {"task": "x2", "activation": act, "regularizer.coef": str(coef)})
+
+    better = [run(a, c, m) for a in ("relu", "tanh") for c, m in ((0, 10.0), (1e-3, 12.0), (1e-2, 9.0))]
+    assert spectral_norm_check(better).verdict == "reproduced"
+    worse = better[:3] + [run("tanh", 0, 1.0), run("tanh", 1e-2, 2.0)]
+    out = spectral_norm_check(worse)
+    assert out.verdict == "not reproduced" and "50% of pairs" in out.why
+
+
+def test_repu_kernel_rule_counts_every_fate():
+    metrics = {f"cw{c}_n8/{k}": {"members": [v]} for c, (o, e, col) in {"0.5": (0, 1, 7), "2": (0, 0, 1)}.items()
+               for k, v in zip(("overflowed", "exploded", "collapsed"), (o, e, col))}
+    kernel = Job(Path("/fake"), "completed", {"status": "completed", "metrics": metrics,
+                                              "config": {"ensemble": {"size": 8}}}, {})
+    out = repu_kernel_check([kernel])
+    assert "cw0.5_n8: 100%" in out.measured and "cw2_n8: 12%" in out.measured
+    assert out.verdict == "not reproduced" and "cw2_n8" in out.why
+
+
+@pytest.mark.parametrize("values,text", [
+    ([1.0, 3.0, None], "2 ± 1, median 2 (n=2/3)"),
+    ([None], "no finite value (n=0/1)"),
+])
+def test_stats_text(values, text):
+    assert stats(np.array([np.nan if v is None else v for v in values])) == text
