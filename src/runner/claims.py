@@ -317,7 +317,7 @@ def mrepu_at(C_W: float, check: Callable[[list[Job]], Outcome]) -> Callable[[lis
         blown = int((loss > 1e3 * np.median(loss)).sum()) if len(loss) else 0
         if out.verdict == "not reproduced" and blown:
             return Outcome(out.measured, out.verdict, f"{out.why}; {blown}/{len(loss)} MRePU members blew up "
-                           f"({metric} > 1000 × MRePU's median), the cubic branch even at C_W = {C_W:g}")
+                           f"({metric} > 1000 × MRePU's median) at C_W = {C_W:g}")
         return out
     return filtered
 
