@@ -13,6 +13,9 @@ Runs part 2 first, prints part 1, and ends with part 2's MRePU figure.
    2 * points * sum(fan_in * fan_out) per member, next to this machine's float32 matmul peak
    measured in the same run (a 4096^3 torch.mm). Three modes: eager on the whole grid, eager
    in tiles of 512 points (task.tile), and the preset's own (task.compile=true, tile 512).
+   Also the GEMM-only ceiling: the same step's batched matmuls alone (forward and both
+   backward products, same tiles), no activation, loss or optimizer: what the step would
+   reach if every elementwise pass were free.
    Last line: `peak_fraction: <x>` (MRePU, the preset's mode).
 """
 
@@ -63,6 +66,33 @@ def _time(fn) -> float:
     return time.perf_counter() - start
 
 
+def gemm_ceiling(members: int, steps: int) -> float:
+    """GFLOP/s of only the batched matmuls of the preset's tiled 101x101 step (fresh buffers per
+    tile, as autograd allocates them); an upper bound for any step built on these GEMM calls."""
+    cfg = compose("experiment=kimkang_table4", "kimkang=poly2d_a")
+    task = build_task(cfg)
+    dims = [task.in_dim] + [cfg.model.width] * cfg.model.depth + [task.out_dim]
+    weights = [torch.randn(members, a, b) for a, b in zip(dims[:-1], dims[1:])]
+    biases = [torch.randn(members, 1, b) for b in dims[1:]]
+    grads = [torch.zeros_like(w) for w in weights]
+
+    def step():
+        for x in torch.split(task.x_train, cfg.task.tile):
+            hs = [x.expand(members, *x.shape)]
+            for w, b in zip(weights, biases):
+                hs.append(torch.baddbmm(b, hs[-1], w))
+            g = hs[-1]
+            for i in reversed(range(len(weights))):
+                grads[i].baddbmm_(hs[i].transpose(1, 2), g)
+                if i:
+                    g = torch.bmm(g, weights[i].transpose(1, 2))
+
+    step()
+    per_step = statistics.median(_time(step) for _ in range(steps))
+    flops = 3 * 2 * len(task.x_train) * members * sum(a * b for a, b in zip(dims[:-1], dims[1:]))
+    return flops / per_step / 1e9
+
+
 MODES = {"eager": ["task.compile=false", "task.tile=null"],
          "eager tiled": ["task.compile=false"],
          "preset": []}  # kimkang_table4: task.compile=true, task.tile=512
@@ -98,7 +128,7 @@ def main() -> None:
     parser.add_argument("--members", type=int, default=25)
     parser.add_argument("--short", type=int, default=100, help="epochs of the short 1D run")
     parser.add_argument("--long", type=int, default=600, help="epochs of the long 1D run")
-    parser.add_argument("--steps", type=int, default=5, help="timed 2D steps (median of)")
+    parser.add_argument("--steps", type=int, default=15, help="timed 2D steps (median of)")
     parser.add_argument("--threads-1d", type=int, default=1, help="torch threads for the 1D part")
     args = parser.parse_args()
     keep_freed_memory()  # as every run does (runner.run.run)
@@ -113,6 +143,9 @@ def main() -> None:
             fraction[act, mode] = gflops / peak
             print(f"2D 101x101 {act:6s} {mode:11s}: {per_step * 1e3:7.1f} ms/step, {gflops:6.1f} GFLOP/s, "
                   f"{gflops / peak:.1%} of peak", flush=True)
+    ceiling = gemm_ceiling(args.members, 2 * args.steps + 1)
+    print(f"2D 101x101 GEMM calls alone (ceiling of these shapes): {ceiling:.1f} GFLOP/s, "
+          f"{ceiling / peak:.1%} of peak", flush=True)
     torch.set_num_threads(args.threads_1d)
     print(f"1D part with {args.threads_1d} thread(s)", flush=True)
     one_input(args.short, args.long, args.members)

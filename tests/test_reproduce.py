@@ -60,6 +60,7 @@ def test_smoke_subset_writes_a_structured_report(tmp_path):
     run("--only", "table2", "--extra", "trainer.max_epochs=4", "checkpoint_every=4", "task.record_epochs=[0,2,4]")
     report = (tmp_path / "REPORT.md").read_text()
     assert "| claim | paper says | runner measured (mean ± std, n) | verdict |" in report
+    assert "; table2 re-ran for " in report  # the header says which sweeps this invocation ran
     rows = {m.group(1): m.group(2) for m in re.finditer(r"^\| (\S+) \(.*\| \*\*([a-z ]+)\*\*", report, re.M)}
     assert list(rows) == [c.id for c in CLAIMS]
     assert set(rows.values()) <= set(VERDICTS)

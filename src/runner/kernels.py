@@ -96,7 +96,7 @@ def mean_and_se(values: np.ndarray, valid: np.ndarray | None = None, axis: int =
     ok = np.isfinite(values) if valid is None else (np.asarray(valid) & np.isfinite(values))
     n = ok.sum(axis)
     v = np.where(ok, values, 0.0)
-    with np.errstate(invalid="ignore", divide="ignore"):
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):  # exploded kernels: var = inf
         mean = v.sum(axis) / n
         var = (np.where(ok, values - np.expand_dims(mean, axis), 0.0) ** 2).sum(axis) / (n - 1)
         return mean, np.sqrt(var / n)

@@ -14,10 +14,12 @@ also measures how well the network's own input gradient matches it:
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import torch
+from torch.func import functional_call
 
 from runner.ensemble import EnsembleMLP
 from runner.expression import Expression, ExpressionError
@@ -33,38 +35,70 @@ def make_grid(low: float, high: float, n: int, dim: int) -> torch.Tensor:
     return torch.stack([m.reshape(-1) for m in mesh], dim=1)
 
 
-def member_mse(model: EnsembleMLP, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+def member_mse(model: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     """Mean squared error of every member on shared inputs, shape (K,)."""
     return (model(x) - y).pow(2).mean(dim=(1, 2))
+
+
+TileStep = Callable[..., tuple[list[torch.Tensor], torch.Tensor]]
+"""One tile of TiledLoss: (params, grads, total, x, y, weight) ->
+(grads + weight * grad loss, total + weight * loss), with loss = member_mse on the tile."""
+
+
+def autograd_tile_step(model: EnsembleMLP) -> TileStep:
+    """The eager tile step: autograd's backward of the tile."""
+    def step(params, grads, total, x, y, weight):
+        with torch.enable_grad():
+            loss = member_mse(model, x, y) * weight
+            tile_grads = torch.autograd.grad(loss.sum(), params)
+        return [g + t for g, t in zip(grads, tile_grads)], total + loss.detach()
+
+    return step
+
+
+def functional_tile_step(model: EnsembleMLP) -> TileStep:
+    """The tile step as a pure function of the parameters (torch.func), so that torch.compile
+    captures forward, backward and accumulation in one graph: no autograd engine and no Python
+    between a tile's kernels. Only for compiling: run eagerly it is slower than autograd's
+    (MRePU 101x101 step 283 vs 190 ms)."""
+    names = [name for name, _ in model.named_parameters()]
+
+    def weighted_loss(params, x, y, weight):
+        loss = member_mse(lambda h: functional_call(model, dict(zip(names, params)), (h,)), x, y) * weight
+        return loss.sum(), loss.detach()
+
+    gradient_and_loss = torch.func.grad_and_value(weighted_loss, has_aux=True)
+
+    def step(params, grads, total, x, y, weight):
+        tile_grads, (_, loss) = gradient_and_loss(params, x, y, weight)
+        return [g + t for g, t in zip(grads, tile_grads)], total + loss
+
+    return step
 
 
 class TiledLoss(torch.autograd.Function):
     """Per-member loss over point tiles, each tile's backward run right after its forward.
 
-    Equal to `loss_fn(model, x, y)` and its gradient (up to summation order), but a tile's
+    Equal to `member_mse(model, x, y)` and its gradient (up to summation order), but a tile's
     activations are still in cache when its backward reads them: on a 101x101 grid the
     full-batch step streams ~33 MB per layer from memory. The forward already computes the
-    parameter gradients; `backward` only scales them by each member's incoming gradient
-    (members own the leading dimension of every parameter, so this is exact).
+    parameter gradients (`step`, a TileStep); `backward` only scales them by each member's
+    incoming gradient (members own the leading dimension of every parameter, so this is exact).
     """
 
     @staticmethod
-    def forward(ctx, loss_fn, model, x, y, tile, *params):
-        total = torch.zeros(model.size, dtype=params[0].dtype, device=params[0].device)
+    def forward(ctx, step: TileStep, x, y, tile, *params):
         grads = [torch.zeros_like(p) for p in params]
-        with torch.enable_grad():
-            for xt, yt in zip(torch.split(x, tile), torch.split(y, tile)):
-                loss = loss_fn(model, xt, yt) * (len(xt) / len(x))
-                for grad, g in zip(grads, torch.autograd.grad(loss.sum(), params)):
-                    grad += g
-                total += loss.detach()
+        total = torch.zeros(len(params[0]), dtype=params[0].dtype, device=params[0].device)
+        for xt, yt in zip(torch.split(x, tile), torch.split(y, tile)):
+            grads, total = step(params, grads, total, xt, yt, len(xt) / len(x))
         ctx.save_for_backward(*grads)
         return total
 
     @staticmethod
     def backward(ctx, grad_total):
         scaled = [g * grad_total.view(-1, *[1] * (g.dim() - 1)) for g in ctx.saved_tensors]
-        return (None, None, None, None, None, *scaled)
+        return (None, None, None, None, *scaled)
 
 
 class FunctionFit(RegressionTask):
@@ -78,6 +112,7 @@ class FunctionFit(RegressionTask):
         self.compile = compile
         self.tile = tile
         self._compiled_loss = None
+        self._tile_step: tuple[EnsembleMLP, TileStep] | None = None
         self.targets = dict(targets or {})
         self.target_name = str(target)
         text = self.targets.get(self.target_name, self.target_name)
@@ -113,15 +148,20 @@ class FunctionFit(RegressionTask):
         """Per-member MSE; with `compile`, through torch.compile (fuses the elementwise work
         that dominates large grids on a CPU; a one-off compile of a few seconds); with `tile`,
         forward and backward run tile by tile of that many points (see TiledLoss)."""
-        loss_fn = member_mse
-        if self.compile:
-            if self._compiled_loss is None:
-                self._compiled_loss = torch.compile(member_mse)
-            loss_fn = self._compiled_loss
         x, y = batch["x"], batch["y"]
         if self.tile is None or self.tile >= len(x) or not torch.is_grad_enabled():
-            return loss_fn(model, x, y)
-        return TiledLoss.apply(loss_fn, model, x, y, self.tile, *model.parameters())
+            if not self.compile:
+                return member_mse(model, x, y)
+            if self._compiled_loss is None:
+                self._compiled_loss = torch.compile(member_mse)
+            return self._compiled_loss(model, x, y)
+        if self._tile_step is None or self._tile_step[0] is not model:
+            # cpp_wrapper: the graph's kernels are called from C++, not Python (MRePU 101x101
+            # step 59 -> 54 ms on 2 cores)
+            step = (torch.compile(functional_tile_step(model), options={"cpp_wrapper": True}) if self.compile
+                    else autograd_tile_step(model))
+            self._tile_step = (model, step)
+        return TiledLoss.apply(self._tile_step[1], x, y, self.tile, *model.parameters())
 
     def input_gradient(self, model: EnsembleMLP, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Predictions (K, N, 1) and their input gradients (K, N, dim), in original units.
