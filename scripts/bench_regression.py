@@ -9,8 +9,8 @@ Runs part 2 first, prints part 1, and ends with part 2's MRePU figure.
    tiny, so intra-op threads only add synchronization: the 1D part runs with --threads-1d
    (default 1, i.e. OMP_NUM_THREADS=1; two such jobs can share a 2-core machine).
 2. Two inputs on the 101x101 grid (poly2d_a, 25 members): achieved GFLOP/s of one ensemble
-   training step (forward, backward, Adam), counting matmul FLOPs as 3x the forward's
-   2 * points * sum(fan_in * fan_out) per member, next to this machine's float32 matmul peak
+   training step (forward, backward, Adam), counting matmul FLOPs (step_flops: forward, weight
+   and input gradients), next to this machine's float32 matmul peak
    measured in the same run (a 4096^3 torch.mm). Three modes: eager on the whole grid, eager
    in tiles of 512 points (task.tile), and the preset's own (task.compile=true, tile 512).
    Also the GEMM-only ceiling: the same step's batched matmuls alone (forward and both
@@ -66,12 +66,24 @@ def _time(fn) -> float:
     return time.perf_counter() - start
 
 
+def layer_dims(cfg, task) -> list[int]:
+    return [task.in_dim] + [cfg.model.width] * cfg.model.depth + [task.out_dim]
+
+
+def step_flops(dims: list[int], points: int, members: int) -> int:
+    """Matmul FLOPs of one training step: per layer and point, 2 * fan_in * fan_out for the
+    forward, as many for the weight gradient, and again for the input gradient except at the
+    first layer (the data need none). tests/test_bench.py checks it against torch's FLOP counter."""
+    per_point = [2 * a * b for a, b in zip(dims[:-1], dims[1:])]
+    return points * members * (3 * sum(per_point) - per_point[0])
+
+
 def gemm_ceiling(members: int, steps: int) -> float:
     """GFLOP/s of only the batched matmuls of the preset's tiled 101x101 step (fresh buffers per
     tile, as autograd allocates them); an upper bound for any step built on these GEMM calls."""
     cfg = compose("experiment=kimkang_table4", "kimkang=poly2d_a")
     task = build_task(cfg)
-    dims = [task.in_dim] + [cfg.model.width] * cfg.model.depth + [task.out_dim]
+    dims = layer_dims(cfg, task)
     weights = [torch.randn(members, a, b) for a, b in zip(dims[:-1], dims[1:])]
     biases = [torch.randn(members, 1, b) for b in dims[1:]]
     grads = [torch.zeros_like(w) for w in weights]
@@ -89,8 +101,7 @@ def gemm_ceiling(members: int, steps: int) -> float:
 
     step()
     per_step = statistics.median(_time(step) for _ in range(steps))
-    flops = 3 * 2 * len(task.x_train) * members * sum(a * b for a, b in zip(dims[:-1], dims[1:]))
-    return flops / per_step / 1e9
+    return step_flops(dims, len(task.x_train), members) / per_step / 1e9
 
 
 MODES = {"eager": ["task.compile=false", "task.tile=null"],
@@ -118,9 +129,7 @@ def step_gflops(act: str, members: int, steps: int, mode: str) -> tuple[float, f
     step()
     step()  # warm-up (and compilation)
     per_step = statistics.median(_time(step) for _ in range(steps))
-    dims = [task.in_dim] + [cfg.model.width] * cfg.model.depth + [task.out_dim]
-    flops = 3 * 2 * len(task.x_train) * members * sum(a * b for a, b in zip(dims[:-1], dims[1:]))
-    return flops / per_step / 1e9, per_step
+    return step_flops(layer_dims(cfg, task), len(task.x_train), members) / per_step / 1e9, per_step
 
 
 def main() -> None:

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from runner.aggregate import Job
-from runner.claims import (lam0, mrepu_at, overflow_note, per_member_rule, ranking_check,
+from runner.claims import (lam0, mrepu_at, note_mrepu_failures, per_member_rule, ranking_check,
                            repu_kernel_check, spectral_norm_check, stats)
 
 
@@ -46,11 +46,20 @@ def test_overflow_note_and_working_cw_filter():
     working = job("mrepu", "train_mse", [1e-4, 2e-4, 1e20], C_W=0.1)
     relu = job("relu", "train_mse", [1e-3, 1e-3, 1e-3])
     check = ranking_check("train_mse", ("mrepu", "relu"))
-    out = overflow_note(check)([paper, relu])
+    out = note_mrepu_failures(check, "train_mse", "paper's C_W")([paper, relu])
     assert out.verdict == "not reproduced" and "3/3 MRePU members overflowed" in out.why
-    out = mrepu_at(0.1, check)([paper, working, relu])  # the C_W = 0.5 job is left out
-    assert "holds for 67% of 3 seeds" in out.measured
-    assert "1/3 MRePU members blew up" in out.why
+    out = mrepu_at(0.1, note_mrepu_failures(check, "train_mse", "at C_W = 0.1"))([paper, working, relu])
+    assert "holds for 67% of 3 seeds" in out.measured  # the C_W = 0.5 job is left out, also from the note
+    assert "1/3 MRePU members blew up" in out.why and "overflowed" not in out.why
+
+
+def test_failure_note_reads_the_claims_own_metric():
+    """A Burgers ranking is on rel_l2, which has no train_mse beside it: overflows still show."""
+    check = ranking_check("rel_l2", ("mrepu", "relu"), key="task.name")
+    out = note_mrepu_failures(check, "rel_l2", "paper's C_W")([
+        job("mrepu", "rel_l2", [None, None], task={"name": "burgers"}),
+        job("relu", "rel_l2", [0.6, 0.6], task={"name": "burgers"})])
+    assert out.verdict == "not reproduced" and "2/2 MRePU members overflowed" in out.why
 
 
 def test_per_member_rule_threshold_and_missing_data():

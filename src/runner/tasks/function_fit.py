@@ -146,7 +146,7 @@ class FunctionFit(RegressionTask):
 
     def loss(self, model: EnsembleMLP, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         """Per-member MSE; with `compile`, through torch.compile (fuses the elementwise work
-        that dominates large grids on a CPU; a one-off compile of a few seconds); with `tile`,
+        that dominates large grids on a CPU; ~20 s to compile once per machine, then cached); with `tile`,
         forward and backward run tile by tile of that many points (see TiledLoss)."""
         x, y = batch["x"], batch["y"]
         if self.tile is None or self.tile >= len(x) or not torch.is_grad_enabled():
