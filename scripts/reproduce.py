@@ -36,7 +36,7 @@ from runner.results import write_bytes_atomic
 
 ROOT = Path(__file__).resolve().parent.parent
 LIGHTNING_STEP_S = 1e-3  # Lightning's own cost per training step, measured on CPU (README, issue 2)
-PIVOT_SWEEPS = {"table4", "table4_cw01", "table5", "table5_cw01"}  # the Table 4/5 pivot (activation x target)
+PIVOT_SWEEPS = {"table4", "table4_auto", "table5", "table5_auto"}  # the Table 4/5 pivot (activation x target)
 
 
 def load_plan(scale: str) -> dict:

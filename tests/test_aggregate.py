@@ -43,7 +43,7 @@ def test_groups_pool_members_and_list_problem_jobs(tmp_path, capsys):
     assert (rows["tanh"]["completed"], rows["tanh"]["jobs"]) == ("0", "2")
 
     report = (sweep / "table.md").read_text()
-    assert "1/2 members non-finite" in report                    # partly diverged job 1
+    assert "1/2 members left out of the mean (non-finite)" in report                   # partly diverged job 1
     assert "failed: RuntimeError: boom" in report                 # job 2
     assert "no summary.json (still running, or killed)" in report  # job 3
     assert "diverged: every member non-finite" in report          # job 4

@@ -7,15 +7,20 @@ import numpy as np
 import pytest
 
 from runner.aggregate import Job
-from runner.claims import (lam0, mrepu_at, note_mrepu_failures, per_member_rule, ranking_check,
+from runner.claims import (lam0, mrepu_auto, note_mrepu_failures, per_member_rule, ranking_check,
                            repu_kernel_check, spectral_norm_check, stats)
 
 
-def job(act, metric, values, target="p", status="completed", C_W=1.0, **config):
+def job(act, metric, values, target="p", status="completed", C_W=1.0, member_status=None, **config):
     summary = {"status": status, "metrics": {metric: {"members": values}},
                "config": {"activation": {"name": act}, "task": {"target": target}, "init": {"C_W": C_W},
                           **config}}
-    return Job(Path(f"/fake/{act}-{target}-{C_W}"), status, summary, {})
+    if member_status:
+        summary["member_status"] = member_status
+    overrides = {"init.C_W": "auto"} if C_W == "auto" else {}
+    if C_W == "auto":
+        summary["init"] = {"C_W_first": 0.0123, "C_W": 0.456, "C_b": 0.0}
+    return Job(Path(f"/fake/{act}-{target}-{C_W}"), status, summary, overrides)
 
 
 def test_ranking_holds_at_80_percent_of_seeds_and_not_below():
@@ -41,16 +46,20 @@ def test_ranking_without_every_activation_is_inconclusive():
     assert out.verdict == "inconclusive"
 
 
-def test_overflow_note_and_working_cw_filter():
-    paper = job("mrepu", "train_mse", [None, None, None], C_W=0.5)
-    working = job("mrepu", "train_mse", [1e-4, 2e-4, 1e20], C_W=0.1)
+def test_overflow_note_and_auto_init_filter():
+    paper = job("mrepu", "train_mse", [None, None, None], C_W=0.5, status="diverged")
+    auto = job("mrepu", "train_mse", [1e-4, 2e-4, 1e20], C_W="auto", status="partly_diverged",
+               member_status=["ok", "ok", "blown_up"])
     relu = job("relu", "train_mse", [1e-3, 1e-3, 1e-3])
     check = ranking_check("train_mse", ("mrepu", "relu"))
     out = note_mrepu_failures(check, "train_mse", "paper's C_W")([paper, relu])
     assert out.verdict == "not reproduced" and "3/3 MRePU members overflowed" in out.why
-    out = mrepu_at(0.1, note_mrepu_failures(check, "train_mse", "at C_W = 0.1"))([paper, working, relu])
+    out = mrepu_auto(note_mrepu_failures(check, "train_mse", "at init.C_W=auto"), "task.target")([paper, auto, relu])
     assert "holds for 67% of 3 seeds" in out.measured  # the C_W = 0.5 job is left out, also from the note
     assert "1/3 MRePU members blew up" in out.why and "overflowed" not in out.why
+    assert out.measured.startswith("MRePU init.C_W=auto chose p: C_W_first 0.0123, C_W 0.456, C_b 0")
+    # the blown-up member is a status, not a number: it is out of the mean (n=2/3)
+    assert "(n=2/3)" in out.measured
 
 
 def test_failure_note_reads_the_claims_own_metric():

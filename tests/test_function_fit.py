@@ -195,7 +195,7 @@ def test_aggregate_lists_failed_and_diverged_jobs(tmp_path, capsys):
     assert "| gelu | diverged |" in table
     assert "failed: RuntimeError: boom" in table
     assert "diverged: every member non-finite" in table
-    assert "1/2 members non-finite" in table
+    assert "1/2 members left out of the mean (non-finite)" in table
     assert "4: no summary.json" in table
     assert aggregate_main([str(tmp_path / "nope")]) == 2
 

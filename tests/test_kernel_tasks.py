@@ -1,6 +1,7 @@
 """Theory against finite ensembles, and the issue-4 tasks and presets end to end (small scale)."""
 
 import json
+import math
 
 import numpy as np
 import pytest
@@ -142,3 +143,19 @@ def test_kernel_init_cli_contract(tmp_path):
     assert summary["status"] == "completed" and summary["activation"] == "mrepu"
     bad = run_cli("task=kernel_init", "task.widths=[0]", cwd=tmp_path)
     assert bad.returncode == 2 and "task.widths" in bad.stderr
+
+
+@pytest.mark.parametrize("activation", ["mrepu", "tanh"])
+def test_phase_diagram_theory_agrees_with_measured_fractions_away_from_the_boundary(tmp_path, activation):
+    from runner.run import run
+
+    cfg = make_cfg("experiment=phase_diagram", f"activation={activation}", "model=mlp_5x32", "model.width=48",
+                   "ensemble.size=24", "task.n_C_W=8", "task.n_K0=6")
+    s = run(cfg, tmp_path)
+    m = s["metrics"]
+    assert s["status"] == "completed" and m["clear_cells"]["mean"] >= 20
+    assert m["agreement"]["mean"] >= 0.9
+    assert (tmp_path / "plots" / "phase_diagram.png").exists() and (tmp_path / "phase_diagram.csv").exists()
+    if activation == "mrepu":  # the paper's Burgers setting explodes; Table 3's stays in band
+        assert m["mark/Burgers (C_W 0.45)/log_ratio"]["mean"] > math.log(10)
+        assert abs(m["mark/Table 3 (C_W 0.9)/log_ratio"]["mean"]) < math.log(10)

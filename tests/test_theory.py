@@ -160,15 +160,11 @@ def test_kernel_sweep_is_vectorized_and_fast():
     assert time.perf_counter() - start < 10  # generous: shared CI cores; the benchmark reports it
 
 
-def test_init_C_W_auto_takes_the_critical_pair_or_says_why_not():
-    from conftest import make_cfg
-    from runner.config import ConfigError, resolve_critical_init
+def test_init_C_W_auto_takes_the_critical_pair_where_one_is_stable():
+    """Hidden layers at PDLT's criticality for ReLU and GELU (auto then only sizes the first layer)."""
+    from runner.forecast import choose_init
 
-    cfg = make_cfg("activation=relu", "init.C_W=auto")
-    resolve_critical_init(cfg)
-    assert (cfg.init.C_W, cfg.init.C_b) == pytest.approx((2.0, 0.0))
-    cfg = make_cfg("activation=gelu", "init.C_W=auto")
-    resolve_critical_init(cfg)
-    assert (cfg.init.C_W, cfg.init.C_b) == pytest.approx((1.98306, 0.17292), abs=1e-4)
-    with pytest.raises(ConfigError, match="no critical initialization"):
-        resolve_critical_init(make_cfg("activation=repu", "init.C_W=auto"))
+    relu, _ = choose_init(activations.build("relu"), np.array([0.0, 0.5, 2.0]), 4)
+    assert (relu.C_W, relu.C_b, relu.C_W_first) == pytest.approx((2.0, 0.0, 2.0))
+    gelu, _ = choose_init(activations.build("gelu"), np.array([0.0, 0.5, 2.0]), 4)
+    assert (gelu.C_W, gelu.C_b) == pytest.approx((1.98306, 0.17292), abs=1e-4)

@@ -33,7 +33,10 @@ def main(cfg: DictConfig) -> float | None:
         if not multirun:
             sys.exit(1)
         return summary_objective(cfg, {"status": "failed"})
-    log.info("%s: %s in %.1fs -> %s", summary["name"], summary["status"], summary["duration_s"], run_dir)
+    members = summary.get("member_status") or []
+    counts = ", ".join(f"{members.count(s)} {s}" for s in ("ok", "blown_up", "diverged") if members.count(s))
+    log.info("%s: %s%s in %.1fs -> %s", summary["name"], summary["status"],
+             f" (members: {counts})" if summary["status"] != "completed" else "", summary["duration_s"], run_dir)
     log.info("summary: %s\nplots:   %s\n%s", run_dir / "summary.json", run_dir / "plots", headline(summary))
     return summary_objective(cfg, summary)
 

@@ -32,7 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
-from runner.results import write_bytes_atomic
+from runner.results import FINISHED, write_bytes_atomic
 
 
 @dataclass
@@ -61,7 +61,13 @@ class Job:
         return None
 
     def members(self, metric: str) -> list[float | None]:
-        return list(self.summary.get("metrics", {}).get(metric, {}).get("members", []))
+        """Every member's value of `metric`; None where it is not finite, or where the member
+        diverged or blew up (`member_status`, runner.results.member_status: one definition)."""
+        values = list(self.summary.get("metrics", {}).get(metric, {}).get("members", []))
+        status = self.summary.get("member_status")
+        if status and len(status) == len(values):
+            values = [v if s == "ok" else None for v, s in zip(values, status)]
+        return values
 
 
 def _job_number(path: Path):
@@ -112,8 +118,8 @@ class Cell:
         return float(np.std(self.values)) if self.values else math.nan
 
     def add(self, job: Job, metric: str) -> None:
-        """Pool a job's members of `metric` (completed or diverged jobs; others have none)."""
-        if job.status in ("completed", "diverged"):
+        """Pool a job's members of `metric` (jobs that trained to the end; others have none)."""
+        if job.status in FINISHED:
             members = job.members(metric)
             self.total += len(members)
             self.values += [v for v in members if v is not None]
@@ -151,17 +157,25 @@ def problems(jobs: list[Job], metric: str, keys: list[str]) -> list[str]:
         elif job.status == "failed":
             lines.append(f"{where}: failed: {job.summary.get('error', '?')}")
         elif job.status == "diverged":
-            lines.append(f"{where}: diverged: every member non-finite")
-        elif job.status != "completed":
+            lines.append(f"{where}: diverged: every member {_member_fates(job) or 'non-finite'}")
+        elif job.status not in FINISHED:
             lines.append(f"{where}: status {job.status}")
         else:
             members = job.members(metric)
             bad = sum(v is None for v in members)
             if bad:
-                lines.append(f"{where}: {bad}/{len(members)} members non-finite, left out of the mean")
+                lines.append(f"{where}: {bad}/{len(members)} members left out of the mean "
+                             f"({_member_fates(job) or 'non-finite'})")
             elif not members:
                 lines.append(f"{where}: no metric {metric!r}")
     return lines
+
+
+def _member_fates(job: Job) -> str:
+    """'2 blown up, 1 diverged' from a job's member_status ('' for a summary without it)."""
+    status = job.summary.get("member_status") or []
+    counts = {"blown up": status.count("blown_up"), "diverged (non-finite)": status.count("diverged")}
+    return ", ".join(f"{n} {what}" for what, n in counts.items() if n)
 
 
 def _fmt(cell: Cell | None) -> str:

@@ -73,8 +73,10 @@ RULES = {
     "ensemble.member_offset": (nonnegative_int, "an integer >= 0"),
     "model.depth": (positive_int, "an integer >= 1"),
     "model.width": (positive_int, "an integer >= 1"),
-    "init.C_W": (lambda v: v == "auto" or positive(v), "a number > 0, or auto (critical, from the theory)"),
-    "init.C_b": (nonnegative, "a number >= 0"),
+    "init.C_W": (lambda v: v == "auto" or positive(v), "a number > 0, or auto (from the theory)"),
+    "init.C_W_first": (positive, "null, or a number > 0"),
+    "init.C_b": (nonnegative, "null, or a number >= 0"),
+    "blowup_factor": (lambda v: _is_real(v) and v > 1, "a number > 1"),
     "optimizer.lr": (positive, "a number > 0"),
     "optimizer.weight_decay": (nonnegative, "a number >= 0"),
     "regularizer.coef": (nonnegative, "a number >= 0"),
@@ -129,7 +131,7 @@ CHOICES = {
 
 TOP_LEVEL = {"activation", "init", "model", "task", "regularizer", "optimizer", "trainer", "logger",
              "seed", "ensemble", "threads", "log_every", "progress_every", "checkpoint_every", "resume",
-             "skip_completed", "objective", "tags", "experiment_name"}
+             "skip_completed", "objective", "tags", "experiment_name", "blowup_factor"}
 
 # Groups built with hydra.utils.instantiate: their keys must be arguments of the target.
 INSTANTIATED = ("task", "regularizer", "optimizer", "trainer")
@@ -137,7 +139,7 @@ INSTANTIATED = ("task", "regularizer", "optimizer", "trainer")
 # Groups read by the runner itself, with the keys it reads.
 KNOWN_KEYS = {
     "model": {"depth", "width"},
-    "init": {"scheme", "C_W", "C_b"},
+    "init": {"scheme", "C_W", "C_W_first", "C_b"},
     "ensemble": {"size", "member_offset"},
     "logger": {"kind", "project", "entity", "group", "tags", "mode", "job_type"},
 }
@@ -212,17 +214,3 @@ def validate(cfg: DictConfig) -> None:
         activations.build(**cfg.activation)
     except (ValueError, TypeError) as exc:
         raise ConfigError(str(exc)) from None
-
-
-def resolve_critical_init(cfg: DictConfig) -> None:
-    """init.C_W=auto: set (C_b, C_W) in place to the activation's criticality from runner.theory,
-    or stop with the theory's reason where none exists (RePU, sigmoid, softplus)."""
-    if cfg.init.get("C_W") != "auto":
-        return
-    from runner import theory
-
-    try:
-        C_b, C_W = theory.critical_init(activations.build(**cfg.activation)).values()
-    except ValueError as exc:
-        raise ConfigError(f"init.C_W=auto: {exc}") from None
-    cfg.init.C_W, cfg.init.C_b = float(C_W), float(C_b)

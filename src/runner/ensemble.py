@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from contextlib import contextmanager
+
 import torch
 from torch import nn
 
@@ -20,17 +22,20 @@ class EnsembleMLP(nn.Module):
     def __init__(self, in_dim: int, out_dim: int, depth: int, width: int, activation: Activation,
                  size: int = 1, seed: int = 0, member_offset: int = 0, scheme: str = "critical",
                  C_W: float = 1.0, C_b: float = 0.0, dropout: float = 0.0,
-                 dtype: torch.dtype | None = None):
+                 dtype: torch.dtype | None = None, C_W_first: float | None = None):
         super().__init__()
         self.activation = activation
         self.size = size
         self.dropout = dropout
+        C_W_first = C_W if C_W_first is None else C_W_first
+        # what theory needs to forecast this net (runner.forecast, the kernel_training task)
+        self.init = {"scheme": scheme, "C_W_first": C_W_first, "C_W": C_W, "C_b": C_b}
         dims = [in_dim] + [width] * depth + [out_dim]
         layers = [[] for _ in dims[1:]]
         for k in range(size):
             gen = member_generator(seed, member_offset + k)
             for i, (fan_in, fan_out) in enumerate(zip(dims[:-1], dims[1:])):
-                layers[i].append(draw_layer(scheme, fan_in, fan_out, gen, C_W, C_b))
+                layers[i].append(draw_layer(scheme, fan_in, fan_out, gen, C_W_first if i == 0 else C_W, C_b))
         dtype = dtype or torch.get_default_dtype()
         self.weights = nn.ParameterList(
             nn.Parameter(torch.stack([w for w, _ in ws]).to(dtype)) for ws in layers)
@@ -55,3 +60,19 @@ class EnsembleMLP(nn.Module):
             if self.dropout > 0 and self.training:
                 h = nn.functional.dropout(h, self.dropout, training=True)
         raise AssertionError("unreachable")
+
+    @contextmanager
+    def zero_output(self):
+        """Inside, every member outputs 0: the output layer is zeroed in place and restored after,
+        so a task's own loss (compiled graphs included) gives the loss of the zero function."""
+        w, b = self.weights[-1], self.biases[-1]
+        saved = w.detach().clone(), b.detach().clone()
+        with torch.no_grad():
+            w.zero_()
+            b.zero_()
+        try:
+            yield self
+        finally:
+            with torch.no_grad():
+                w.copy_(saved[0])
+                b.copy_(saved[1])

@@ -59,11 +59,12 @@ class InitStats:
 
 def sample_init(act: Activation, x: torch.Tensor, depth: int, width: int, C_W: float, C_b: float,
                 members: int, seed: int = 0, member_offset: int = 0, chunk: int = 32,
-                dtype: torch.dtype = torch.float64) -> InitStats:
+                dtype: torch.dtype = torch.float64, C_W_first: float | None = None) -> InitStats:
     """Forward `members` freshly initialized MLPs (depth hidden layers of `width`) on inputs x (N, n0).
 
     Weights are drawn as in `init.draw_layer` ('critical'), per member in float64, and the forward
-    pass runs in `dtype` (float32 overflows where a float32-trained network would). Non-finite
+    pass runs in `dtype` (float32 overflows where a float32-trained network would); the first
+    layer's weight variance is C_W_first (default C_W). Non-finite
     values are kept, never raised: `InitStats.finite` says which members overflowed.
     """
     x = torch.as_tensor(x, dtype=torch.float64)
@@ -76,10 +77,11 @@ def sample_init(act: Activation, x: torch.Tensor, depth: int, width: int, C_W: f
             h = x.to(dtype).expand(stop - start, N, n0)
             for layer in range(depth):
                 fan_in = n0 if layer == 0 else width
-                drawn = [draw_layer("critical", fan_in, width, g, C_W, C_b) for g in gens]
+                c_w = C_W if layer or C_W_first is None else C_W_first
+                drawn = [draw_layer("critical", fan_in, width, g, c_w, C_b) for g in gens]
                 W = torch.stack([w for w, _ in drawn]).to(dtype)
                 b = torch.stack([b for _, b in drawn]).unsqueeze(1).to(dtype)
-                G = C_b + C_W * h.double().pow(2).mean(-1)
+                G = C_b + c_w * h.double().pow(2).mean(-1)
                 z = torch.baddbmm(b, h, W).double()
                 z2 = z * z
                 out["kernel"][start:stop, layer] = z2.mean(-1).numpy()

@@ -56,6 +56,10 @@ class EnsembleModule(L.LightningModule):
         self.optimizer_factory = optimizer
         self.log_every = log_every
         self.member_loss = torch.full((model.size,), float("nan"))
+        # the references a blown-up member is judged against (runner.results.member_status);
+        # buffers, so a resumed run keeps the values of its first step
+        self.register_buffer("initial_loss", torch.full((model.size,), float("nan"), dtype=torch.float64))
+        self.register_buffer("zero_output_loss", torch.full((model.size,), float("nan"), dtype=torch.float64))
 
     def train_dataloader(self) -> DataLoader:
         return DataLoader(FullBatch(self.task.train_batch()), batch_size=None)
@@ -67,7 +71,13 @@ class EnsembleModule(L.LightningModule):
         self.task.on_epoch_start(self.current_epoch)
 
     def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
+        first = self.global_step == 0 and bool(torch.isnan(self.initial_loss).all())
+        if first:
+            with self.model.zero_output():
+                self.zero_output_loss.copy_(self.task.loss(self.model, batch).detach())
         member_loss = self.task.loss(self.model, batch)
+        if first:
+            self.initial_loss.copy_(member_loss.detach())
         penalty = self.regularizer.penalty(self.model)
         self.member_loss = member_loss.detach()
         epoch = self.current_epoch

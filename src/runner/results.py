@@ -57,6 +57,34 @@ def member_stats(values: torch.Tensor | np.ndarray | list[float]) -> dict:
     return stats
 
 
+# Run statuses of runs that trained to the end: their members' metrics are in the summary.
+FINISHED = ("completed", "partly_diverged", "diverged")
+
+
+def member_status(final: torch.Tensor, initial: torch.Tensor, zero_output: torch.Tensor,
+                  blowup_factor: float) -> list[str]:
+    """Per member: `diverged` (final loss not finite), `blown_up` (finite, but more than
+    blowup_factor x the smaller of its initial loss and the loss of the zero function: it ended
+    far worse than where it started, or than predicting nothing), else `ok`."""
+    final, initial, zero_output = (torch.as_tensor(v).double().cpu() for v in (final, initial, zero_output))
+    reference = torch.fmin(initial, zero_output)  # fmin: a NaN reference gives way to the other
+    out = []
+    for f, r in zip(final.tolist(), reference.tolist()):
+        if not math.isfinite(f):
+            out.append("diverged")
+        elif math.isfinite(r) and f > blowup_factor * r:
+            out.append("blown_up")
+        else:
+            out.append("ok")
+    return out
+
+
+def run_status(members: list[str]) -> str:
+    """completed (every member ok), diverged (none ok) or partly_diverged."""
+    bad = sum(m != "ok" for m in members)
+    return "completed" if not bad else "diverged" if bad == len(members) else "partly_diverged"
+
+
 def read_summary(run_dir: Path) -> dict | None:
     """The summary of a run directory, or None if it has none (yet)."""
     path = Path(run_dir) / "summary.json"

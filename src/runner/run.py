@@ -17,12 +17,13 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from runner import activations
-from runner.config import ConfigError, resolve_critical_init, validate
+from runner.config import ConfigError, validate
 from runner.ensemble import EnsembleMLP
+from runner.forecast import plan_init
 from runner.loggers import build_loggers
 from runner.module import EnsembleModule, LastCheckpoint, ProgressPrinter
 from runner.regularizers import exact_spectral_norms
-from runner.results import member_stats, read_summary, write_json_atomic
+from runner.results import member_stats, member_status, read_summary, run_status, write_json_atomic
 from runner.tasks.base import Task
 
 log = logging.getLogger("runner")
@@ -66,7 +67,7 @@ def build_model(cfg: DictConfig, task: Task, dropout: float = 0.0) -> EnsembleML
         activations.build(**cfg.activation), size=cfg.ensemble.size, seed=cfg.seed,
         member_offset=cfg.ensemble.member_offset, scheme=cfg.init.scheme,
         C_W=cfg.init.get("C_W", 1.0), C_b=cfg.init.get("C_b", 0.0), dropout=dropout,
-        dtype=parameter_dtype(cfg))
+        dtype=parameter_dtype(cfg), C_W_first=cfg.init.get("C_W_first"))
 
 
 def parameter_dtype(cfg: DictConfig) -> torch.dtype:
@@ -107,41 +108,51 @@ def train(cfg: DictConfig, task: Task, run_dir: Path, job: dict) -> tuple[Ensemb
     return module, trainer
 
 
-def fit(cfg: DictConfig, task: Task, run_dir: Path, job: dict) -> tuple[dict, EnsembleMLP]:
-    """Train, then evaluate; return final per-member metrics (tensors) and the model."""
+def fit(cfg: DictConfig, task: Task, run_dir: Path, job: dict) -> tuple[dict, list[str]]:
+    """Train, then evaluate; return final per-member metrics (tensors) and each member's status."""
     module, trainer = train(cfg, task, run_dir, job)
     model = module.model
     model.eval()
     metrics = dict(task.evaluate(model))
     metrics["final_train_loss"] = module.member_loss.cpu()
+    metrics["initial_train_loss"] = module.initial_loss.cpu()
+    metrics["zero_output_loss"] = module.zero_output_loss.cpu()
+    status = member_status(module.member_loss, module.initial_loss, module.zero_output_loss, cfg.blowup_factor)
     for i, sigma in enumerate(exact_spectral_norms(model)):
         metrics[f"spectral_norm/layer{i + 1}"] = sigma.cpu()
     task.save_outputs(model, run_dir, label=f"{cfg.activation.name}")
     for logger in trainer.loggers:
         logger.finalize("success")
-    return metrics, model
+    return metrics, status
 
 
 def run(cfg: DictConfig, run_dir: Path, overrides: list[str] | None = None,
         group: str | None = None) -> dict:
     """Validate, train (or measure) and write summary.json atomically; return the summary.
 
-    Failures are recorded as status `failed` in the summary and re-raised; a run whose every
-    member ends non-finite is `diverged`.
+    Before training, cfg.init is resolved to numbers (init.C_W=auto from the theory) and the
+    kernel of the training inputs is forecast through the depth (logged, and in the summary).
+    Failures are recorded as status `failed` in the summary and re-raised; a trained run is
+    `completed` when every member trained, else `partly_diverged` or `diverged`
+    (runner.results.member_status: non-finite, or blown up past blowup_factor).
     """
     run_dir = Path(run_dir)
     validate(cfg)
-    resolve_critical_init(cfg)
     task = build_task(cfg)
     previous = read_summary(run_dir)
     if cfg.skip_completed and previous and previous.get("status") == "completed":
         log.info("skip_completed: %s already completed", run_dir)
         return previous
+    init_forecast = plan_init(cfg, task.in_dim, task.network_inputs())
+    if task.trains:
+        (log.info if init_forecast.verdict == "stable" and not init_forecast.note else log.warning)(
+            init_forecast.line())
     job = job_identity(cfg, run_dir, group)
     summary = {"status": "running", "task": cfg.task.name, "activation": cfg.activation.name,
                "overrides": list(overrides or []), "seed": cfg.seed,
                "ensemble_size": cfg.ensemble.size, "name": job["name"], "tags": job["tags"],
-               "host": socket.gethostname(), "slurm_job_id": os.environ.get("SLURM_JOB_ID")}
+               "host": socket.gethostname(), "slurm_job_id": os.environ.get("SLURM_JOB_ID"),
+               "init": OmegaConf.to_container(cfg.init), "init_forecast": init_forecast.as_dict()}
     start = time.time()
     try:
         L.seed_everything(cfg.seed, verbose=False)
@@ -149,14 +160,14 @@ def run(cfg: DictConfig, run_dir: Path, overrides: list[str] | None = None,
         if cfg.get("threads"):
             torch.set_num_threads(cfg.threads)
         if task.trains:
-            metrics, _ = fit(cfg, task, run_dir, job)
+            metrics, members = fit(cfg, task, run_dir, job)
+            summary["member_status"] = members
+            summary["diverged_members"] = sum(m != "ok" for m in members)
+            summary["status"] = run_status(members)
         else:
             metrics = task.run(cfg, run_dir)
+            summary["status"] = "completed"
         summary["metrics"] = {name: member_stats(values) for name, values in metrics.items()}
-        loss = summary["metrics"].get("final_train_loss")
-        diverged = 0 if loss is None else cfg.ensemble.size - loss["n_finite"]
-        summary["diverged_members"] = diverged
-        summary["status"] = "diverged" if diverged == cfg.ensemble.size else "completed"
     except Exception as exc:
         summary.update(status="failed", error=f"{type(exc).__name__}: {exc}",
                        traceback=traceback.format_exc())

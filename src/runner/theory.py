@@ -130,11 +130,11 @@ def chi_par(act: Activation, K: ArrayLike, C_W: ArrayLike):
     return _out(Cb * _sigma_moments(act, Kb)[2], Kb.dim() == 0)
 
 
-def chi_perp(act: Activation, K: ArrayLike, C_W: ArrayLike):
+def chi_perp(act: Activation, K: ArrayLike, C_W: ArrayLike, nodes: int = NODES):
     """Perpendicular susceptibility χ⊥(K) = C_W <σ'(z)²>_K."""
     Kt, C = _as_tensor(K), _as_tensor(C_W)
     Kb, Cb = torch.broadcast_tensors(Kt, C)
-    return _out(Cb * _expect(Kb, act.kinks, lambda z: act.derivative(z) ** 2)[0], Kb.dim() == 0)
+    return _out(Cb * _expect(Kb, act.kinks, lambda z: act.derivative(z) ** 2, n=nodes)[0], Kb.dim() == 0)
 
 
 def kernel_map(act: Activation, K: ArrayLike, C_b: ArrayLike, C_W: ArrayLike):
@@ -145,17 +145,25 @@ def kernel_map(act: Activation, K: ArrayLike, C_b: ArrayLike, C_W: ArrayLike):
     return _out(out, out.dim() == 0)
 
 
-def kernel_flow(act: Activation, C_b: ArrayLike, C_W: ArrayLike, K0: ArrayLike, depth: int) -> np.ndarray:
-    """K(l) for l = 1..depth, shape broadcast(C_b, C_W, K0) + (depth,).
+def _first_layer(C_b: ArrayLike, C_W: ArrayLike, K0: ArrayLike, C_W_first: ArrayLike | None):
+    """Broadcast (C_b, C_W, K(1)) with K(1) = C_b + C_W_first K0 (C_W_first defaults to C_W)."""
+    first = C_W if C_W_first is None else C_W_first
+    Cb, Cw, Cf, K = torch.broadcast_tensors(_as_tensor(C_b), _as_tensor(C_W), _as_tensor(first), _as_tensor(K0))
+    return Cb, Cw, Cb + Cf * K
 
-    K(1) = C_b + C_W K0 with K0 = |x|²/n0, and K(l+1) = C_b + C_W <σ²>_{K(l)}. An exploded
-    kernel reads inf (or nan where sigma itself is undefined at infinity).
+
+def kernel_flow(act: Activation, C_b: ArrayLike, C_W: ArrayLike, K0: ArrayLike, depth: int,
+                C_W_first: ArrayLike | None = None, nodes: int = NODES) -> np.ndarray:
+    """K(l) for l = 1..depth, shape broadcast(C_b, C_W, K0, C_W_first) + (depth,).
+
+    K(1) = C_b + C_W_first K0 with K0 = |x|²/n0 (C_W_first: the first layer's weight variance,
+    C_W unless given), and K(l+1) = C_b + C_W <σ²>_{K(l)}. An exploded kernel reads inf (or nan
+    where sigma itself is undefined at infinity).
     """
-    Cb, Cw, K = torch.broadcast_tensors(_as_tensor(C_b), _as_tensor(C_W), _as_tensor(K0))
-    K = Cb + Cw * K
+    Cb, Cw, K = _first_layer(C_b, C_W, K0, C_W_first)
     out = [K]
     for _ in range(depth - 1):
-        K = Cb + Cw * _expect(K, act.kinks, lambda z: act(z) ** 2)[0]
+        K = Cb + Cw * _expect(K, act.kinks, lambda z: act(z) ** 2, n=nodes)[0]
         out.append(K)
     return torch.stack(out, -1).numpy()
 
@@ -171,16 +179,15 @@ def _width_ratios(widths: int | Sequence[int], depth: int) -> torch.Tensor:
 
 
 def vertex_flow(act: Activation, C_b: ArrayLike, C_W: ArrayLike, K0: ArrayLike, depth: int,
-                widths: int | Sequence[int]) -> np.ndarray:
+                widths: int | Sequence[int], C_W_first: ArrayLike | None = None) -> np.ndarray:
     """Leading-order four-point vertex V(l), l = 1..depth (PDLT's convention, see below).
 
     The connected four-point function of one layer-l neuron is E[z⁴] − 3E[z²]² = 3V(l)/n_{l-1}.
     V(1) = 0 and V(l+1) = C_W²(<σ⁴> − <σ²>²)_{K(l)} + χ∥(K(l))² (n_l/n_{l-1}) V(l). `widths` is
     one hidden width or the list n_1..n_depth (only their ratios enter V itself).
     """
-    Cb, Cw, K = torch.broadcast_tensors(_as_tensor(C_b), _as_tensor(C_W), _as_tensor(K0))
+    Cb, Cw, K = _first_layer(C_b, C_W, K0, C_W_first)
     ratios = _width_ratios(widths, depth)
-    K = Cb + Cw * K
     V = torch.zeros_like(K)
     out = [V]
     for l in range(depth - 1):
@@ -192,17 +199,17 @@ def vertex_flow(act: Activation, C_b: ArrayLike, C_W: ArrayLike, K0: ArrayLike, 
 
 
 def kernel_flow_nlo(act: Activation, C_b: ArrayLike, C_W: ArrayLike, K0: ArrayLike, depth: int,
-                    widths: int | Sequence[int]) -> np.ndarray:
+                    widths: int | Sequence[int], C_W_first: ArrayLike | None = None) -> np.ndarray:
     """E[z²] per layer to first order in 1/width: the kernel recursion with its 1/n correction.
 
     Given layer l-1 the preactivations of layer l are exactly N(0, Ĝ(l)), with E[Ĝ] = K̄(l) and
     Var(Ĝ) = V(l)/n_{l-1}, so K̄(l+1) = C_b + C_W(<σ²>_{K̄} + ½ d²<σ²>/dK² · V(l)/n_{l-1}) + O(1/n²).
     The correction is what makes deep RePU networks leave the leading-order recursion.
     """
-    Cb, Cw, K = torch.broadcast_tensors(_as_tensor(C_b), _as_tensor(C_W), _as_tensor(K0))
+    Cb, Cw, K = _first_layer(C_b, C_W, K0, C_W_first)
     n = [float(widths)] * depth if isinstance(widths, (int, np.integer)) else [float(v) for v in widths]
     ratios = _width_ratios(widths, depth)
-    K = Kbar = Cb + Cw * K
+    Kbar = K
     V = torch.zeros_like(K)
     out = [Kbar]
     for l in range(depth - 1):

@@ -31,6 +31,12 @@ class Task:
         """Training loss per member, shape (K,)."""
         raise NotImplementedError
 
+    def network_inputs(self) -> torch.Tensor | None:
+        """The (N, in_dim) inputs the network sees in training, as fed to it (after any scaling),
+        for the kernel forecast before training (runner.forecast); None: unit-scale inputs."""
+        batch = self.train_batch() if self.trains else {}
+        return batch.get("x")
+
     def on_epoch_start(self, epoch: int) -> None:
         """Called before each training epoch (e.g. to resample PINN collocation points)."""
 

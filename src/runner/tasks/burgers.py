@@ -148,6 +148,9 @@ class Burgers(Task):
     def train_batch(self) -> dict[str, torch.Tensor]:
         return {"xt_f": self.collocation, "xt_u": self.xt_u, "u": self.u_target}
 
+    def network_inputs(self) -> torch.Tensor:
+        return self.scale(torch.cat([self.collocation, self.xt_u]))
+
     def on_epoch_start(self, epoch: int) -> None:
         self.epoch = epoch
         if self.resample_every and epoch and epoch % self.resample_every == 0:

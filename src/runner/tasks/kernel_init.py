@@ -57,18 +57,20 @@ class KernelInit(Task):
         act = activations.build(**cfg.activation)
         depth, M, C_b = cfg.model.depth, cfg.ensemble.size, float(cfg.init.get("C_b", 0.0))
         C_Ws = self.C_W_values or [float(cfg.init.get("C_W", 1.0))]
+        # the init group's first-layer variance, unless C_W_values sweeps one C_W for every layer
+        first = None if self.C_W_values else cfg.init.get("C_W_first")
         widths = self.widths or [cfg.model.width]
         x = self.inputs(cfg.seed)
         K0 = (x**2).sum(1).numpy() / self.in_dim
         rows, metrics, arrays, results = [], {}, {}, []
         for C_W in C_Ws:
-            K_th = theory.kernel_flow(act, C_b, C_W, K0, depth)  # (N, L)
+            K_th = theory.kernel_flow(act, C_b, C_W, K0, depth, C_W_first=first)  # (N, L)
             for n in widths:
                 tag = f"cw{C_W:g}_n{n}"
                 stats = sample_init(act, x, depth, n, C_W, C_b, M, seed=cfg.seed,
                                     member_offset=cfg.ensemble.member_offset, chunk=self.chunk,
-                                    dtype=self.dtype)
-                res = self.measure(act, stats, K_th, K0, C_b, C_W, n, depth)
+                                    dtype=self.dtype, C_W_first=first)
+                res = self.measure(act, stats, K_th, K0, C_b, C_W, n, depth, first)
                 results.append((C_W, n, res))
                 for l in range(depth):
                     rows.append({"C_W": C_W, "width": n, "layer": l + 1,
@@ -96,18 +98,18 @@ class KernelInit(Task):
         self.plot(results, act, run_dir / "plots")
         return metrics
 
-    def measure(self, act, stats, K_th, K0, C_b, C_W, n, depth) -> dict[str, np.ndarray]:
+    def measure(self, act, stats, K_th, K0, C_b, C_W, n, depth, first=None) -> dict[str, np.ndarray]:
         """Per-layer theory and estimates for one (C_W, width) ensemble."""
         finite = stats.finite
         K_w, K_w_se = mean_and_se(stats.kernel[:, :, 0], finite)
         res = {"K_theory": K_th[0],
-               "K_theory_nlo": theory.kernel_flow_nlo(act, C_b, C_W, K0[0], depth, n),
+               "K_theory_nlo": theory.kernel_flow_nlo(act, C_b, C_W, K0[0], depth, n, C_W_first=first),
                "K_weights": K_w, "K_weights_se": K_w_se}
         if self.n_random:
             per_member = stats.kernel[:, :, 1:].mean(2)  # fixed weights, averaged over inputs
             res["K_inputs"], res["K_inputs_se"] = mean_and_se(per_member, finite)
             res["K_inputs_theory"] = K_th[1:].mean(0)
-        V = theory.vertex_flow(act, C_b, C_W, K0[0], depth, n)
+        V = theory.vertex_flow(act, C_b, C_W, K0[0], depth, n, C_W_first=first)
         V_G, V_G_se = vertex_from_G(stats)
         with np.errstate(all="ignore"):
             res.update(V_theory=V, V_G=V_G, V_G_se=V_G_se, V_direct=vertex_direct(stats),

@@ -11,7 +11,7 @@ inputs) as mean and variance over members, the empirical perpendicular susceptib
 (runner.kernels.empirical_chi_perp), the four-point vertex from the members' fourth cumulant
 (model-free, so valid for trained weights), the ensemble mean ± std of the output on the test
 set, and the number of overflowed members (non-finite anywhere), which every statistic excludes.
-Epoch 0 is compared with the theory (C_W, C_b come from the init group).
+Epoch 0 is compared with the theory (C_W_first, C_W, C_b: the model's initialization).
 """
 
 from __future__ import annotations
@@ -43,8 +43,7 @@ class KernelTraining(RegressionTask):
 
     def __init__(self, name: str = "kernel_training", target: str = "sin_cos", x_range=(-1.0, 1.0),
                  n_train: int = 100, n_test: int = 400, record_epochs=(0, 250, 500, 750, 1000),
-                 normalize: bool = True, input_scale: float = 1.0, C_W: float | None = 1.0,
-                 C_b: float | None = 0.0, data_seed: int = 0):
+                 normalize: bool = True, input_scale: float = 1.0, data_seed: int = 0):
         if target not in TARGETS:
             raise ValueError(f"task.target={target!r}: choose one of {', '.join(TARGETS)}")
         self.name, self.target = name, target
@@ -59,8 +58,6 @@ class KernelTraining(RegressionTask):
         self.y_test = TARGETS[target](self.x_test)
         self.side = side
         self.record_epochs = sorted(int(e) for e in record_epochs)
-        self.C_W = 1.0 if C_W is None else float(C_W)
-        self.C_b = 0.0 if C_b is None else float(C_b)
         self.records: list[dict] = []
 
     def callbacks(self) -> list:
@@ -107,11 +104,12 @@ class KernelTraining(RegressionTask):
         x = self.train_batch()["x"].double()
         K0 = (x**2).sum(1).numpy() / x.shape[1]
         depth, width = model.depth, model.weights[0].shape[-1]
-        act = model.activation
+        act, init = model.activation, model.init
+        C_W, C_b, first = init["C_W"], init["C_b"], init["C_W_first"]
         with np.errstate(all="ignore"):
-            K = theory.kernel_flow(act, self.C_b, self.C_W, K0, depth)
-            chi = theory.chi_perp(act, K, self.C_W)
-            V = theory.vertex_flow(act, self.C_b, self.C_W, K0, depth, width)
+            K = theory.kernel_flow(act, C_b, C_W, K0, depth, C_W_first=first)
+            chi = theory.chi_perp(act, K, C_W)
+            V = theory.vertex_flow(act, C_b, C_W, K0, depth, width, C_W_first=first)
             n_prev = np.array([x.shape[1]] + [width] * (depth - 1), dtype=float)
             kurt = theory.excess_kurtosis(V, K, n_prev)
         return {"kernel": K.mean(0).tolist(), "chi_perp": chi.mean(0).tolist(),

@@ -1,0 +1,133 @@
+"""Phase diagram of initialization: over C_W x input scale K0 at one depth, the kernel's fate.
+
+For every (C_W, K0) cell, with C_W on every layer (C_W_first = C_W) and C_b fixed:
+- theory: the single-input kernel K(l) of runner.theory through `model.depth` hidden layers;
+  the fate is `explodes` where K(L)/K(1) > band (or K(L) is not finite), `vanishes` where
+  K(L)/K(1) < 1/band, else `stable`;
+- measured: `ensemble.size` freshly drawn networks of `model.width` (runner.kernels.sample_init)
+  on an input with |x|²/n0 = K0; each member's last-layer kernel (mean z² over its neurons)
+  gets the same rule, giving the fraction of members that explode, vanish or stay in band.
+
+`agreement` is the share of cells away from the theory's boundary (|log K(L)/K(1)| farther than
+`margin` from log band) where the measured majority fate is the theory's. Nothing trains.
+`marks` places settings on the diagram (Paper B's, for MRePU), each with the theory's fate at
+its own depth.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from runner import activations, theory
+from runner.forecast import BAND
+from runner.kernels import sample_init
+from runner.results import save_figure
+from runner.tasks.base import Task
+from runner.tasks.susceptibility import write_csv
+
+FATES = ("vanishes", "stable", "explodes")
+
+
+def fate_codes(ratio: np.ndarray, band: float) -> np.ndarray:
+    """0 vanishes, 1 stable, 2 explodes, from K(L)/K(1) (non-finite: explodes)."""
+    ratio = np.where(np.isfinite(ratio), ratio, np.inf)
+    return np.where(ratio > band, 2, np.where(ratio < 1 / band, 0, 1))
+
+
+class PhaseDiagram(Task):
+    """Theory and measured fates of the kernel over a C_W x K0 grid at one depth."""
+
+    trains = False
+    in_dim = 2
+
+    def __init__(self, name: str = "phase_diagram", C_W_range=(0.05, 4.0), n_C_W: int = 24,
+                 K0_range=(1e-3, 10.0), n_K0: int = 24, C_b: float = 0.0, band: float = BAND,
+                 margin: float = 1.0, marks: list | None = None):
+        if band <= 1:
+            raise ValueError(f"task.band={band!r} is invalid: must be a number > 1")
+        self.name = name
+        self.C_W = np.geomspace(*C_W_range, n_C_W)
+        self.K0 = np.geomspace(*K0_range, n_K0)
+        self.C_b, self.band, self.margin = float(C_b), float(band), float(margin)
+        self.marks = [dict(m) for m in marks or []]
+
+    def theory_log_ratio(self, act: activations.Activation, depth: int) -> np.ndarray:
+        """log K(L)/K(1) over the grid, shape (n_C_W, n_K0)."""
+        with np.errstate(all="ignore"):
+            K = theory.kernel_flow(act, self.C_b, self.C_W[:, None], self.K0[None, :], depth)
+            return np.nan_to_num(np.log(K[..., -1] / K[..., 0]), nan=np.inf)
+
+    def measured_fractions(self, act, depth: int, width: int, members: int, seed: int) -> np.ndarray:
+        """Fraction of members per fate, shape (3, n_C_W, n_K0)."""
+        x = torch.from_numpy(np.sqrt(self.K0))[:, None].expand(-1, self.in_dim)  # |x|²/n0 = K0
+        out = np.zeros((3, len(self.C_W), len(self.K0)))
+        for i, C_W in enumerate(self.C_W):
+            stats = sample_init(act, x, depth, width, float(C_W), self.C_b, members, seed=seed)
+            K1 = self.C_b + C_W * self.K0
+            with np.errstate(all="ignore"):
+                codes = fate_codes(stats.kernel[:, -1, :] / K1, self.band)  # (members, n_K0)
+            for f in range(3):
+                out[f, i] = (codes == f).mean(0)
+        return out
+
+    def run(self, cfg, run_dir: Path) -> dict[str, torch.Tensor]:
+        act = activations.build(**cfg.activation)
+        depth, width, members = cfg.model.depth, cfg.model.width, cfg.ensemble.size
+        log_ratio = self.theory_log_ratio(act, depth)
+        theory_fate = fate_codes(np.exp(log_ratio), self.band)
+        measured = self.measured_fractions(act, depth, width, members, cfg.seed)
+        majority = measured.argmax(0)
+        clear = np.abs(np.abs(log_ratio) - math.log(self.band)) > self.margin
+        agreement = float((majority == theory_fate)[clear].mean()) if clear.any() else math.nan
+        rows = [{"C_W": float(cw), "K0": float(k0), "theory_log_ratio": float(log_ratio[i, j]),
+                 "theory_fate": FATES[theory_fate[i, j]],
+                 **{f"measured_{f}": float(measured[n, i, j]) for n, f in enumerate(FATES)}}
+                for i, cw in enumerate(self.C_W) for j, k0 in enumerate(self.K0)]
+        write_csv(run_dir / "phase_diagram.csv", rows)
+        marks = [self.mark_fate(act, m) for m in self.marks if m.get("activation", act.name) == act.name]
+        self.plot(act, depth, width, members, log_ratio, measured, marks, run_dir / "plots" / "phase_diagram.png")
+        metrics = {"agreement": agreement, "clear_cells": float(clear.sum()),
+                   **{f"theory_share_{f}": float((theory_fate == n).mean()) for n, f in enumerate(FATES)},
+                   **{f"measured_share_{f}": float(measured[n].mean()) for n, f in enumerate(FATES)}}
+        for m in marks:
+            metrics[f"mark/{m['label']}/log_ratio"] = m["log_ratio"]
+        return {k: torch.tensor([v], dtype=torch.float64) for k, v in metrics.items()}
+
+    def mark_fate(self, act, mark: dict) -> dict:
+        """A marked setting with the theory's log K(L)/K(1) and fate at its own depth."""
+        with np.errstate(all="ignore"):
+            K = theory.kernel_flow(act, self.C_b, float(mark["C_W"]), float(mark["K0"]), int(mark["depth"]))
+            r = float(np.nan_to_num(np.log(K[-1] / K[0]), nan=np.inf))
+        return {**mark, "log_ratio": r, "fate": FATES[int(fate_codes(np.exp(r), self.band))]}
+
+    def plot(self, act, depth, width, members, log_ratio, measured, marks, path: Path) -> None:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        fig, axes = plt.subplots(1, 3, figsize=(15, 4.6), sharey=True, constrained_layout=True)
+        for ax, n, cmap in zip(axes, (0, 1, 2), ("Blues", "Greens", "Reds")):
+            mesh = ax.pcolormesh(self.C_W, self.K0, measured[n].T, cmap=cmap, vmin=0, vmax=1, shading="nearest")
+            bounded = np.clip(log_ratio, -50, 50)
+            ax.contour(self.C_W, self.K0, bounded.T, levels=[-math.log(self.band), math.log(self.band)],
+                       colors="k", linewidths=1.5, linestyles=["--", "-"])
+            ax.set(xscale="log", yscale="log", xlabel="C_W (every layer)",
+                   title=f"measured: {FATES[n]} (share of {members} nets)")
+            fig.colorbar(mesh, ax=ax, shrink=0.85)
+            for m in marks:
+                style = {"stable": "o", "explodes": "X", "vanishes": "v"}[m["fate"]]
+                ax.plot(m["C_W"], m["K0"], style, color="m", ms=9, mec="k")
+        axes[0].set_ylabel("input scale K0 = |x|²/n0")
+        for m in marks:
+            axes[2].plot([], [], {"stable": "o", "explodes": "X", "vanishes": "v"}[m["fate"]], color="m", mec="k",
+                         label=f"{m['label']}: {m['fate']} at depth {m['depth']}")
+        axes[2].plot([], [], "k-", label=f"theory: K(L)/K(1) = {self.band:g}")
+        axes[2].plot([], [], "k--", label=f"theory: K(L)/K(1) = 1/{self.band:g}")
+        axes[2].legend(fontsize=7, loc="lower left")
+        fig.suptitle(f"{act!r}: kernel fate at layer {depth} (width {width}, C_b {self.C_b:g})")
+        save_figure(fig, path)

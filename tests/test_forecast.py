@@ -1,0 +1,89 @@
+"""The pre-flight kernel forecast and init.C_W=auto (runner.forecast) against the theory and
+against freshly drawn ensembles: auto's choice must keep real layer-L kernels in the band."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from conftest import make_cfg
+from runner import activations, theory
+from runner.forecast import BAND, InitValues, choose_init, forecast, input_K0, plan_init
+from runner.kernels import sample_init
+from runner.run import build_task
+
+
+def test_forecast_is_kernel_flow_of_the_smallest_median_and_largest_input():
+    act = activations.build("tanh")
+    x = torch.tensor([[0.0, 0.0], [1.0, 0.0], [1.0, 1.0], [0.5, 0.5], [2.0, 2.0]])
+    K0 = input_K0(x)  # |x|²/n0 = 0, 0.5, 1, 0.25, 4
+    assert K0 == pytest.approx([0.0, 0.5, 4.0])
+    init = InitValues(C_W_first=0.7, C_W=1.3, C_b=0.05)
+    fc = forecast(act, K0, init, layers=6)
+    want = theory.kernel_flow(act, 0.05, 1.3, K0, 6, C_W_first=0.7)
+    np.testing.assert_allclose(np.array(fc.K), want, rtol=1e-6)
+    assert np.array(fc.K)[:, 0] == pytest.approx(0.05 + 0.7 * K0)
+    chi = theory.chi_perp(act, want[:, :-1], 1.3)
+    np.testing.assert_allclose(np.array(fc.chi_perp_product)[:, 1:], np.cumprod(chi, 1), rtol=1e-6)
+
+
+def test_forecast_verdicts_name_the_layer_where_the_kernel_leaves_the_band():
+    mrepu, repu = activations.build("mrepu", p=2), activations.build("repu", p=2)
+    K0 = np.array([0.1, 0.5, 1.0])
+    fc = forecast(mrepu, K0, InitValues(1.0, 1.0, 0.0), layers=8)
+    K = theory.kernel_flow(mrepu, 0.0, 1.0, K0, 8)
+    first_out = int(np.argmax((K / K[:, :1] > BAND).any(0))) + 1
+    assert fc.verdict == "explodes" and fc.leaves_at == first_out
+    assert "explodes at layer" in fc.line() and "set init.C_W=auto" in fc.line()
+    fc = forecast(repu, K0, InitValues(0.5, 0.5, 0.0), layers=8)
+    assert fc.verdict == "vanishes"
+    relu = forecast(activations.build("relu"), K0, InitValues(2.0, 2.0, 0.0), layers=8)
+    assert relu.verdict == "stable" and relu.deviation == pytest.approx(0.0, abs=1e-9)
+
+
+CASES = {  # the inputs and depth of each task as `python -m runner task=X` trains them
+    "burgers": ["task=burgers", "task.n_collocation=2000"],
+    "burgers_7x64": ["task=burgers", "task.n_collocation=2000", "model=mlp_7x64"],
+    "polynomial": ["task=polynomial"],
+    "x2": ["task=x2"],
+}
+
+
+@pytest.mark.parametrize("activation", ["mrepu", "relu", "tanh", "gelu"])
+@pytest.mark.parametrize("case", list(CASES))
+def test_auto_keeps_ninety_percent_of_an_ensembles_layer_L_kernels_in_the_band(activation, case):
+    """64 freshly drawn members: the last hidden layer's kernel of each training input (mean of
+    z² over its neurons) within x BAND of the theory's first-layer kernel of that input."""
+    cfg = make_cfg(f"activation={activation}", *CASES[case])
+    task = build_task(cfg)
+    x = task.network_inputs()
+    fc = plan_init(cfg, task.in_dim, x)
+    assert fc.auto and fc.verdict == "stable" and not fc.note, fc.line()
+    x = x[torch.randperm(len(x), generator=torch.Generator().manual_seed(0))[:48]].double()
+    i = cfg.init
+    stats = sample_init(activations.build(**cfg.activation), x, cfg.model.depth, cfg.model.width, i.C_W, i.C_b,
+                        members=64, seed=0, C_W_first=i.C_W_first)
+    K1 = i.C_b + i.C_W_first * x.pow(2).mean(1).numpy()          # theory, per input
+    K_L = stats.kernel[:, -1, :]                                  # (members, inputs)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = np.where((K1 == 0) & (K_L == 0), 1.0, K_L / K1)
+    inside = (ratio >= 1 / BAND) & (ratio <= BAND)
+    assert inside.mean() >= 0.9, f"{inside.mean():.0%} inside; {fc.line()}"
+
+
+def test_auto_says_when_nothing_keeps_the_band():
+    """Sigmoid through 8 layers of unit inputs: no setting keeps both the kernel and χ⊥ in band."""
+    init, note = choose_init(activations.build("sigmoid"), np.array([0.0, 0.33, 1.0]), 8)
+    assert "least bad" in note
+    fc = forecast(activations.build("sigmoid"), np.array([0.0, 0.33, 1.0]), init, 8, auto=True, note=note)
+    assert "least bad" in fc.line()
+    assert fc.deviation > math.log(BAND)
+
+
+def test_given_values_are_kept_and_the_rest_chosen():
+    act = activations.build("mrepu", p=2)
+    init, _ = choose_init(act, np.array([0.0, 0.5, 2.0]), 6, C_b=0.0)
+    assert init.C_b == 0.0
+    init, _ = choose_init(act, np.array([0.0, 0.5, 2.0]), 6, C_W_first=0.01)
+    assert init.C_W_first == 0.01

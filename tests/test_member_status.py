@@ -1,0 +1,62 @@
+"""Blown-up members are a status (runner.results.member_status), and the card's own command
+(`python -m runner activation=mrepu task=burgers`) trains at the defaults and says so."""
+
+import json
+import math
+
+import pytest
+
+from conftest import run_cli
+from runner.results import member_status, run_status
+
+NAN, INF = math.nan, math.inf
+
+
+@pytest.mark.parametrize("final,initial,zero,want", [
+    (0.1, 1.0, 0.5, "ok"),                 # trained
+    (400.0, 1.0, 0.5, "ok"),               # worse, but within 1000 x min(initial, zero)
+    (600.0, 1.0, 0.5, "blown_up"),         # 1200 x the zero-function loss
+    (3.6e33, 3.6e33, 0.25, "blown_up"),    # exploded at init and never moved: still blown up
+    (999.0, 1.0, NAN, "ok"),               # no zero-output reference: the initial loss alone
+    (1001.0, 1.0, NAN, "blown_up"),
+    (NAN, 1.0, 0.5, "diverged"),
+    (INF, 1.0, 0.5, "diverged"),
+    (5.0, NAN, NAN, "ok"),                 # no reference at all: only non-finite counts
+])
+def test_member_status_classifies_hand_made_histories(final, initial, zero, want):
+    assert member_status([final], [initial], [zero], blowup_factor=1e3) == [want]
+
+
+def test_run_status_from_members():
+    assert run_status(["ok", "ok"]) == "completed"
+    assert run_status(["ok", "blown_up"]) == "partly_diverged"
+    assert run_status(["diverged", "blown_up"]) == "diverged"
+
+
+CARD = ["activation=mrepu", "task=burgers", "task.n_collocation=400", "task.eval_nx=64", "task.eval_nt=20",
+        "trainer.max_epochs=60", "ensemble.size=2", "log_every=10", "logger=csv"]
+
+
+def test_the_cards_command_trains_at_the_defaults(tmp_path):
+    res = run_cli(*CARD, f"hydra.run.dir={tmp_path}", cwd=tmp_path)
+    assert res.returncode == 0, res.stderr[-2000:]
+    out = res.stdout + res.stderr
+    assert "kernel forecast (mrepu" in out and ": stable (band x10)" in out and ", auto)" in out
+    s = json.loads((tmp_path / "summary.json").read_text())
+    assert s["status"] == "completed" and s["member_status"] == ["ok", "ok"]
+    assert s["init_forecast"]["verdict"] == "stable" and s["init_forecast"]["auto"] is True
+    assert set(s["init"]) >= {"C_W_first", "C_W", "C_b"} and all(isinstance(s["init"][k], float)
+                                                                 for k in ("C_W_first", "C_W", "C_b"))
+    m = s["metrics"]
+    assert all(f < i for f, i in zip(m["final_train_loss"]["members"], m["initial_train_loss"]["members"]))
+
+
+def test_a_hand_set_exploding_C_W_is_flagged_before_and_after(tmp_path):
+    res = run_cli(*CARD, "init.C_W=1.0", "trainer.max_epochs=5", f"hydra.run.dir={tmp_path}", cwd=tmp_path)
+    assert res.returncode == 0, res.stderr[-2000:]
+    out = res.stdout + res.stderr
+    assert "explodes at layer" in out and "set init.C_W=auto" in out
+    s = json.loads((tmp_path / "summary.json").read_text())
+    assert s["init_forecast"]["verdict"] == "explodes"
+    assert s["status"] != "completed" and "ok" not in s["member_status"], s["member_status"]
+    assert "members:" in out  # the console summary names the members' fates
