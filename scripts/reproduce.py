@@ -167,9 +167,13 @@ def figures(name: str, jobs: list[Job], runs: Path, fig_dir: Path) -> list[Path]
     sources = sorted(sweep.glob("plots/*.png")) + sorted(sweep.glob("*.png"))
     if len(jobs) == 1 or not sources:
         sources += sorted(jobs[0].path.glob("plots/*.png"))
+    named = {f"{name}-{src.name}": src for src in sources}
+    if name == "phase_diagram":  # one diagram per activation
+        named = {f"phase_diagram_{j.value('activation')}.png": j.path / "plots" / "phase_diagram.png"
+                 for j in jobs if (j.path / "plots" / "phase_diagram.png").exists()}
     copied = []
-    for src in sources:
-        dest = fig_dir / f"{name}-{src.name}"
+    for dest_name, src in named.items():
+        dest = fig_dir / dest_name
         dest.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(src, dest)
         copied.append(dest)

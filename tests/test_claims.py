@@ -112,3 +112,21 @@ def test_repu_kernel_rule_counts_every_fate():
 ])
 def test_stats_text(values, text):
     assert stats(np.array([np.nan if v is None else v for v in values])) == text
+
+
+def test_phase_diagram_check_needs_agreement_and_a_stable_mrepu_window():
+    from runner.claims import phase_diagram_check
+
+    def pd(act, agreement, stable, **marks):
+        metrics = {"agreement": {"members": [agreement]}, "clear_cells": {"members": [500.0]},
+                   "measured_share_stable": {"members": [stable]},
+                   **{f"mark/{k}/log_ratio": {"members": [v]} for k, v in marks.items()}}
+        return Job(Path(f"/fake/pd-{act}"), "completed", {"status": "completed", "metrics": metrics,
+                                                        "config": {"activation": {"name": act}}}, {})
+
+    out = phase_diagram_check([pd("mrepu", 0.99, 0.06, Burgers=77.0, Table3=0.2), pd("tanh", 0.95, 0.5)])
+    assert out.verdict == "reproduced"
+    assert "Burgers 77 (explodes)" in out.measured and "Table3 0.2 (stable)" in out.measured
+    assert phase_diagram_check([pd("mrepu", 0.99, 0.0)]).verdict == "not reproduced"   # no window
+    assert phase_diagram_check([pd("gelu", 0.85, 0.5)]).why == "fails for gelu"          # theory off
+    assert phase_diagram_check([]).verdict == "inconclusive"

@@ -62,5 +62,5 @@ def test_skip_completed_does_not_recompute(tmp_path):
     before = (run_dir / "summary.json").read_text()
     res = run_cli(*small, "skip_completed=true", cwd=tmp_path)
     assert res.returncode == 0
-    assert "already completed" in res.stderr + res.stdout
+    assert "already finished (completed)" in res.stderr + res.stdout
     assert (run_dir / "summary.json").read_text() == before

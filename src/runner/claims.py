@@ -258,6 +258,28 @@ def mrepu_trains_check(jobs: list[Job]) -> Outcome:
                    f"{stats(members([job], 'train_mse'))}", verdict(passed), why)
 
 
+def phase_diagram_check(jobs: list[Job]) -> Outcome:
+    """Per activation: theory agrees with fresh networks away from the boundary (agreement >=
+    0.9), and MRePU has a measured stable window; where Paper B's MRePU settings fall."""
+    runs = {j.value("activation"): j for j in select(jobs)}
+    if not runs:
+        return Outcome("no phase-diagram run", verdict(None))
+    parts, failed = [], []
+    for act, job in runs.items():
+        agree, stable = scalar([job], "agreement"), scalar([job], "measured_share_stable")
+        parts.append(f"{act}: agreement {agree:.0%} of {scalar([job], 'clear_cells'):.0f} cells, "
+                     f"{stable:.0%} of cells measured stable")
+        if not agree >= 0.9 or (act == "mrepu" and not stable > 0):
+            failed.append(act)
+    if "mrepu" in runs:
+        marks = [(name.split("/")[1], scalar([runs["mrepu"]], name)) for name in runs["mrepu"].summary["metrics"]
+                 if name.startswith("mark/")]
+        parts.append("MRePU, log K(L)/K(1) at the paper's settings: " + ", ".join(
+            f"{label} {r:.3g} ({'explodes' if r > math.log(10) else 'vanishes' if r < -math.log(10) else 'stable'})"
+            for label, r in marks))
+    return Outcome("; ".join(parts), verdict(not failed), f"fails for {', '.join(failed)}" if failed else "")
+
+
 # ---------------------------------------------------------------- Paper B: regression and PINN
 
 
@@ -383,6 +405,10 @@ CLAIMS = [
     Claim("B7", "B, Table 3 / Figs. 7-8", "MRePU trains stably at 5 hidden layers", ("table3",),
           f"≥ {SHARE:.0%} of members finite and the test MSE falls ≥ 10-fold from epoch 0",
           mrepu_trains_check),
+    Claim("B14", "B (later version), phase diagrams", "MRePU has a stable initialization window in "
+          "(C_W, input scale) that the effective theory locates", ("phase_diagram",),
+          "per activation, the measured majority fate of 64 fresh 7x64 nets matches the theory's in ≥ 90% of "
+          "cells away from the boundary, and some MRePU cells are measured stable", phase_diagram_check),
     *with_auto_init("B8", "B, Table 4", "polynomials: final loss MRePU < ReLU < GELU", "table4",
                      f"per target, the order holds for ≥ {SHARE:.0%} of seeds",
                      "train_mse", ("mrepu", "relu", "gelu")),

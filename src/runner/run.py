@@ -23,7 +23,7 @@ from runner.forecast import plan_init
 from runner.loggers import build_loggers
 from runner.module import EnsembleModule, LastCheckpoint, ProgressPrinter
 from runner.regularizers import exact_spectral_norms
-from runner.results import member_stats, member_status, read_summary, run_status, write_json_atomic
+from runner.results import FINISHED, member_stats, member_status, read_summary, run_status, write_json_atomic
 from runner.tasks.base import Task
 
 log = logging.getLogger("runner")
@@ -61,7 +61,10 @@ def build_task(cfg: DictConfig) -> Task:
 
 
 def build_model(cfg: DictConfig, task: Task, dropout: float = 0.0) -> EnsembleMLP:
-    """The ensemble MLP for a task, initialized per conf/init and conf/model."""
+    """The ensemble MLP for a task, initialized per conf/init and conf/model (cfg.init is resolved
+    to numbers first where `run` has not done it: auto and nulls, runner.forecast.plan_init)."""
+    if cfg.init.get("C_W") == "auto" or (cfg.init.scheme == "critical" and cfg.init.get("C_b") is None):
+        plan_init(cfg, task.in_dim, task.network_inputs())
     return EnsembleMLP(
         task.in_dim, task.out_dim, cfg.model.depth, cfg.model.width,
         activations.build(**cfg.activation), size=cfg.ensemble.size, seed=cfg.seed,
@@ -140,8 +143,8 @@ def run(cfg: DictConfig, run_dir: Path, overrides: list[str] | None = None,
     validate(cfg)
     task = build_task(cfg)
     previous = read_summary(run_dir)
-    if cfg.skip_completed and previous and previous.get("status") == "completed":
-        log.info("skip_completed: %s already completed", run_dir)
+    if cfg.skip_completed and previous and previous.get("status") in FINISHED:
+        log.info("skip_completed: %s already finished (%s)", run_dir, previous["status"])
         return previous
     init_forecast = plan_init(cfg, task.in_dim, task.network_inputs())
     if task.trains:
