@@ -113,7 +113,7 @@ def test_truncated_checkpoint_resumes_from_the_previous_one(reference_dir, refer
     assert_same_result(run_dir, reference)  # epochs 500-600 again, to the same numbers
 
 
-def test_no_whole_checkpoint_stops_in_one_line_or_starts_fresh(reference_dir, tmp_path, caplog):
+def test_no_whole_checkpoint_stops_in_one_line_or_starts_fresh(reference_dir, tmp_path, caplog, monkeypatch):
     run_dir = copy_of(reference_dir, tmp_path)
     last, previous = run_dir / "checkpoints" / "last.ckpt", run_dir / "checkpoints" / "previous.ckpt"
     data = bytearray(last.read_bytes())
@@ -131,6 +131,7 @@ def test_no_whole_checkpoint_stops_in_one_line_or_starts_fresh(reference_dir, tm
     assert (run_dir / "summary.json").read_bytes() == summary  # stopped before any work
 
     # resume=fresh_if_corrupt: the same files, a warning, and a fresh start (the CLI calls just this)
+    monkeypatch.setattr(logging.getLogger("runner"), "disabled", False)  # an in-process Hydra run disables it
     assert resume_checkpoint(run_dir / "checkpoints", fresh_if_corrupt=True) == (None, None)
     assert "starting from scratch (resume=fresh_if_corrupt)" in caplog.text
     assert sorted(p.name for p in last.parent.iterdir()) == ["last.ckpt.corrupt", "previous.ckpt.corrupt"]

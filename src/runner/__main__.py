@@ -58,6 +58,6 @@ def summary_objective(cfg: DictConfig, summary: dict) -> float | None:
 if __name__ == "__main__":
     try:
         main()
-    except KeyboardInterrupt:  # Ctrl-C in a sweep's own process (the launcher); its jobs stop on their own
-        print("runner: sweep interrupted; resume=true continues each job from its last checkpoint", file=sys.stderr)
+    except KeyboardInterrupt:  # Ctrl-C outside a run: a sweep's own process (its jobs stop on their own)
+        print("runner: interrupted; resume=true continues each run from its last checkpoint", file=sys.stderr)
         sys.exit(130)
