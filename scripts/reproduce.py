@@ -233,7 +233,7 @@ def write_report(out: Path, scale: str, plan: dict, ran: dict, wall: float) -> P
     else:
         lines.append("Not run at this scale.")
     timings = {}
-    lines += ["", "## Sweeps", "", "| sweep | command | jobs | completed | diverged | failed or missing | time |",
+    lines += ["", "## Sweeps", "", "| sweep | command | jobs | completed | diverged | failed, interrupted or missing | time |",
               "|---|---|---|---|---|---|---|"]
     issues = []
     for name in plan["sweeps"]:
@@ -251,7 +251,7 @@ def write_report(out: Path, scale: str, plan: dict, ran: dict, wall: float) -> P
             issues += [f"{name}: {line.replace(str(runs) + '/', '')}"
                        for line in problems(jobs, _objective(jobs[0]), ["activation", "task.target"])]
     lines += ["", "Time is the sum of job durations (jobs may run side by side).", "",
-              "## Failed, diverged and partly diverged jobs", ""]
+              "## Failed, interrupted, diverged and partly diverged jobs", ""]
     lines += [f"- {_cell(line)}" for line in issues] or ["None."]
     lines += ["", "## Figures", ""]
     for name, jobs in sweeps.items():

@@ -38,6 +38,7 @@ def test_killed_run_resumes_to_the_uninterrupted_result(tmp_path):
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     assert last.exists(), "no checkpoint was written before the kill"
+    assert f"process {proc.pid} " in (killed / ".lock").read_text()  # a stale lock, taken over below
     if (killed / "summary.json").exists():
         pytest.skip("the run finished before it could be killed (machine too fast for this test)")
 

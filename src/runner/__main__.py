@@ -12,6 +12,7 @@ from hydra.types import RunMode
 from omegaconf import DictConfig
 
 from runner.config import CONF_DIR, ConfigError
+from runner.faults import Interrupted, RunStopped
 from runner.run import headline, run
 
 log = logging.getLogger("runner")
@@ -25,9 +26,13 @@ def main(cfg: DictConfig) -> float | None:
     group = Path(hc.sweep.dir).name if multirun else None
     try:
         summary = run(cfg, run_dir, overrides=list(hc.overrides.task), group=group)
-    except ConfigError as exc:
+    except (ConfigError, RunStopped) as exc:
         print(f"runner: error: {exc}", file=sys.stderr)
         sys.exit(2)
+    except Interrupted as exc:
+        print(f"runner: {exc} after epoch {exc.epoch}; {run_dir / 'summary.json'} says interrupted; "
+              f"resume=true continues from {run_dir / 'checkpoints' / 'last.ckpt'}", file=sys.stderr)
+        sys.exit(exc.exit_code)
     except Exception:
         log.exception("run failed; status recorded in %s", run_dir / "summary.json")
         if not multirun:
@@ -54,4 +59,8 @@ def summary_objective(cfg: DictConfig, summary: dict) -> float | None:
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except KeyboardInterrupt:  # Ctrl-C outside a run: a sweep's own process (its jobs stop on their own)
+        print("runner: interrupted; resume=true continues each run from its last checkpoint", file=sys.stderr)
+        sys.exit(130)

@@ -12,8 +12,8 @@ curve (mean over jobs of the member mean, min-max band). Without --by: the paper
 Each job directory's summary.json is one run. Jobs are grouped into a table with one row per
 value of `--rows` and one column per value of `--cols` (dotted config keys, default
 activation.name x task.target); a cell pools the members of every completed job in it and
-shows mean ± std over the finite members. Failed, diverged, unfinished and partly diverged
-jobs are listed under the table, never dropped silently. Writes table.md and table.csv
+shows mean ± std over the finite members. Failed, interrupted, diverged, unfinished and partly
+diverged jobs are listed under the table, never dropped silently. Writes table.md and table.csv
 (main metric) into --out (default: the first directory), and comparison plots in plots/:
 loss curves with a band over members (from metrics.csv), and for tasks that save
 predictions.npz with derivatives, fits of f and f' (one input) or error contours (two).
@@ -32,7 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
-from runner.results import FINISHED, write_bytes_atomic
+from runner.results import FINISHED, INTERRUPTED, write_bytes_atomic
 
 
 @dataclass
@@ -108,6 +108,7 @@ class Cell:
 
     values: list[float] = field(default_factory=list)
     total: int = 0
+    unpooled: set[str] = field(default_factory=set)  # statuses of jobs without members: failed, interrupted
 
     @property
     def mean(self) -> float:
@@ -123,6 +124,8 @@ class Cell:
             members = job.members(metric)
             self.total += len(members)
             self.values += [v for v in members if v is not None]
+        else:
+            self.unpooled.add(job.status)
 
     def csv_fields(self) -> list:
         """mean, std (empty without finite members), n_finite, n."""
@@ -158,6 +161,9 @@ def problems(jobs: list[Job], metric: str, keys: list[str]) -> list[str]:
             lines.append(f"{where}: failed: {job.summary.get('error', '?')}")
         elif job.status == "diverged":
             lines.append(f"{where}: diverged: every member {_member_fates(job) or 'non-finite'}")
+        elif job.status == INTERRUPTED:
+            lines.append(f"{where}: interrupted by {job.summary.get('signal', '?')} after epoch "
+                         f"{job.summary.get('epoch', '?')}; resume=true continues it")
         elif job.status not in FINISHED:
             lines.append(f"{where}: status {job.status}")
         else:
@@ -182,7 +188,7 @@ def _fmt(cell: Cell | None) -> str:
     if cell is None:
         return ""
     if not cell.values:
-        return "diverged" if cell.total else "failed"
+        return "diverged" if cell.total else "/".join(sorted(cell.unpooled)) or "failed"
     text = f"{cell.mean:.3e} ± {cell.std:.1e}"
     return text + (f" ({len(cell.values)}/{cell.total})" if len(cell.values) < cell.total else "")
 

@@ -102,7 +102,7 @@ RULES = {
     "progress_every": (positive_int, "an integer >= 1"),
     "checkpoint_every": (positive_int, "an integer >= 1"),
     "threads": (lambda v: v is None or positive_int(v), "null or an integer >= 1"),
-    "resume": (lambda v: isinstance(v, bool), "true or false"),
+    "resume": (lambda v: isinstance(v, bool) or v == "fresh_if_corrupt", "true, false or fresh_if_corrupt"),
     "skip_completed": (lambda v: isinstance(v, bool), "true or false"),
     # theory tasks (issue 4): susceptibility, kernel_init, kernel_training
     "task.n_C_W": (positive_int, "an integer >= 1"),

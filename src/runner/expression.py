@@ -20,11 +20,22 @@ FUNCTIONS = {
     "sinh": torch.sinh, "cosh": torch.cosh, "atan": torch.atan,
 }
 CONSTANTS = {"pi": math.pi, "e": math.e}
+
+
+def _power(base, exponent):
+    """base ** exponent; of two numbers by math.pow, which refuses a negative base with a
+    fractional exponent (ValueError) where ** would make a complex number."""
+    if isinstance(base, float) and isinstance(exponent, float):
+        return math.pow(base, exponent)
+    return base ** exponent
+
+
 BINARY = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul,
-          ast.Div: operator.truediv, ast.Pow: operator.pow}
+          ast.Div: operator.truediv, ast.Pow: _power}
 UNARY = {ast.USub: operator.neg, ast.UAdd: operator.pos}
 ONE_VARIABLE, TWO_VARIABLES = ("x",), ("x1", "x2")
 MAX_LENGTH = 2000
+MAX_DEPTH = 200  # nesting levels: the checks and the evaluation recurse once per level
 
 ALLOWED = (f"numbers, variables x (one input) or x1, x2 (two inputs), constants "
            f"{', '.join(CONSTANTS)}, operators + - * / ** and functions {', '.join(FUNCTIONS)}")
@@ -46,6 +57,15 @@ def _describe(node: ast.AST) -> str:
     return type(node).__name__
 
 
+def _depth(tree: ast.AST) -> int:
+    """Levels of nesting in a syntax tree, counted without recursion."""
+    depth, level = 0, [tree]
+    while level:
+        depth += 1
+        level = [child for node in level for child in ast.iter_child_nodes(node)]
+    return depth
+
+
 class Expression:
     """A parsed, whitelisted target f(x) or f(x1, x2); call it on inputs of shape (N, d)."""
 
@@ -59,6 +79,10 @@ class Expression:
             self.tree = ast.parse(text.strip(), mode="eval").body
         except SyntaxError as exc:
             raise ExpressionError(f"{text!r} does not parse: {exc.msg}") from None
+        except (RecursionError, MemoryError):
+            raise ExpressionError(f"expression nested more than {MAX_DEPTH} levels deep") from None
+        if _depth(self.tree) > MAX_DEPTH:
+            raise ExpressionError(f"expression nested more than {MAX_DEPTH} levels deep")
         names: set[str] = set()
         self._check(self.tree, names)
         if names & set(ONE_VARIABLE) and names & set(TWO_VARIABLES):
@@ -124,7 +148,7 @@ class Expression:
         env = {name: x[:, i] for i, name in enumerate(self.variables)}
         try:
             value = self._eval(self.tree, env)
-        except (OverflowError, ZeroDivisionError) as exc:
+        except (OverflowError, ZeroDivisionError, ValueError) as exc:
             raise ExpressionError(f"{self.text!r} cannot be evaluated: {exc}") from None
         return torch.as_tensor(value, dtype=torch.float64).expand(len(x)).clone()
 

@@ -7,6 +7,7 @@ also writes it; `wandb` and `tensorboard` add their tracker beside it.
 from __future__ import annotations
 
 import csv
+import io
 import netrc
 import os
 from pathlib import Path
@@ -14,7 +15,11 @@ from pathlib import Path
 from lightning.fabric.loggers.logger import rank_zero_experiment
 from lightning.pytorch.loggers import CSVLogger, Logger, TensorBoardLogger, WandbLogger
 from lightning.pytorch.loggers.csv_logs import ExperimentWriter
+from lightning.pytorch.utilities import rank_zero_only
 from omegaconf import DictConfig, OmegaConf
+
+from runner.faults import DiskFull, naming_full_disk
+from runner.results import write_bytes_atomic
 
 KINDS = ("csv", "wandb", "tensorboard", "none")
 
@@ -41,9 +46,9 @@ def wandb_mode(requested: str) -> str:
 class ResumableCSVLogger(CSVLogger):
     """CSVLogger writing run_dir/metrics.csv that a resumed run appends to.
 
-    Lightning's writer deletes an existing metrics.csv when it starts; this one puts back the
-    rows logged before the checkpoint the run resumes from (step < resume_step), so the file
-    covers the whole run and no step appears twice.
+    A resumed run keeps the rows logged before the checkpoint it resumes from (step < resume_step),
+    rewritten atomically, so the file covers the whole run and no step appears twice; a fresh run
+    starts an empty file. On a full disk, metrics.csv is cut back to its last whole row (DiskFull).
     """
 
     def __init__(self, run_dir: Path, resume_step: int | None = None):
@@ -61,14 +66,49 @@ class ResumableCSVLogger(CSVLogger):
                     reader = csv.DictReader(f)
                     header = list(reader.fieldnames or [])
                     kept = [r for r in reader if r.get("step") and int(r["step"]) < self.resume_step]
-            self._experiment = ExperimentWriter(log_dir=self.log_dir)  # deletes metrics.csv
+            self._experiment = KeepingExperimentWriter(log_dir=self.log_dir)
             if header:
-                with path.open("w", newline="") as f:
-                    writer = csv.DictWriter(f, fieldnames=header)
-                    writer.writeheader()
-                    writer.writerows(kept)
+                write_bytes_atomic(path, csv_bytes(header, kept))
                 self._experiment.metrics_keys = sorted(header)
+            else:
+                path.unlink(missing_ok=True)
         return self._experiment
+
+    @rank_zero_only
+    def save(self) -> None:
+        """Append the rows logged since the last save."""
+        path = Path(self.log_dir) / ExperimentWriter.NAME_METRICS_FILE
+        size = path.stat().st_size if path.exists() else 0
+        try:
+            with naming_full_disk(path):
+                super().save()
+        except DiskFull:
+            if path.exists():
+                os.truncate(path, size)
+            raise
+
+
+class KeepingExperimentWriter(ExperimentWriter):
+    """Lightning's CSV writer, except that metrics.csv is never deleted or rewritten in place, so
+    a full disk cannot lose its rows: ResumableCSVLogger decides what a starting run keeps, and a
+    new column rewrites the file atomically."""
+
+    def _check_log_dir_exists(self) -> None:
+        pass
+
+    def _rewrite_with_new_header(self, fieldnames: list[str]) -> None:
+        with open(self.metrics_file_path, newline="") as f:
+            rows = list(csv.DictReader(f))
+        write_bytes_atomic(Path(self.metrics_file_path), csv_bytes(fieldnames, rows))
+
+
+def csv_bytes(header: list[str], rows: list[dict]) -> bytes:
+    """A CSV file's content: the header, then the rows."""
+    buf = io.StringIO(newline="")
+    writer = csv.DictWriter(buf, fieldnames=header)
+    writer.writeheader()
+    writer.writerows(rows)
+    return buf.getvalue().encode()
 
 
 def build_loggers(cfg: DictConfig, run_dir: Path, job: dict,

@@ -1,9 +1,12 @@
-"""The LightningModule that trains an ensemble on a task, plus its progress printer."""
+"""The LightningModule that trains an ensemble on a task, and its callbacks: progress lines,
+checkpoints, and a clean stop on Ctrl-C or SIGTERM."""
 
 from __future__ import annotations
 
 import logging
 import os
+import signal
+import threading
 import time
 from pathlib import Path
 from typing import Callable
@@ -13,6 +16,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from runner.ensemble import EnsembleMLP
+from runner.faults import Interrupted, naming_full_disk
 from runner.regularizers import NoRegularizer
 from runner.tasks.base import Task
 
@@ -120,17 +124,94 @@ class ProgressPrinter(L.Callback):
 
 
 class LastCheckpoint(L.Callback):
-    """checkpoints/last.ckpt every `every` epochs and at the end, written atomically (temp file +
-    rename) so a run killed at any moment leaves a whole checkpoint to resume from."""
+    """checkpoints/last.ckpt every `every` epochs, at the end and whenever training stops early
+    (divergence, Ctrl-C, SIGTERM). Written atomically (temp file, fsync, rename) after the loggers
+    flush, so metrics.csv covers every step it holds; the checkpoint it replaces is kept as
+    previous.ckpt, something to resume from should last.ckpt be damaged."""
 
     def __init__(self, path: Path, every: int = 500):
         self.path, self.every = Path(path), every
+        self.previous = self.path.with_name("previous.ckpt")
 
     def on_train_epoch_end(self, trainer: L.Trainer, module: EnsembleModule) -> None:
         epoch = trainer.current_epoch + 1
-        if epoch % self.every and epoch != trainer.max_epochs and not trainer.should_stop:
-            return
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        stopping = trainer.should_stop or trainer.received_sigterm
+        if epoch % self.every == 0 or epoch == trainer.max_epochs or stopping:
+            self.save(trainer)
+
+    def save(self, trainer: L.Trainer) -> None:
+        """Flush the loggers, write the checkpoint beside last.ckpt, then rotate it in."""
+        for logger in trainer.loggers:
+            logger.save()
         tmp = self.path.with_name(self.path.name + ".tmp")
-        trainer.save_checkpoint(tmp, weights_only=False)
+        try:
+            with naming_full_disk(self.path):
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                trainer.save_checkpoint(tmp, weights_only=False)
+                with open(tmp, "rb") as f:
+                    os.fsync(f.fileno())
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+        if self.path.exists():
+            os.replace(self.path, self.previous)
         os.replace(tmp, self.path)
+
+
+class StopOnSignal(L.Callback):
+    """Ctrl-C (SIGINT) and SIGTERM for the length of a run (`with StopOnSignal() as stop:`).
+
+    While training, the step under way finishes, the loop stops and LastCheckpoint saves at that
+    epoch (on SIGTERM Lightning's own handler does the same and raises SIGTERMException after the
+    epoch's hooks); `check()` then raises Interrupted. Outside training Interrupted comes at once.
+    Later signals are ignored while it stops (a launcher may pass the same Ctrl-C on again). A signal
+    that the parent process ignores (a background job's SIGINT) stays ignored.
+    """
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+    def __init__(self):
+        self.signum: int | None = None
+        self.epoch = 0  # epochs done, as saved in checkpoints/last.ckpt
+        self.training = False
+        self._previous: dict[int, object] = {}
+
+    def __enter__(self) -> StopOnSignal:
+        if threading.current_thread() is threading.main_thread():
+            for signum in self.SIGNALS:
+                if signal.getsignal(signum) is not signal.SIG_IGN:
+                    self._previous[signum] = signal.signal(signum, self._handle)
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        for signum, handler in self._previous.items():
+            signal.signal(signum, handler)
+
+    def _handle(self, signum: int, frame) -> None:
+        if self.signum is not None:  # already stopping: let it finish its checkpoint and summary
+            return
+        self.signum = signum
+        if not self.training:
+            raise Interrupted(signum, self.epoch)
+
+    def check(self) -> None:
+        """Raise Interrupted if a signal arrived."""
+        if self.signum is not None:
+            raise Interrupted(self.signum, self.epoch)
+
+    def on_train_start(self, trainer: L.Trainer, module: EnsembleModule) -> None:
+        self.epoch = trainer.current_epoch
+        self.training = True
+
+    def on_train_batch_end(self, trainer: L.Trainer, *args) -> None:
+        if self.signum is not None:
+            trainer.should_stop = True
+
+    def on_train_epoch_end(self, trainer: L.Trainer, module: EnsembleModule) -> None:
+        self.epoch = trainer.current_epoch + 1
+
+    def on_train_end(self, trainer: L.Trainer, module: EnsembleModule) -> None:
+        self.training = False
+
+    def on_exception(self, trainer: L.Trainer, module: EnsembleModule, exception: BaseException) -> None:
+        self.training = False

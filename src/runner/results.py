@@ -12,22 +12,30 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from runner.faults import naming_full_disk
+
+# A run that Ctrl-C or SIGTERM stopped (summary.json also holds `signal` and `epoch`): not done,
+# so skip_completed runs it again and resume=true continues it; tables list it, never drop it.
+INTERRUPTED = "interrupted"
+
 
 def write_bytes_atomic(path: Path, data: bytes) -> None:
-    """Write to a temporary file beside `path`, fsync, then rename: a kill never truncates."""
+    """Write to a temporary file beside `path`, fsync, then rename: a kill never truncates, and a
+    full disk (DiskFull) leaves the old file as it was."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    with naming_full_disk(path):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "wb") as f:
+                f.write(data)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, path)
+        except BaseException:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+            raise
 
 
 def write_json_atomic(path: Path, obj) -> None:

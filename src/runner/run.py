@@ -5,6 +5,7 @@ from __future__ import annotations
 import ctypes
 import logging
 import os
+import signal
 import socket
 import time
 import traceback
@@ -14,16 +15,19 @@ from pathlib import Path
 import lightning as L
 import torch
 from hydra.utils import instantiate
+from lightning.pytorch.utilities.exceptions import SIGTERMException
 from omegaconf import DictConfig, OmegaConf
 
 from runner import activations
 from runner.config import ConfigError, validate
 from runner.ensemble import EnsembleMLP
 from runner.forecast import plan_init
+from runner.faults import DiskFull, Interrupted, resume_checkpoint, run_dir_lock
 from runner.loggers import build_loggers
-from runner.module import EnsembleModule, LastCheckpoint, ProgressPrinter
+from runner.module import EnsembleModule, LastCheckpoint, ProgressPrinter, StopOnSignal
 from runner.regularizers import exact_spectral_norms
-from runner.results import FINISHED, member_stats, member_status, read_summary, run_status, write_json_atomic
+from runner.results import (FINISHED, INTERRUPTED, member_stats, member_status, read_summary, run_status,
+                            write_json_atomic)
 from runner.tasks.base import Task
 
 log = logging.getLogger("runner")
@@ -89,31 +93,34 @@ def job_identity(cfg: DictConfig, run_dir: Path, group: str | None = None) -> di
             "tags": tags + list(cfg.get("tags") or [])}
 
 
-def train(cfg: DictConfig, task: Task, run_dir: Path, job: dict) -> tuple[EnsembleModule, L.Trainer]:
-    """Build the ensemble, optimizer, loggers and checkpoints from the config and train."""
+def train(cfg: DictConfig, task: Task, run_dir: Path, job: dict, stop: StopOnSignal,
+          ckpt_path: Path | None = None, resume_step: int | None = None) -> tuple[EnsembleModule, L.Trainer]:
+    """Build the ensemble, optimizer, loggers and checkpoints from the config and train, from
+    `ckpt_path` (a checked checkpoint at `resume_step`) when given. Interrupted on Ctrl-C/SIGTERM."""
     regularizer = instantiate(cfg.regularizer)
     model = build_model(cfg, task, dropout=regularizer.dropout)
     module = EnsembleModule(model, task, regularizer, instantiate(cfg.optimizer), cfg.log_every)
-    last = run_dir / "checkpoints" / "last.ckpt"
-    ckpt_path, resume_step = None, None
-    if cfg.resume and last.exists():
-        ckpt_path = str(last)
-        resume_step = torch.load(last, map_location="cpu", weights_only=False)["global_step"]
+    if ckpt_path:
         log.info("resuming from %s (step %d)", ckpt_path, resume_step)
     elif cfg.resume:
-        log.info("resume=true but no checkpoint at %s; starting from scratch", last)
+        log.info("resume=%s but no checkpoint in %s; starting from scratch", cfg.resume, run_dir / "checkpoints")
     trainer: L.Trainer = instantiate(
         cfg.trainer, logger=build_loggers(cfg, run_dir, job, resume_step) or False,
-        callbacks=[LastCheckpoint(last, cfg.checkpoint_every), ProgressPrinter(cfg.progress_every),
-                   *task.callbacks()],
+        callbacks=[stop, LastCheckpoint(run_dir / "checkpoints" / "last.ckpt", cfg.checkpoint_every),
+                   ProgressPrinter(cfg.progress_every), *task.callbacks()],
         default_root_dir=str(run_dir))
-    trainer.fit(module, ckpt_path=ckpt_path)
+    try:
+        trainer.fit(module, ckpt_path=str(ckpt_path) if ckpt_path else None)
+    except SIGTERMException:  # Lightning's stop on SIGTERM, raised after the epoch's checkpoint
+        raise Interrupted(signal.SIGTERM, stop.epoch) from None
+    stop.check()
     return module, trainer
 
 
-def fit(cfg: DictConfig, task: Task, run_dir: Path, job: dict) -> tuple[dict, list[str]]:
+def fit(cfg: DictConfig, task: Task, run_dir: Path, job: dict, stop: StopOnSignal,
+        ckpt_path: Path | None = None, resume_step: int | None = None) -> tuple[dict, list[str]]:
     """Train, then evaluate; return final per-member metrics (tensors) and each member's status."""
-    module, trainer = train(cfg, task, run_dir, job)
+    module, trainer = train(cfg, task, run_dir, job, stop, ckpt_path, resume_step)
     model = module.model
     model.eval()
     metrics = dict(task.evaluate(model))
@@ -135,12 +142,20 @@ def run(cfg: DictConfig, run_dir: Path, overrides: list[str] | None = None,
 
     Before training, cfg.init is resolved to numbers (init.C_W=auto from the theory) and the
     kernel of the training inputs is forecast through the depth (logged, and in the summary).
-    Failures are recorded as status `failed` in the summary and re-raised; a trained run is
-    `completed` when every member trained, else `partly_diverged` or `diverged`
-    (runner.results.member_status: non-finite, or blown up past blowup_factor).
+    One process at a time works in a run directory (run_dir/.lock, else RunDirInUse). A trained
+    run is `completed` when every member trained, else `partly_diverged` or `diverged`
+    (runner.results.member_status: non-finite, or blown up past blowup_factor); Ctrl-C or SIGTERM
+    records `interrupted` and raises Interrupted; other failures are recorded as `failed` and re-raised.
     """
     run_dir = Path(run_dir)
     validate(cfg)
+    with run_dir_lock(run_dir), StopOnSignal() as stop:
+        return run_locked(cfg, run_dir, overrides, group, stop)
+
+
+def run_locked(cfg: DictConfig, run_dir: Path, overrides: list[str] | None, group: str | None,
+               stop: StopOnSignal) -> dict:
+    """run() once it holds the run directory; resume=true starts from the newest whole checkpoint."""
     task = build_task(cfg)
     previous = read_summary(run_dir)
     if cfg.skip_completed and previous and previous.get("status") in FINISHED:
@@ -150,6 +165,11 @@ def run(cfg: DictConfig, run_dir: Path, overrides: list[str] | None = None,
     if task.trains:
         (log.info if init_forecast.verdict == "stable" and not init_forecast.note else log.warning)(
             init_forecast.line())
+    ckpt_path, resume_step = None, None
+    if cfg.resume and task.trains:
+        fresh_if_corrupt = cfg.resume == "fresh_if_corrupt"
+        ckpt_path, resume_step = resume_checkpoint(run_dir / "checkpoints", fresh_if_corrupt)
+        stop.epoch = resume_step or 0  # one optimizer step per epoch
     job = job_identity(cfg, run_dir, group)
     summary = {"status": "running", "task": cfg.task.name, "activation": cfg.activation.name,
                "overrides": list(overrides or []), "seed": cfg.seed,
@@ -163,7 +183,7 @@ def run(cfg: DictConfig, run_dir: Path, overrides: list[str] | None = None,
         if cfg.get("threads"):
             torch.set_num_threads(cfg.threads)
         if task.trains:
-            metrics, members = fit(cfg, task, run_dir, job)
+            metrics, members = fit(cfg, task, run_dir, job, stop, ckpt_path, resume_step)
             summary["member_status"] = members
             summary["diverged_members"] = sum(m != "ok" for m in members)
             summary["status"] = run_status(members)
@@ -171,6 +191,9 @@ def run(cfg: DictConfig, run_dir: Path, overrides: list[str] | None = None,
             metrics = task.run(cfg, run_dir)
             summary["status"] = "completed"
         summary["metrics"] = {name: member_stats(values) for name, values in metrics.items()}
+    except Interrupted as exc:
+        summary.update(status=INTERRUPTED, signal=exc.signal_name, epoch=exc.epoch)
+        raise
     except Exception as exc:
         summary.update(status="failed", error=f"{type(exc).__name__}: {exc}",
                        traceback=traceback.format_exc())
@@ -178,7 +201,11 @@ def run(cfg: DictConfig, run_dir: Path, overrides: list[str] | None = None,
     finally:
         summary["duration_s"] = round(time.time() - start, 3)
         summary["config"] = OmegaConf.to_container(cfg, resolve=True)
-        write_json_atomic(run_dir / "summary.json", summary)
+        try:
+            write_json_atomic(run_dir / "summary.json", summary)
+        except DiskFull:  # when the run already fails, its own error (maybe this disk) goes on
+            if summary["status"] not in ("failed", INTERRUPTED):
+                raise
     return summary
 
 
