@@ -11,7 +11,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig
 
-from runner.config import CONF_DIR, ConfigError
+from runner.config import CONF_DIR, ConfigError, quote_expressions
 from runner.run import headline, run
 
 log = logging.getLogger("runner")
@@ -51,4 +51,5 @@ def summary_objective(cfg: DictConfig, summary: dict) -> float | None:
 
 
 if __name__ == "__main__":
+    sys.argv[1:] = quote_expressions(sys.argv[1:])  # task.exact='sin(pi*x)' as typed in a shell
     main()

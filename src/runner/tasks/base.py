@@ -45,6 +45,10 @@ class Task:
     def save_outputs(self, model: EnsembleMLP, run_dir: Path, label: str) -> None:
         """Write predictions and plots into the run directory."""
 
+    def network_inputs(self) -> torch.Tensor | None:
+        """The (N, in_dim) inputs the network sees in training, after any scaling; None if unknown."""
+        return None
+
     def callbacks(self) -> list:
         """Extra Lightning callbacks the task needs while training (e.g. to record at epochs)."""
         return []
