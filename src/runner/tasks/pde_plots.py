@@ -1,6 +1,6 @@
 """Figures of a PDE's PINN: solution maps, slices, training curves, and a sweep's rel_l2 per
 activation (written by a Hydra callback at the end of a multirun, or by
-`python -m runner.tasks.pde_plots <sweep dir>`)."""
+`python -m runner.tasks.pde_plots <sweep dir>`) or per activation x equation (CompareEquations)."""
 
 from __future__ import annotations
 
@@ -156,6 +156,25 @@ class CompareActivations(Callback):
             for name, vals in sorted(result.items()):
                 if vals:
                     log.info("%s %-10s median %.3e over %d members", self.metric, name, np.median(vals), len(vals))
+
+
+class CompareEquations(Callback):
+    """Hydra callback: after a multirun over equations and activations, the table of `metric` per
+    activation x equation (table.md, table.csv) and its heat map in the sweep directory."""
+
+    def __init__(self, metric: str = "rel_l2"):
+        self.metric = metric
+
+    def on_multirun_end(self, config, **kwargs) -> None:
+        from runner.aggregate import aggregate
+
+        sweep = Path(config.hydra.sweep.dir)
+        try:
+            written = aggregate([sweep], metric=self.metric, extra=("max_abs_error",), rows="activation.name",
+                                cols="task.name", heatmap=True)
+        except FileNotFoundError:
+            return
+        log.info("%s per activation x equation: %s", self.metric, written["table.md"])
 
 
 if __name__ == "__main__":
