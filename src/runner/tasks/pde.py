@@ -93,7 +93,6 @@ def partials(field: Field, points: torch.Tensor, keys, create_graph: bool = True
 class Condition:
     """Prescribed values on the plane `variables[axis] = value`: {derivative key: expression}."""
 
-    key: str                # the config key, for messages: task.conditions[0]
     axis: int
     value: float
     values: dict[tuple[int, ...], Expression]
@@ -225,7 +224,7 @@ class PDE(Task):
         if not values:
             raise ValueError(f"{key} is invalid: give a value of u (or a derivative) besides where")
         initial = name == TIME and abs(value - lo) <= tol
-        return Condition(key, axis, min(max(value, lo), hi), values, initial)
+        return Condition(axis, min(max(value, lo), hi), values, initial)
 
     def _read_exact(self, exact) -> Callable[[dict[str, torch.Tensor]], torch.Tensor]:
         """The exact solution as a function of {variable: tensor}."""
