@@ -3,7 +3,7 @@
 Both train the same 7x64 MLP (one member) on the same 10,000 collocation and 100 initial /
 boundary points with Adam (fused, lr 1e-3): plain torch as nn.Sequential with derivatives by
 double backward through autograd, the runner through `run.train` (Lightning, EnsembleMLP,
-`task=burgers`). The runner's step time is (T(warmup + steps) - T(warmup)) / steps, which
+`task=burgers`: the general PDE task with the equation compiled from the config). The runner's step time is (T(warmup + steps) - T(warmup)) / steps, which
 cancels its setup. Repeats alternate the two and report medians; the last line is
 `runner_over_plain: <median of the per-repeat ratios, tanh and GELU together>`.
 """
@@ -32,11 +32,11 @@ def plain_step_time(task, activation: str, depth: int, width: int, steps: int, w
         layers += [nn.Linear(fan_in, width), act()]
     net = nn.Sequential(*layers, nn.Linear(width, 1))
     opt = torch.optim.Adam(net.parameters(), lr=1e-3, fused=True)
-    lo = torch.tensor([task.x_range[0], task.t_range[0]])
-    hi = torch.tensor([task.x_range[1], task.t_range[1]])
+    lo, hi = task.lo.float(), task.hi.float()
     xt_f = task.collocation.clone()
-    xt_u, u_target, n0 = task.xt_u, task.u_target, task.n_initial
-    nu = task.nu
+    (_, _, initial, u0), (_, _, boundary, ub) = task.train_targets  # u on t = 0, then on x = +-1
+    xt_u, u_target, n0 = task.condition_points[torch.cat([initial, boundary])], torch.cat([u0, ub]), len(initial)
+    nu = task.params["nu"]
 
     def step() -> None:
         x = xt_f[:, :1].clone().requires_grad_(True)

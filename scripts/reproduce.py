@@ -23,6 +23,7 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
+import numpy as np
 import torch
 from hydra import compose as hydra_compose
 from hydra import initialize_config_dir
@@ -30,13 +31,14 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 from omegaconf import OmegaConf
 
 from runner.aggregate import Job, aggregate, collect, problems
-from runner.claims import CLAIMS, Outcome, select, members, stats
+from runner.claims import BEYOND, CLAIMS, Outcome, members, select, stats
 from runner.config import CONF_DIR, compose
 from runner.results import write_bytes_atomic
 
 ROOT = Path(__file__).resolve().parent.parent
 LIGHTNING_STEP_S = 1e-3  # Lightning's own cost per training step, measured on CPU (README, issue 2)
 PIVOT_SWEEPS = {"table4", "table4_auto", "table5", "table5_auto"}  # the Table 4/5 pivot (activation x target)
+SUITE = "pinn_suite"  # activation x equation, with a heat map
 
 
 def load_plan(scale: str) -> dict:
@@ -157,6 +159,8 @@ def figures(name: str, jobs: list[Job], runs: Path, fig_dir: Path) -> list[Path]
     try:
         if name in PIVOT_SWEEPS:
             aggregate([sweep])
+        elif name == SUITE:
+            aggregate([sweep], metric="rel_l2", extra=("max_abs_error",), cols="task.name", heatmap=True)
         elif name == "tsvetkova":
             aggregate([sweep], metric="extrap_mse", extra=("tail_line_residual", "tail_rel_range"),
                       by=["task", "activation", "regularizer.coef"])
@@ -192,6 +196,34 @@ def _cell(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
 
 
+def claim_row(claim, outcome: Outcome) -> str:
+    """| claim | paper says | runner measured | verdict | for one claim."""
+    verdict = f"**{outcome.verdict}**" + (f": {outcome.why}" if outcome.why else "")
+    return f"| {claim.id} ({claim.paper}) | {_cell(claim.says)} | {_cell(outcome.measured)} | {_cell(verdict)} |"
+
+
+def suite_section(jobs: list[Job], results: list) -> list[str]:
+    """Median rel_l2 per activation x equation, and the claim rows of BEYOND."""
+    lines = ["## Beyond the papers: PINN suite", "",
+             "Paper B's PINN comparison on every preset of `conf/pde/` (`experiment=pinn_suite`, README). Median "
+             "rel_l2 over members (finite/total); heat map: figure pinn_suite-rel_l2_heatmap below.", ""]
+    if jobs:
+        equations = list(dict.fromkeys(j.value("task.name") for j in select(jobs)))
+        lines += ["| activation | " + " | ".join(equations) + " |", "|---" * (len(equations) + 1) + "|"]
+        for act in dict.fromkeys(j.value("activation") for j in select(jobs)):
+            cells = []
+            for eq in equations:
+                values = members(select(jobs, activation=act, task__name=eq), "rel_l2")
+                finite = values[np.isfinite(values)]
+                cells.append(f"{np.median(finite):.3g} ({len(finite)}/{len(values)})" if len(finite)
+                             else f"none finite (0/{len(values)})" if len(values) else "")
+            lines.append(f"| {act} | " + " | ".join(cells) + " |")
+    else:
+        lines.append("Not run at this scale.")
+    lines += ["", "| claim | paper says | runner measured (mean ± std, n) | verdict |", "|---|---|---|---|"]
+    return lines + [claim_row(claim, outcome) for claim, outcome, _ in results]
+
+
 def _provenance(plan: dict, ran: dict, wall: float) -> str:
     """Which sweeps this invocation ran: all, some (the rest are earlier runs), or none."""
     if not ran:
@@ -217,12 +249,9 @@ def write_report(out: Path, scale: str, plan: dict, ran: dict, wall: float) -> P
              "from the runs below by the rule in its row (runner/claims.py); a seed is member k of each "
              "activation's ensemble, which share initial-weight streams.",
              "", "| claim | paper says | runner measured (mean ± std, n) | verdict |", "|---|---|---|---|"]
-    for claim, outcome, _ in results:
-        verdict = f"**{outcome.verdict}**" + (f": {outcome.why}" if outcome.why else "")
-        lines.append(f"| {claim.id} ({claim.paper}) | {_cell(claim.says)} | {_cell(outcome.measured)} | "
-                     f"{_cell(verdict)} |")
+    lines += [claim_row(claim, outcome) for claim, outcome, _ in results]
     lines += ["", "## Rules", ""]
-    lines += [f"- **{c.id}** ({', '.join(c.sweeps)}): {c.rule}." for c in CLAIMS]
+    lines += [f"- **{c.id}** ({', '.join(c.sweeps)}): {c.rule}." for c in CLAIMS + BEYOND]
     lines += ["", "## Beyond the papers: digits (vision stand-in)", ""]
     digits = sweeps.get("digits", [])
     if digits:
@@ -232,6 +261,7 @@ def write_report(out: Path, scale: str, plan: dict, ran: dict, wall: float) -> P
             lines.append(f"| {act} | {stats(members(chosen, 'test_acc'))} | {stats(members(chosen, 'train_acc'))} |")
     else:
         lines.append("Not run at this scale.")
+    lines += ["", *suite_section(sweeps.get(SUITE, []), [(c, *check(c, sweeps)) for c in BEYOND])]
     timings = {}
     lines += ["", "## Sweeps", "", "| sweep | command | jobs | completed | diverged | failed, interrupted or missing | time |",
               "|---|---|---|---|---|---|---|"]
@@ -249,7 +279,8 @@ def write_report(out: Path, scale: str, plan: dict, ran: dict, wall: float) -> P
             timings[name] = round(sum(timed) / len(timed), 2)
         if jobs:
             issues += [f"{name}: {line.replace(str(runs) + '/', '')}"
-                       for line in problems(jobs, _objective(jobs[0]), ["activation", "task.target"])]
+                       for line in problems(jobs, _objective(jobs[0]),
+                                            ["activation", "task.name" if name == SUITE else "task.target"])]
     lines += ["", "Time is the sum of job durations (jobs may run side by side).", "",
               "## Failed, interrupted, diverged and partly diverged jobs", ""]
     lines += [f"- {_cell(line)}" for line in issues] or ["None."]

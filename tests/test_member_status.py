@@ -33,7 +33,7 @@ def test_run_status_from_members():
     assert run_status(["diverged", "blown_up"]) == "diverged"
 
 
-CARD = ["activation=mrepu", "task=burgers", "task.n_collocation=400", "task.eval_nx=64", "task.eval_nt=20",
+CARD = ["activation=mrepu", "task=burgers", "task.n_collocation=400", "task.eval_grid={x: 64, t: [0.0, 0.99, 20]}",
         "trainer.max_epochs=60", "ensemble.size=2", "log_every=10", "logger=csv"]
 
 

@@ -10,7 +10,7 @@ import sys
 import pytest
 
 from conftest import ROOT
-from runner.claims import CLAIMS
+from runner.claims import BEYOND, CLAIMS
 
 sys.path.insert(0, str(ROOT / "scripts"))
 import reproduce  # noqa: E402
@@ -62,12 +62,12 @@ def test_smoke_subset_writes_a_structured_report(tmp_path):
     assert "| claim | paper says | runner measured (mean ± std, n) | verdict |" in report
     assert "; table2 re-ran for " in report  # the header says which sweeps this invocation ran
     rows = {m.group(1): m.group(2) for m in re.finditer(r"^\| (\S+) \(.*\| \*\*([a-z ]+)\*\*", report, re.M)}
-    assert list(rows) == [c.id for c in CLAIMS]
+    assert list(rows) == [c.id for c in CLAIMS + BEYOND]  # BEYOND's rows: the PINN suite's section
     assert set(rows.values()) <= set(VERDICTS)
     ran = {c.id for c in CLAIMS if set(c.sweeps) <= {"fig4", "fig1", "table2"}}
     assert ran == {"B1", "B2", "B3", "B6"}
     assert all(rows[i] != "inconclusive" for i in ran)  # they ran, so the rule decided
-    assert all(rows[c.id] == "inconclusive" for c in CLAIMS if c.id not in ran)
+    assert all(rows[c.id] == "inconclusive" for c in CLAIMS + BEYOND if c.id not in ran)
     assert "sweep tsvetkova did not run" in report
     figures = re.findall(r"!\[[^]]*\]\((figures/[^)]+)\)", report)
     assert figures and all((tmp_path / f).exists() for f in figures)

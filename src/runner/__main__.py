@@ -11,7 +11,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig
 
-from runner.config import CONF_DIR, ConfigError
+from runner.config import CONF_DIR, ConfigError, quote_expressions
 from runner.faults import Interrupted, RunStopped
 from runner.run import headline, run
 
@@ -59,6 +59,7 @@ def summary_objective(cfg: DictConfig, summary: dict) -> float | None:
 
 
 if __name__ == "__main__":
+    sys.argv[1:] = quote_expressions(sys.argv[1:])  # task.exact='sin(pi*x)' as typed in a shell
     try:
         main()
     except KeyboardInterrupt:  # Ctrl-C outside a run: a sweep's own process (its jobs stop on their own)

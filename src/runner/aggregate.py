@@ -12,8 +12,11 @@ curve (mean over jobs of the member mean, min-max band). Without --by: the paper
 Each job directory's summary.json is one run. Jobs are grouped into a table with one row per
 value of `--rows` and one column per value of `--cols` (dotted config keys, default
 activation.name x task.target); a cell pools the members of every completed job in it and
-shows mean ± std over the finite members. Failed, interrupted, diverged, unfinished and partly
-diverged jobs are listed under the table, never dropped silently. Writes table.md and table.csv
+shows mean ± std over the ok members. `--heatmap` adds plots/<metric>_heatmap.png, the cells'
+median over ok members on a log color scale (e.g. rel_l2 per activation x equation of
+`experiment=pinn_suite`: `--metric rel_l2 --cols task.name --heatmap`). Failed, interrupted,
+diverged, unfinished and partly diverged jobs are listed under the table, never dropped
+silently. Writes table.md and table.csv
 (main metric) into --out (default: the first directory), and comparison plots in plots/:
 loss curves with a band over members (from metrics.csv), and for tasks that save
 predictions.npz with derivatives, fits of f and f' (one input) or error contours (two).
@@ -354,6 +357,44 @@ def plot_function_fits(jobs: list[Job], rows: str, cols: str, plot_dir: Path) ->
     return written
 
 
+def plot_heatmap(jobs: list[Job], metric: str, rows: str, cols: str, path: Path) -> bool:
+    """Rows x columns colored by the median of `metric` over each cell's finite members (log
+    scale), each cell annotated with it and, when members were left out, finite/total."""
+    from runner.results import save_figure
+
+    row_keys, col_keys, cells = pivot(jobs, metric, rows, cols)
+    medians = np.full((len(row_keys), len(col_keys)), np.nan)
+    for (r, c), cell in cells.items():
+        finite = [v for v in cell.values if math.isfinite(v)]
+        if finite:
+            medians[row_keys.index(r), col_keys.index(c)] = np.median(finite)
+    positive = medians[np.isfinite(medians) & (medians > 0)]
+    if not len(positive):
+        return False
+    from matplotlib.colors import LogNorm
+
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(1.3 * len(col_keys) + 2.5, 0.6 * len(row_keys) + 1.8))
+    im = ax.imshow(np.where(medians > 0, medians, np.nan), cmap="viridis_r", aspect="auto",
+                   norm=LogNorm(vmin=positive.min(), vmax=max(positive.max(), positive.min() * 1.01)))
+    for (r, c), cell in cells.items():
+        i, j = row_keys.index(r), col_keys.index(c)
+        value = medians[i, j]
+        text = "none finite" if np.isnan(value) else f"{value:.2g}"
+        if len(cell.values) < cell.total:
+            text += f"\n({len(cell.values)}/{cell.total})"
+        dark = value > 0 and im.norm(value) > 0.5  # the dark end of viridis_r
+        ax.text(j, i, text, ha="center", va="center", fontsize=8,
+                color="red" if np.isnan(value) else "w" if dark else "k")
+    ax.set_xticks(range(len(col_keys)), col_keys, rotation=30, ha="right")
+    ax.set_yticks(range(len(row_keys)), row_keys)
+    ax.set(xlabel=cols, ylabel=rows, title=f"median {metric} over members")
+    fig.colorbar(im, ax=ax, label=metric)
+    fig.tight_layout()
+    save_figure(fig, path)
+    return True
+
+
 def groups(jobs: list[Job], by: list[str]) -> dict[tuple, list[Job]]:
     """Jobs (every status) by their values of the `by` keys, in order of appearance."""
     grouped: dict[tuple, list[Job]] = {}
@@ -413,9 +454,10 @@ def plot_group_curves(jobs: list[Job], by: list[str], path: Path) -> bool:
 def aggregate(dirs: list[Path], out: Path | None = None, metric: str = "train_mse",
               extra: tuple[str, ...] = ("test_mse", "deriv_mse", "grad_norm_error"),
               rows: str = "activation.name", cols: str = "task.target", plots: bool = True,
-              by: list[str] | None = None) -> dict:
+              by: list[str] | None = None, heatmap: bool = False) -> dict:
     """Write table.md, table.csv and plots/ for the jobs under `dirs`; return what was written.
-    With `by`, one row per group of those keys and `metric` + `extra` as columns."""
+    With `by`, one row per group of those keys and `metric` + `extra` as columns; with `heatmap`
+    (rows x columns layout), also plots/<metric>_heatmap.png."""
     jobs = collect(dirs)
     if not jobs:
         raise FileNotFoundError(f"no job directories under {', '.join(map(str, dirs))}")
@@ -436,6 +478,8 @@ def aggregate(dirs: list[Path], out: Path | None = None, metric: str = "train_ms
         if plot_loss_curves(jobs, rows, cols, out / "plots" / "loss_curves.png"):
             written["plots"].append(out / "plots" / "loss_curves.png")
         written["plots"] += plot_function_fits(jobs, rows, cols, out / "plots")
+        if heatmap and plot_heatmap(jobs, metric, rows, cols, out / "plots" / f"{metric}_heatmap.png"):
+            written["plots"].append(out / "plots" / f"{metric}_heatmap.png")
     return written
 
 
@@ -451,6 +495,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rows", default="activation.name", help="dotted config key of the rows")
     parser.add_argument("--cols", default="task.target", help="dotted config key of the columns")
     parser.add_argument("--out", type=Path, default=None, help="where to write (default: first dir)")
+    parser.add_argument("--heatmap", action="store_true",
+                        help="also plots/<metric>_heatmap.png: median per row x column (not with --by)")
     parser.add_argument("--no-plots", action="store_true")
     args = parser.parse_args(argv)
     for d in args.dirs:
@@ -462,7 +508,7 @@ def main(argv: list[str] | None = None) -> int:
         extra = more if args.by else list(filter(None, args.extra.split(",")))
         by = args.by.split(",") if args.by else None
         written = aggregate(args.dirs, args.out, metric, tuple(extra), args.rows, args.cols,
-                            plots=not args.no_plots, by=by)
+                            plots=not args.no_plots, by=by, heatmap=args.heatmap)
     except FileNotFoundError as exc:
         print(f"runner.aggregate: error: {exc}", file=sys.stderr)
         return 2

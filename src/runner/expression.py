@@ -1,9 +1,15 @@
-"""Target functions written in the config as expressions, evaluated without Python's eval.
+"""Expressions written in the config, evaluated without Python's eval.
 
 `Expression("x1*x2 + x2**3")` parses the text with `ast` and accepts only a whitelist:
-numbers, the variables `x` (one input) or `x1`, `x2` (two inputs), the constants `pi` and
-`e`, the operators + - * / ** and the functions in FUNCTIONS. Evaluation walks the tree with
-torch operations, so autograd gives every target its exact gradient for free.
+numbers, variables, named parameters, the constants `pi` and `e`, the operators + - * / **
+and the functions in FUNCTIONS. By default the variables are `x` (one input) or `x1`, `x2`
+(two inputs), as for regression targets; a PDE names its own variables (`variables=("x", "t")`),
+its parameters (`params={"nu": 0.01}`) and, with `unknown=True`, the unknown `u` and its
+partial derivatives `u_x`, `u_t`, `u_xx`, `u_xt`, `u_xxx`, ... (one letter per variable).
+
+The text is compiled once into nested closures over torch operations, with parameters and
+constant sub-expressions folded to numbers: evaluating it walks no tree, keeps the dtype of
+its inputs, and autograd gives every expression its exact derivatives.
 """
 
 from __future__ import annotations
@@ -11,6 +17,7 @@ from __future__ import annotations
 import ast
 import math
 import operator
+from collections.abc import Callable, Mapping, Sequence
 
 import torch
 
@@ -36,13 +43,14 @@ UNARY = {ast.USub: operator.neg, ast.UAdd: operator.pos}
 ONE_VARIABLE, TWO_VARIABLES = ("x",), ("x1", "x2")
 MAX_LENGTH = 2000
 MAX_DEPTH = 200  # nesting levels: the checks and the evaluation recurse once per level
+UNKNOWN = "u"
+RESERVED = {UNKNOWN, *CONSTANTS, *FUNCTIONS}  # names a variable or parameter may not take
 
-ALLOWED = (f"numbers, variables x (one input) or x1, x2 (two inputs), constants "
-           f"{', '.join(CONSTANTS)}, operators + - * / ** and functions {', '.join(FUNCTIONS)}")
+Compiled = Callable[[Mapping[str, torch.Tensor]], torch.Tensor]
 
 
 class ExpressionError(ValueError):
-    """A target expression outside the whitelist; the message says what is allowed."""
+    """An expression outside the whitelist; the message says what is allowed."""
 
 
 def _describe(node: ast.AST) -> str:
@@ -66,12 +74,43 @@ def _depth(tree: ast.AST) -> int:
     return depth
 
 
-class Expression:
-    """A parsed, whitelisted target f(x) or f(x1, x2); call it on inputs of shape (N, d)."""
+def derivative_key(name: str, variables: Sequence[str]) -> tuple[int, ...] | None:
+    """`u` -> (), `u_xt` -> (index of x, index of t) sorted (mixed partials commute); None for
+    a name that is not u or u_<letters>; ExpressionError for a letter that is no variable."""
+    if name == UNKNOWN:
+        return ()
+    if not name.startswith(UNKNOWN + "_"):
+        return None
+    letters = name[len(UNKNOWN) + 1:]
+    unknown = [c for c in letters if c not in variables]
+    if not letters or unknown:
+        raise ExpressionError(f"unknown derivative {name!r}: write u_ and one letter per "
+                              f"differentiation, from the variables {', '.join(variables)}")
+    return tuple(sorted(variables.index(c) for c in letters))
 
-    def __init__(self, text: str):
+
+def derivative_name(key: tuple[int, ...], variables: Sequence[str]) -> str:
+    """The canonical name of a derivative key: () -> u, (0, 0) -> u_xx."""
+    return UNKNOWN + ("_" + "".join(variables[i] for i in key) if key else "")
+
+
+class Expression:
+    """A parsed, whitelisted expression, compiled once; call it on inputs of shape (N, dim).
+
+    `derivatives` lists the keys (see `derivative_key`) of u and the derivatives it names,
+    `evaluate(env)` computes it from tensors named in `env` (variables and canonical
+    derivative names), keeping their dtype and shape.
+    """
+
+    def __init__(self, text: str, variables: Sequence[str] | None = None,
+                 params: Mapping[str, float] | None = None, unknown: bool = False):
+        if isinstance(text, (int, float)) and not isinstance(text, bool):
+            text = repr(text)  # a bare number from YAML (u: 0)
+        self.params = dict(params or {})
+        self.unknown = unknown
+        self.allowed = self._allowed(variables)
         if not isinstance(text, str) or not text.strip():
-            raise ExpressionError(f"{text!r} is not an expression; allowed: {ALLOWED}")
+            raise ExpressionError(f"{text!r} is not an expression; allowed: {self.allowed}")
         if len(text) > MAX_LENGTH:
             raise ExpressionError(f"expression longer than {MAX_LENGTH} characters")
         self.text = text
@@ -84,72 +123,128 @@ class Expression:
         if _depth(self.tree) > MAX_DEPTH:
             raise ExpressionError(f"expression nested more than {MAX_DEPTH} levels deep")
         names: set[str] = set()
-        self._check(self.tree, names)
-        if names & set(ONE_VARIABLE) and names & set(TWO_VARIABLES):
-            raise ExpressionError(f"{text!r} mixes x with x1/x2: use x alone, or x1 and x2")
-        self.variables = TWO_VARIABLES if names & set(TWO_VARIABLES) else ONE_VARIABLE
+        self._check(self.tree, names, variables)
+        if variables is None:
+            if names & set(ONE_VARIABLE) and names & set(TWO_VARIABLES):
+                raise ExpressionError(f"{text!r} mixes x with x1/x2: use x alone, or x1 and x2")
+            variables = TWO_VARIABLES if names & set(TWO_VARIABLES) else ONE_VARIABLE
+        self.variables = tuple(variables)
+        keys = (derivative_key(n, self.variables) if self.unknown else None for n in names)
+        self.derivatives = tuple(sorted({k for k in keys if k is not None}, key=lambda k: (len(k), k)))
+        self._fn = self._compile(self.tree)
+
+    def _allowed(self, variables: Sequence[str] | None) -> str:
+        """What this expression may contain, for error messages."""
+        if variables is None:
+            parts = ["numbers, variables x (one input) or x1, x2 (two inputs)"]
+        else:
+            parts = [f"numbers, variables {', '.join(variables)}" if variables else "numbers"]
+        if self.params:
+            parts.append(f"parameters {', '.join(self.params)}")
+        if self.unknown:
+            parts.append("u and its partial derivatives u_<variables> (e.g. u_"
+                         + (f"{variables[0]}, u_{variables[0] * 2}" if variables else "x") + ")")
+        return (", ".join(parts) + f", constants {', '.join(CONSTANTS)}, operators + - * / ** "
+                f"and functions {', '.join(FUNCTIONS)}")
 
     @property
     def dim(self) -> int:
-        """Number of inputs: 1 for f(x), 2 for f(x1, x2)."""
+        """Number of inputs: the variables, in the column order of __call__'s inputs."""
         return len(self.variables)
 
-    def _check(self, node: ast.AST, names: set[str]) -> None:
+    def _fail(self, what: str) -> ExpressionError:
+        return ExpressionError(f"{self.text!r}: {what}; allowed: {self.allowed}")
+
+    def _check(self, node: ast.AST, names: set[str], variables: Sequence[str] | None) -> None:
         """Reject every node outside the whitelist, naming it."""
         if isinstance(node, ast.Constant):
             if isinstance(node.value, bool) or not isinstance(node.value, (int, float)):
-                raise ExpressionError(f"{self.text!r}: constant {node.value!r} is not allowed; "
-                                      f"allowed: {ALLOWED}")
+                raise self._fail(f"constant {node.value!r} is not allowed")
         elif isinstance(node, ast.Name):
-            if node.id not in CONSTANTS and node.id not in ONE_VARIABLE + TWO_VARIABLES:
-                raise ExpressionError(f"{self.text!r}: unknown name {node.id!r}; allowed: {ALLOWED}")
-            names.add(node.id)
+            known = ONE_VARIABLE + TWO_VARIABLES if variables is None else tuple(variables)
+            if node.id in CONSTANTS or node.id in self.params or node.id in known:
+                names.add(node.id)
+            elif self.unknown and variables is not None and self._derivative(node.id, variables) is not None:
+                names.add(node.id)
+            else:
+                raise self._fail(f"unknown name {node.id!r}")
         elif isinstance(node, ast.BinOp):
             if type(node.op) not in BINARY:
-                raise ExpressionError(f"{self.text!r}: {_describe(node.op)} is not allowed; "
-                                      f"allowed: {ALLOWED}")
-            self._check(node.left, names)
-            self._check(node.right, names)
+                raise self._fail(f"{_describe(node.op)} is not allowed")
+            self._check(node.left, names, variables)
+            self._check(node.right, names, variables)
         elif isinstance(node, ast.UnaryOp):
             if type(node.op) not in UNARY:
-                raise ExpressionError(f"{self.text!r}: {_describe(node.op)} is not allowed; "
-                                      f"allowed: {ALLOWED}")
-            self._check(node.operand, names)
+                raise self._fail(f"{_describe(node.op)} is not allowed")
+            self._check(node.operand, names, variables)
         elif isinstance(node, ast.Call):
             if not isinstance(node.func, ast.Name):
-                raise ExpressionError(f"{self.text!r}: {_describe(node.func)} is not allowed; "
-                                      f"allowed: {ALLOWED}")
+                raise self._fail(f"{_describe(node.func)} is not allowed")
             if node.func.id not in FUNCTIONS:
-                raise ExpressionError(f"{self.text!r}: function {node.func.id!r} is not allowed; "
-                                      f"allowed: {ALLOWED}")
+                raise self._fail(f"function {node.func.id!r} is not allowed")
             if node.keywords or len(node.args) != 1:
                 raise ExpressionError(f"{self.text!r}: {node.func.id}() takes exactly one argument")
-            self._check(node.args[0], names)
+            self._check(node.args[0], names, variables)
         else:
-            raise ExpressionError(f"{self.text!r}: {_describe(node)} is not allowed; allowed: {ALLOWED}")
+            raise self._fail(f"{_describe(node)} is not allowed")
 
-    def _eval(self, node: ast.AST, env: dict[str, torch.Tensor]):
+    def _derivative(self, name: str, variables: Sequence[str]) -> tuple[int, ...] | None:
+        """derivative_key, with this expression's text in the error (u_z when there is no z)."""
+        try:
+            return derivative_key(name, variables)
+        except ExpressionError as exc:
+            raise ExpressionError(f"{self.text!r}: {exc}") from None
+
+    def _fold(self, op: Callable, *args: float) -> float:
+        """A constant sub-expression, computed once at compile time."""
+        try:
+            value = op(*args)
+        except (OverflowError, ZeroDivisionError, ValueError) as exc:  # ValueError: _power's (-8)**0.5
+            raise ExpressionError(f"{self.text!r} cannot be evaluated: {exc}") from None
+        if isinstance(value, complex):  # (-8)**(1/3) in Python
+            raise ExpressionError(f"{self.text!r} cannot be evaluated: not a real number")
+        return float(value)
+
+    def _compile(self, node: ast.AST) -> float | Compiled:
+        """A float for a constant sub-expression, else a closure env -> tensor."""
         if isinstance(node, ast.Constant):
-            return float(node.value)
+            return self._fold(float, node.value)  # 10**400 as a literal overflows a float
         if isinstance(node, ast.Name):
-            return env[node.id] if node.id in env else CONSTANTS[node.id]
-        if isinstance(node, ast.BinOp):
-            return BINARY[type(node.op)](self._eval(node.left, env), self._eval(node.right, env))
+            if node.id in CONSTANTS:
+                return CONSTANTS[node.id]
+            if node.id in self.params:
+                return float(self.params[node.id])
+            key = node.id
+            if node.id not in self.variables:
+                key = derivative_name(derivative_key(node.id, self.variables), self.variables)
+            return operator.itemgetter(key)
         if isinstance(node, ast.UnaryOp):
-            return UNARY[type(node.op)](self._eval(node.operand, env))
-        arg = self._eval(node.args[0], env)
-        return FUNCTIONS[node.func.id](torch.as_tensor(arg, dtype=torch.float64))
+            op, arg = UNARY[type(node.op)], self._compile(node.operand)
+            return self._fold(op, arg) if not callable(arg) else (lambda env: op(arg(env)))
+        if isinstance(node, ast.BinOp):
+            op, left, right = BINARY[type(node.op)], self._compile(node.left), self._compile(node.right)
+            if not callable(left) and not callable(right):
+                return self._fold(op, left, right)
+            if not callable(left):
+                return lambda env: op(left, right(env))
+            if not callable(right):
+                return lambda env: op(left(env), right)
+            return lambda env: op(left(env), right(env))
+        fn, arg = FUNCTIONS[node.func.id], self._compile(node.args[0])
+        if not callable(arg):
+            return self._fold(lambda a: fn(torch.tensor(a, dtype=torch.float64)).item(), arg)
+        return lambda env: fn(arg(env))
+
+    def evaluate(self, env: Mapping[str, torch.Tensor]) -> torch.Tensor | float:
+        """The value from tensors in `env` (a float when the expression is constant)."""
+        return self._fn(env) if callable(self._fn) else self._fn
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        """f at each row of x (N, dim), shape (N,), computed in float64."""
+        """The expression at each row of x (N, dim), shape (N,), computed in float64."""
         if x.dim() != 2 or x.shape[1] != self.dim:
             raise ValueError(f"{self.text!r} takes inputs of shape (N, {self.dim}), got {tuple(x.shape)}")
         x = x.to(torch.float64)
-        env = {name: x[:, i] for i, name in enumerate(self.variables)}
-        try:
-            value = self._eval(self.tree, env)
-        except (OverflowError, ZeroDivisionError, ValueError) as exc:
-            raise ExpressionError(f"{self.text!r} cannot be evaluated: {exc}") from None
+        value = self.evaluate({name: x[:, i] for i, name in enumerate(self.variables)})
         return torch.as_tensor(value, dtype=torch.float64).expand(len(x)).clone()
 
     def gradient(self, x: torch.Tensor) -> torch.Tensor:

@@ -56,12 +56,13 @@ def keep_freed_memory() -> None:
 
 
 def build_task(cfg: DictConfig) -> Task:
-    """The task object from conf/task/*, with constructor errors turned into config errors."""
+    """The task object from conf/task/*, with constructor errors turned into config errors (their
+    message names the key, or is prefixed with `task:`)."""
     try:
         return instantiate(cfg.task)
     except Exception as exc:  # noqa: BLE001 - instantiate wraps the task's own ValueError
-        cause = exc.__cause__ or exc
-        raise ConfigError(f"task: {cause}") from None
+        cause = str(exc.__cause__ or exc)
+        raise ConfigError(cause if cause.startswith("task.") else f"task: {cause}") from None
 
 
 def build_model(cfg: DictConfig, task: Task, dropout: float = 0.0) -> EnsembleMLP:

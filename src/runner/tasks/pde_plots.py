@@ -1,6 +1,6 @@
-"""Figures of the Burgers PINN: solution maps, time slices, training curves, and a sweep's
-rel_l2 per activation (written by a Hydra callback at the end of a multirun, or by
-`python -m runner.tasks.burgers_plots <sweep dir>`)."""
+"""Figures of a PDE's PINN: solution maps, slices, training curves, and a sweep's rel_l2 per
+activation (written by a Hydra callback at the end of a multirun, or by
+`python -m runner.tasks.pde_plots <sweep dir>`) or per activation x equation (CompareEquations)."""
 
 from __future__ import annotations
 
@@ -16,7 +16,6 @@ from hydra.experimental.callback import Callback
 from runner.results import save_figure, write_json_atomic
 
 log = logging.getLogger("runner")
-SLICE_TIMES = (0.25, 0.5, 0.75)
 
 
 def _pyplot():
@@ -28,39 +27,62 @@ def _pyplot():
     return plt
 
 
-def plot_solution(x: np.ndarray, t: np.ndarray, u_pred: np.ndarray, u_exact: np.ndarray, title: str,
-                  path: Path) -> None:
-    """Heat maps of u(t, x): predicted, exact and |error| (u arrays are (nx, nt))."""
+def _orient(names: tuple[str, ...], axes: list[np.ndarray], u: np.ndarray, horizontal: int):
+    """(horizontal name, its axis), (vertical name, its axis), u as (vertical, horizontal): the
+    first two variables of u (n_0, n_1, ...), the others at their middle grid value."""
+    u = u[(slice(None), slice(None), *(len(a) // 2 for a in axes[2:]))]
+    h, v = horizontal, 1 - horizontal
+    return (names[h], axes[h]), (names[v], axes[v]), (u if h == 1 else u.T)
+
+
+def plot_solution(names: tuple[str, ...], axes: list[np.ndarray], u_pred: np.ndarray, u_exact: np.ndarray,
+                  title: str, path: Path, horizontal: int = 1) -> None:
+    """Predicted, exact and |error|: heat maps over the first two variables (`horizontal` one
+    along x; u arrays on the grid of `axes`), or curves over a single variable."""
     plt = _pyplot()
-    fig, axes = plt.subplots(3, 1, figsize=(7, 7.5), sharex=True)
-    extent = (t[0], t[-1], x[0], x[-1])
-    vmax = np.abs(u_exact).max()
-    for ax, data, name, cmap, lim in (
-            (axes[0], u_pred, "predicted u(t, x)", "rainbow", (-vmax, vmax)),
-            (axes[1], u_exact, "exact u(t, x)", "rainbow", (-vmax, vmax)),
-            (axes[2], np.abs(u_pred - u_exact), "|predicted - exact|", "viridis", (None, None))):
-        im = ax.imshow(data, extent=extent, origin="lower", aspect="auto", cmap=cmap,
-                       vmin=lim[0], vmax=lim[1], interpolation="nearest")
-        fig.colorbar(im, ax=ax)
-        ax.set(ylabel="x", title=name)
-    axes[-1].set_xlabel("t")
+    if len(names) == 1:
+        fig, axs = plt.subplots(2, 1, figsize=(7, 5.5), sharex=True)
+        axs[0].plot(axes[0], u_exact, "b-", lw=2, label="exact")
+        axs[0].plot(axes[0], u_pred, "r--", lw=2, label="predicted")
+        axs[0].set(ylabel=f"u({names[0]})")
+        axs[0].legend(fontsize=8)
+        axs[1].plot(axes[0], np.abs(u_pred - u_exact), "k-")
+        axs[1].set(xlabel=names[0], ylabel="|predicted - exact|", yscale="log")
+    else:
+        (h, h_axis), (v, v_axis), pred = _orient(names, axes, u_pred, horizontal)
+        exact = _orient(names, axes, u_exact, horizontal)[2]
+        fig, axs = plt.subplots(3, 1, figsize=(7, 7.5), sharex=True)
+        extent = (h_axis[0], h_axis[-1], v_axis[0], v_axis[-1])
+        vmax = np.abs(exact).max()
+        for ax, data, name, cmap, lim in (
+                (axs[0], pred, "predicted", "rainbow", (-vmax, vmax)),
+                (axs[1], exact, "exact", "rainbow", (-vmax, vmax)),
+                (axs[2], np.abs(pred - exact), "|predicted - exact|", "viridis", (None, None))):
+            im = ax.imshow(data, extent=extent, origin="lower", aspect="auto", cmap=cmap,
+                           vmin=lim[0], vmax=lim[1], interpolation="nearest")
+            fig.colorbar(im, ax=ax)
+            ax.set(ylabel=v, title=f"{name} u({', '.join(names)})")
+        axs[-1].set_xlabel(h)
     fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     save_figure(fig, path)
 
 
-def plot_slices(x: np.ndarray, t: np.ndarray, u_pred: np.ndarray, u_exact: np.ndarray, title: str,
-                path: Path, times: tuple[float, ...] = SLICE_TIMES) -> None:
-    """u(t, x) against x at the grid times nearest to `times`, predicted vs exact."""
+def plot_slices(names: tuple[str, ...], axes: list[np.ndarray], u_pred: np.ndarray, u_exact: np.ndarray,
+                title: str, path: Path, horizontal: int, at: list[float]) -> None:
+    """u against the vertical variable at the grid values of the horizontal one nearest to `at`,
+    predicted vs exact."""
     plt = _pyplot()
-    fig, axes = plt.subplots(1, len(times), figsize=(4 * len(times), 3.4), sharey=True)
-    for ax, when in zip(np.atleast_1d(axes), times):
-        j = int(np.abs(t - when).argmin())
-        ax.plot(x, u_exact[:, j], "b-", lw=2, label="exact")
-        ax.plot(x, u_pred[:, j], "r--", lw=2, label="predicted")
-        ax.set(xlabel="x", title=f"t = {t[j]:.2f}")
-    np.atleast_1d(axes)[0].set_ylabel("u(t, x)")
-    np.atleast_1d(axes)[0].legend(fontsize=8)
+    (h, h_axis), (v, v_axis), exact = _orient(names, axes, u_exact, horizontal)
+    pred = _orient(names, axes, u_pred, horizontal)[2]
+    fig, axs = plt.subplots(1, len(at), figsize=(4 * len(at), 3.4), sharey=True)
+    for ax, when in zip(np.atleast_1d(axs), at):
+        j = int(np.abs(h_axis - when).argmin())
+        ax.plot(v_axis, exact[:, j], "b-", lw=2, label="exact")
+        ax.plot(v_axis, pred[:, j], "r--", lw=2, label="predicted")
+        ax.set(xlabel=v, title=f"{h} = {h_axis[j]:.3g}")
+    np.atleast_1d(axs)[0].set_ylabel("u")
+    np.atleast_1d(axs)[0].legend(fontsize=8)
     fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     save_figure(fig, path)
@@ -136,7 +158,26 @@ class CompareActivations(Callback):
                     log.info("%s %-10s median %.3e over %d members", self.metric, name, np.median(vals), len(vals))
 
 
+class CompareEquations(Callback):
+    """Hydra callback: after a multirun over equations and activations, the table of `metric` per
+    activation x equation (table.md, table.csv) and its heat map in the sweep directory."""
+
+    def __init__(self, metric: str = "rel_l2"):
+        self.metric = metric
+
+    def on_multirun_end(self, config, **kwargs) -> None:
+        from runner.aggregate import aggregate
+
+        sweep = Path(config.hydra.sweep.dir)
+        try:
+            written = aggregate([sweep], metric=self.metric, extra=("max_abs_error",), rows="activation.name",
+                                cols="task.name", heatmap=True)
+        except FileNotFoundError:
+            return
+        log.info("%s per activation x equation: %s", self.metric, written["table.md"])
+
+
 if __name__ == "__main__":
     if len(sys.argv) not in (2, 3):
-        sys.exit("usage: python -m runner.tasks.burgers_plots SWEEP_DIR [METRIC]")
+        sys.exit("usage: python -m runner.tasks.pde_plots SWEEP_DIR [METRIC]")
     print(json.dumps(compare_sweep(Path(sys.argv[1]), *sys.argv[2:]), indent=1))
