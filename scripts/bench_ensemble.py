@@ -1,17 +1,54 @@
-"""Vectorized seed ensemble vs one run per seed, through the same training path.
+"""Vectorized seed ensemble vs one run per seed, and the runner's step vs a raw torch loop.
 
 Trains K members of the 5x32 MLP on 101 points for N steps as one ensemble, then K sequential
-single-member runs, in one process; repeats and reports medians. Last line:
-`ensemble_speedup: <median ratio>`.
+single-member runs through the training path as it stood before chunked steps (one Lightning
+step per epoch: `timing.PerEpochModule`, the reference), and K through today's path, in one
+process; repeats and reports medians. Then the cost of one ensemble step in the runner (the
+difference of two run lengths, so setup cancels) over the same step in a hand-written loop
+(the same EnsembleMLP, task loss and fused Adam, no Lightning). Last lines:
+`ensemble_speedup: <median>` and `step_over_raw: <median>`.
 """
 
 from __future__ import annotations
 
 import argparse
 import statistics
+import time
 
 import torch
-from timing import time_training
+from timing import per_epoch_path, time_training
+
+from runner.config import compose
+from runner.run import build_model, build_task, keep_freed_memory
+
+BASE = ["model=mlp_5x32", "task=x2", "task.n_train=101"]
+
+
+def raw_step_seconds(members: int, steps: int) -> float:
+    """Seconds per step of a plain loop: zero_grad, the task's loss, backward, fused Adam."""
+    keep_freed_memory()
+    cfg = compose("trainer=cpu", *BASE, f"ensemble.size={members}")
+    task = build_task(cfg)
+    model = build_model(cfg, task)
+    optimizer = torch.optim.Adam(model.parameters(), lr=cfg.optimizer.lr, fused=True)
+    batch = task.train_batch()
+
+    def loop(n: int) -> float:
+        start = time.perf_counter()
+        for _ in range(n):
+            optimizer.zero_grad()
+            task.loss(model, batch).sum().backward()
+            optimizer.step()
+        return time.perf_counter() - start
+
+    loop(50)  # warm-up
+    return (loop(2 * steps) - loop(steps)) / steps
+
+
+def runner_step_seconds(members: int, steps: int) -> float:
+    """Seconds per step of the runner's own path, setup cancelled by differencing run lengths."""
+    size = f"ensemble.size={members}"
+    return (time_training(*BASE, size, epochs=2 * steps) - time_training(*BASE, size, epochs=steps)) / steps
 
 
 def main() -> None:
@@ -20,19 +57,27 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=300)
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
-    base = ["model=mlp_5x32", "task=x2", "task.n_train=101"]
-    ratios = []
+    ratios, same_path, step_ratios = [], [], []
     for r in range(args.repeats):
-        ensemble = time_training(*base, f"ensemble.size={args.members}", epochs=args.steps)
-        sequential = sum(
-            time_training(*base, "ensemble.size=1", f"ensemble.member_offset={k}", epochs=args.steps)
-            for k in range(args.members))
-        ratios.append(sequential / ensemble)
-        print(f"repeat {r}: ensemble {ensemble:.2f}s, {args.members} sequential "
-              f"{sequential:.2f}s, ratio {ratios[-1]:.1f}x", flush=True)
+        ensemble = time_training(*BASE, f"ensemble.size={args.members}", epochs=args.steps)
+        with per_epoch_path():
+            reference = sum(time_training(*BASE, "ensemble.size=1", f"ensemble.member_offset={k}", epochs=args.steps)
+                            for k in range(args.members))
+        today = sum(time_training(*BASE, "ensemble.size=1", f"ensemble.member_offset={k}", epochs=args.steps)
+                    for k in range(args.members))
+        runner_step, raw_step = runner_step_seconds(args.members, 1000), raw_step_seconds(args.members, 1000)
+        ratios.append(reference / ensemble)
+        same_path.append(today / ensemble)
+        step_ratios.append(runner_step / raw_step)
+        print(f"repeat {r}: ensemble {ensemble:.2f}s; {args.members} sequential runs {reference:.2f}s "
+              f"(one Lightning step per epoch), {today:.2f}s (chunked); ratios {ratios[-1]:.1f}x, "
+              f"{same_path[-1]:.1f}x; ensemble step {runner_step * 1e3:.3f} ms in the runner, "
+              f"{raw_step * 1e3:.3f} ms in a raw loop", flush=True)
     print(f"{args.members} members x {args.steps} steps, 5x32 MLP, 101 points, "
           f"{torch.get_num_threads()} threads; median of {args.repeats}")
+    print(f"ensemble_speedup_same_path: {statistics.median(same_path):.1f}")
     print(f"ensemble_speedup: {statistics.median(ratios):.1f}")
+    print(f"step_over_raw: {statistics.median(step_ratios):.2f}")
 
 
 if __name__ == "__main__":

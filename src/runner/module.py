@@ -48,11 +48,21 @@ def finite_stats(values: torch.Tensor) -> dict[str, torch.Tensor]:
 
 class EnsembleModule(L.LightningModule):
     """Model + task + regularizer + optimizer. The training loss is the sum of member losses,
-    so each member's gradient (and Adam's elementwise state) is its own."""
+    so each member's gradient (and Adam's elementwise state) is its own.
+
+    One epoch is one full-batch optimizer step, and `trainer.global_step` counts them. Lightning's
+    own step is a chunk of epochs: `training_step` runs the optimizer steps up to the next epoch a
+    callback must see (`next_due`: a checkpoint, a progress line, a kernel record, the end), so
+    Lightning's per-step machinery runs once per chunk, not once per epoch (manual optimization;
+    each step still goes through Lightning's optimizer, precision and backward). Metrics rows are
+    written every `log_every` epochs inside a chunk. A signal or an all-non-finite ensemble ends
+    the chunk after the step under way.
+    """
 
     def __init__(self, model: EnsembleMLP, task: Task, regularizer: NoRegularizer,
                  optimizer: Callable, log_every: int = 50):
         super().__init__()
+        self.automatic_optimization = False
         self.model = model
         self.regularizer = regularizer
         regularizer.setup(model)
@@ -60,6 +70,7 @@ class EnsembleModule(L.LightningModule):
         self.optimizer_factory = optimizer
         self.log_every = log_every
         self.member_loss = torch.full((model.size,), float("nan"))
+        self.member_loss_epoch = -1  # the epoch member_loss belongs to
         # the references a blown-up member is judged against (runner.results.member_status);
         # buffers, so a resumed run keeps the values of its first step
         self.register_buffer("initial_loss", torch.full((model.size,), float("nan"), dtype=torch.float64))
@@ -71,11 +82,48 @@ class EnsembleModule(L.LightningModule):
     def configure_optimizers(self):
         return self.optimizer_factory(self.model.parameters())
 
-    def on_train_epoch_start(self) -> None:
-        self.task.on_epoch_start(self.current_epoch)
+    def chunk_end(self, epoch: int) -> int:
+        """The epoch where the chunk starting at `epoch` ends: the first one after it that a
+        callback must see (its `next_due`), or the last."""
+        due = [callback.next_due(epoch) for callback in self.trainer.callbacks if hasattr(callback, "next_due")]
+        return min([self.trainer.max_epochs, *due])
 
-    def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
-        first = self.global_step == 0 and bool(torch.isnan(self.initial_loss).all())
+    def on_train_start(self) -> None:
+        # Lightning's per-step path (hooks before and after backward and the optimizer step) costs
+        # about 0.3 ms a step and no runner callback uses it; a float16 gradient scaler needs it.
+        self.lightning_steps = getattr(self.trainer.precision_plugin, "scaler", None) is not None
+
+    def optimizer_step_fn(self) -> Callable:
+        """optimizer.step(closure) that counts in trainer.global_step: Lightning's own
+        (with its hooks) under a gradient scaler, else the torch optimizer's, counted here."""
+        optimizer = self.optimizers()
+        if self.lightning_steps:
+            return optimizer.step
+        progress = self.trainer.fit_loop.epoch_loop.manual_optimization.optim_step_progress
+
+        def step(closure: Callable) -> None:
+            progress.increment_ready()
+            optimizer.optimizer.step(closure)
+            progress.increment_completed()
+        return step
+
+    def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
+        trainer, step = self.trainer, self.optimizer_step_fn()
+        for epoch in range(self.global_step, self.chunk_end(self.global_step)):
+            self.task.on_epoch_start(epoch)
+            step(lambda: self.closure(batch, epoch))
+            if not torch.isfinite(self.member_loss).any():
+                log.warning("every member diverged (non-finite loss) at epoch %d; stopping", epoch)
+                trainer.should_stop = True
+            if trainer.should_stop or trainer.received_sigterm:
+                return
+        if self.global_step >= trainer.max_epochs:
+            trainer.should_stop = True
+
+    def closure(self, batch: dict[str, torch.Tensor], epoch: int) -> torch.Tensor:
+        """Loss, metrics row (every log_every epochs, before the update), zero_grad, backward.
+        Adam calls it once per step, L-BFGS as often as its line search needs."""
+        first = epoch == 0 and bool(torch.isnan(self.initial_loss).all())
         if first:
             with self.model.zero_output():
                 self.zero_output_loss.copy_(self.task.loss(self.model, batch).detach())
@@ -83,25 +131,31 @@ class EnsembleModule(L.LightningModule):
         if first:
             self.initial_loss.copy_(member_loss.detach())
         penalty = self.regularizer.penalty(self.model)
-        self.member_loss = member_loss.detach()
-        epoch = self.current_epoch
-        if epoch % self.log_every == 0 or epoch == self.trainer.max_epochs - 1:
-            self.log_members("train/loss", member_loss)
-            if self.regularizer.has_penalty:
-                self.log_members("train/penalty", penalty)
-            for name, values in self.task.monitor(self.model).items():
-                self.log_members(name, values)
-        return (member_loss + penalty).sum()
+        logged_already = self.member_loss_epoch == epoch  # L-BFGS: the row holds its first evaluation
+        self.__dict__.update(member_loss=member_loss.detach(), member_loss_epoch=epoch)  # not nn.Module's setattr
+        if not logged_already and (epoch % self.log_every == 0 or epoch == self.trainer.max_epochs - 1):
+            self.write_row(epoch, member_loss, penalty)
+        total = (member_loss + penalty).sum()
+        self.optimizers().zero_grad()
+        if self.lightning_steps:
+            self.manual_backward(total)
+        else:
+            total.backward()
+        return total.detach()
 
-    def log_members(self, name: str, values: torch.Tensor) -> None:
-        """Log mean/std/min/max over members as name/mean etc."""
-        stats = finite_stats(values.detach().float())
-        self.log_dict({f"{name}/{k}": v for k, v in stats.items()}, on_step=True, on_epoch=False)
-
-    def on_train_batch_end(self, outputs, batch, batch_idx: int) -> None:
-        if not torch.isfinite(self.member_loss).any():
-            log.warning("every member diverged (non-finite loss) at epoch %d; stopping", self.current_epoch)
-            self.trainer.should_stop = True
+    def write_row(self, epoch: int, member_loss: torch.Tensor, penalty: torch.Tensor) -> None:
+        """One metrics row at `epoch` (its step): train/loss, the penalty and the task's monitors,
+        each as mean/std/min/max over members, straight to the loggers (Lightning's own logging
+        keeps one value per key per Lightning step, and a chunk holds many epochs)."""
+        values = {"train/loss": member_loss}
+        if self.regularizer.has_penalty:
+            values["train/penalty"] = penalty
+        values.update(self.task.monitor(self.model))
+        row = {f"{name}/{k}": float(v) for name, member_values in values.items()
+               for k, v in finite_stats(member_values.detach().float()).items()}
+        row["epoch"] = epoch
+        for logger in self.loggers:
+            logger.log_metrics(row, step=epoch)
 
 
 class ProgressPrinter(L.Callback):
@@ -111,8 +165,11 @@ class ProgressPrinter(L.Callback):
         self.every = every
         self.start = time.time()
 
+    def next_due(self, epoch: int) -> int:
+        return (epoch // self.every + 1) * self.every
+
     def on_train_epoch_end(self, trainer: L.Trainer, module: EnsembleModule) -> None:
-        epoch = trainer.current_epoch + 1
+        epoch = trainer.global_step  # epochs done (a Lightning epoch is a chunk of them)
         if epoch % self.every and epoch != trainer.max_epochs:
             return
         loss = module.member_loss.float().cpu()
@@ -133,8 +190,11 @@ class LastCheckpoint(L.Callback):
         self.path, self.every = Path(path), every
         self.previous = self.path.with_name("previous.ckpt")
 
+    def next_due(self, epoch: int) -> int:
+        return (epoch // self.every + 1) * self.every
+
     def on_train_epoch_end(self, trainer: L.Trainer, module: EnsembleModule) -> None:
-        epoch = trainer.current_epoch + 1
+        epoch = trainer.global_step  # epochs done (a Lightning epoch is a chunk of them)
         stopping = trainer.should_stop or trainer.received_sigterm
         if epoch % self.every == 0 or epoch == trainer.max_epochs or stopping:
             self.save(trainer)
@@ -193,6 +253,7 @@ class StopOnSignal(L.Callback):
         self.signum = signum
         if not self.training:
             raise Interrupted(signum, self.epoch)
+        self.trainer.should_stop = True  # the chunk ends after the step under way
 
     def check(self) -> None:
         """Raise Interrupted if a signal arrived."""
@@ -200,15 +261,12 @@ class StopOnSignal(L.Callback):
             raise Interrupted(self.signum, self.epoch)
 
     def on_train_start(self, trainer: L.Trainer, module: EnsembleModule) -> None:
-        self.epoch = trainer.current_epoch
+        self.epoch = trainer.global_step
+        self.trainer = trainer
         self.training = True
 
-    def on_train_batch_end(self, trainer: L.Trainer, *args) -> None:
-        if self.signum is not None:
-            trainer.should_stop = True
-
     def on_train_epoch_end(self, trainer: L.Trainer, module: EnsembleModule) -> None:
-        self.epoch = trainer.current_epoch + 1
+        self.epoch = trainer.global_step
 
     def on_train_end(self, trainer: L.Trainer, module: EnsembleModule) -> None:
         self.training = False

@@ -233,9 +233,13 @@ class KernelRecorder(L.Callback):
     def __init__(self, task: KernelTraining):
         self.task = task
 
+    def next_due(self, epoch: int) -> int:
+        """The next recorded epoch after `epoch`: a training chunk ends there (EnsembleModule)."""
+        return min((e for e in self.task.record_epochs if e > epoch), default=epoch + 10**9)
+
     def on_train_epoch_start(self, trainer: L.Trainer, module) -> None:
-        if trainer.current_epoch in self.task.record_epochs:
-            self.task.record(module.model, trainer.current_epoch)
+        if trainer.global_step in self.task.record_epochs:
+            self.task.record(module.model, trainer.global_step)
 
     def on_train_end(self, trainer: L.Trainer, module) -> None:
         if trainer.max_epochs in self.task.record_epochs:
