@@ -3,7 +3,7 @@
 Runs part 2 first, prints part 1, and ends with part 2's MRePU figure.
 
 1. One input (kimkang_table4, poly_low, 25 members) through the real training path
-   (Lightning, one full-batch step per epoch) for each of MRePU, ReLU, GELU: model-steps per
+   (one full-batch optimizer step per epoch) for each of MRePU, ReLU, GELU: model-steps per
    second, and the projected wall time of Table 4's one-input part (2 targets x 3 activations x
    10,000 epochs, run one after another as a sweep does), setup included. These tensors are
    tiny, so intra-op threads only add synchronization: the 1D part runs with --threads-1d
@@ -30,12 +30,11 @@ import torch
 
 from runner.config import compose
 from runner.run import build_model, build_task, keep_freed_memory
-from timing import time_training
-
-logging.disable(logging.WARNING)
+from timing import per_epoch_path, time_training
 
 
-def one_input(short: int, long: int, members: int) -> None:
+def one_input(short: int, long: int, members: int) -> float:
+    """Print each activation's step time and return the projected one-input part in minutes."""
     total = 0.0
     for act in ("mrepu", "relu", "gelu"):
         base = ["experiment=kimkang_table4", "kimkang=poly_low", f"activation={act}", f"ensemble.size={members}"]
@@ -51,6 +50,7 @@ def one_input(short: int, long: int, members: int) -> None:
               f"({per_step * 1e3:.2f} ms/step, setup {setup:.1f}s); 10k-epoch job {job:.0f}s", flush=True)
     print(f"projected kimkang_table4 one-input part (2 targets x 3 activations x 10k epochs, "
           f"{members} members): {total / 60:.1f} min", flush=True)
+    return total / 60
 
 
 def matmul_peak(n: int = 4096, repeats: int = 5) -> float:
@@ -139,26 +139,42 @@ def main() -> None:
     parser.add_argument("--long", type=int, default=600, help="epochs of the long 1D run")
     parser.add_argument("--steps", type=int, default=15, help="timed 2D steps (median of)")
     parser.add_argument("--threads-1d", type=int, default=1, help="torch threads for the 1D part")
+    parser.add_argument("--only-1d", action="store_true", help="skip the 2D part (and its peak_fraction line)")
+    parser.add_argument("--repeats-1d", type=int, default=1, help="1D part repeats (median reported)")
+    parser.add_argument("--reference-1d", action="store_true",
+                        help="also time the 1D part through one Lightning step per epoch (timing.PerEpochModule), "
+                             "alternating with today's path")
     args = parser.parse_args()
+    logging.disable(logging.WARNING)  # the runs' forecast lines; here, not at import (tests import this file)
     keep_freed_memory()  # as every run does (runner.run.run)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads", flush=True)
     # the 2D part first: switching torch to 1 thread and back first slowed its steps ~10%
-    peak = matmul_peak()
-    print(f"float32 torch.mm peak (4096^3): {peak:.1f} GFLOP/s", flush=True)
-    fraction = {}
-    for act in ("mrepu", "relu", "gelu"):
-        for mode in MODES:
-            gflops, per_step = step_gflops(act, args.members, args.steps, mode)
-            fraction[act, mode] = gflops / peak
-            print(f"2D 101x101 {act:6s} {mode:11s}: {per_step * 1e3:7.1f} ms/step, {gflops:6.1f} GFLOP/s, "
-                  f"{gflops / peak:.1%} of peak", flush=True)
-    ceiling = gemm_ceiling(args.members, 2 * args.steps + 1)
-    print(f"2D 101x101 GEMM calls alone (ceiling of these shapes): {ceiling:.1f} GFLOP/s, "
-          f"{ceiling / peak:.1%} of peak", flush=True)
+    if not args.only_1d:
+        peak = matmul_peak()
+        print(f"float32 torch.mm peak (4096^3): {peak:.1f} GFLOP/s", flush=True)
+        fraction = {}
+        for act in ("mrepu", "relu", "gelu"):
+            for mode in MODES:
+                gflops, per_step = step_gflops(act, args.members, args.steps, mode)
+                fraction[act, mode] = gflops / peak
+                print(f"2D 101x101 {act:6s} {mode:11s}: {per_step * 1e3:7.1f} ms/step, {gflops:6.1f} GFLOP/s, "
+                      f"{gflops / peak:.1%} of peak", flush=True)
+        ceiling = gemm_ceiling(args.members, 2 * args.steps + 1)
+        print(f"2D 101x101 GEMM calls alone (ceiling of these shapes): {ceiling:.1f} GFLOP/s, "
+              f"{ceiling / peak:.1%} of peak", flush=True)
     torch.set_num_threads(args.threads_1d)
     print(f"1D part with {args.threads_1d} thread(s)", flush=True)
-    one_input(args.short, args.long, args.members)
-    print(f"peak_fraction: {fraction['mrepu', 'preset']:.3f}")
+    chunked, reference = [], []
+    for _ in range(args.repeats_1d):
+        chunked.append(one_input(args.short, args.long, args.members))
+        if args.reference_1d:
+            print("the same through one Lightning step per epoch (the reference):", flush=True)
+            with per_epoch_path():
+                reference.append(one_input(args.short, args.long, args.members))
+    print(f"projected one-input part, median of {args.repeats_1d}: {statistics.median(chunked):.1f} min"
+          + (f" (one Lightning step per epoch: {statistics.median(reference):.1f} min)" if reference else ""))
+    if not args.only_1d:
+        print(f"peak_fraction: {fraction['mrepu', 'preset']:.3f}")
 
 if __name__ == "__main__":
     main()

@@ -53,8 +53,9 @@ class EnsembleModule(L.LightningModule):
     One epoch is one full-batch optimizer step, and `trainer.global_step` counts them. Lightning's
     own step is a chunk of epochs: `training_step` runs the optimizer steps up to the next epoch a
     callback must see (`next_due`: a checkpoint, a progress line, a kernel record, the end), so
-    Lightning's per-step machinery runs once per chunk, not once per epoch (manual optimization;
-    each step still goes through Lightning's optimizer, precision and backward). Metrics rows are
+    Lightning's per-step machinery runs once per chunk, not once per epoch (manual optimization:
+    the torch optimizer steps and is counted in global_step; Lightning's optimizer step and
+    backward, with their hooks, only where a float16 gradient scaler needs them). Metrics rows are
     written every `log_every` epochs inside a chunk. A signal or an all-non-finite ensemble ends
     the chunk after the step under way.
     """
@@ -99,6 +100,7 @@ class EnsembleModule(L.LightningModule):
         optimizer = self.optimizers()
         if self.lightning_steps:
             return optimizer.step
+        # the counter Lightning's own optimizer step advances (trainer.global_step, saved in checkpoints)
         progress = self.trainer.fit_loop.epoch_loop.manual_optimization.optim_step_progress
 
         def step(closure: Callable) -> None:
