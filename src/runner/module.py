@@ -110,10 +110,10 @@ class EnsembleModule(L.LightningModule):
         return step
 
     def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
-        trainer, step = self.trainer, self.optimizer_step_fn()
+        trainer, step, optimizer = self.trainer, self.optimizer_step_fn(), self.optimizers()
         for epoch in range(self.global_step, self.chunk_end(self.global_step)):
             self.task.on_epoch_start(epoch)
-            step(lambda: self.closure(batch, epoch))
+            step(lambda: self.closure(optimizer, batch, epoch))
             if not torch.isfinite(self.member_loss).any():
                 log.warning("every member diverged (non-finite loss) at epoch %d; stopping", epoch)
                 trainer.should_stop = True
@@ -122,7 +122,7 @@ class EnsembleModule(L.LightningModule):
         if self.global_step >= trainer.max_epochs:
             trainer.should_stop = True
 
-    def closure(self, batch: dict[str, torch.Tensor], epoch: int) -> torch.Tensor:
+    def closure(self, optimizer, batch: dict[str, torch.Tensor], epoch: int) -> torch.Tensor:
         """Loss, metrics row (every log_every epochs, before the update), zero_grad, backward.
         Adam calls it once per step, L-BFGS as often as its line search needs."""
         first = epoch == 0 and bool(torch.isnan(self.initial_loss).all())
@@ -132,25 +132,25 @@ class EnsembleModule(L.LightningModule):
         member_loss = self.task.loss(self.model, batch)
         if first:
             self.initial_loss.copy_(member_loss.detach())
-        penalty = self.regularizer.penalty(self.model)
+        penalty = self.regularizer.penalty(self.model) if self.regularizer.has_penalty else None
         logged_already = self.member_loss_epoch == epoch  # L-BFGS: the row holds its first evaluation
         self.__dict__.update(member_loss=member_loss.detach(), member_loss_epoch=epoch)  # not nn.Module's setattr
         if not logged_already and (epoch % self.log_every == 0 or epoch == self.trainer.max_epochs - 1):
             self.write_row(epoch, member_loss, penalty)
-        total = (member_loss + penalty).sum()
-        self.optimizers().zero_grad()
+        total = (member_loss if penalty is None else member_loss + penalty).sum()
+        optimizer.zero_grad()
         if self.lightning_steps:
             self.manual_backward(total)
         else:
             total.backward()
         return total.detach()
 
-    def write_row(self, epoch: int, member_loss: torch.Tensor, penalty: torch.Tensor) -> None:
+    def write_row(self, epoch: int, member_loss: torch.Tensor, penalty: torch.Tensor | None) -> None:
         """One metrics row at `epoch` (its step): train/loss, the penalty and the task's monitors,
         each as mean/std/min/max over members, straight to the loggers (Lightning's own logging
         keeps one value per key per Lightning step, and a chunk holds many epochs)."""
         values = {"train/loss": member_loss}
-        if self.regularizer.has_penalty:
+        if penalty is not None:
             values["train/penalty"] = penalty
         values.update(self.task.monitor(self.model))
         row = {f"{name}/{k}": float(v) for name, member_values in values.items()
