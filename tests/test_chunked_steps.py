@@ -107,3 +107,23 @@ def test_adam_then_lbfgs_ends_where_it_did(tmp_path):
         "optimizer.adam_steps=10", "optimizer.lbfgs_max_iter=10", "trainer.max_epochs=14", "log_every=5")
     assert chunked.trainer.global_step == reference.trainer.global_step == 14
     torch.testing.assert_close(chunked.member_loss, reference.member_loss, rtol=1e-9, atol=0)
+
+
+def test_a_checkpoint_from_one_step_per_epoch_resumes_to_the_uninterrupted_result(tmp_path):
+    """A run checkpointed before chunked steps (at epoch 30) continues with them to epoch 60 and
+    ends where an uninterrupted run ends (float64)."""
+    common = ["task=x2", "ensemble.size=2", "trainer.precision=64-true", "logger=none", "progress_every=1000"]
+
+    def fit(run_dir, epochs, ckpt=None, per_epoch=False):
+        cfg = make_cfg(*common, f"trainer.max_epochs={epochs}", "checkpoint_every=30")
+        with StopOnSignal() as stop:
+            if per_epoch:
+                with per_epoch_path():
+                    return train(cfg, build_task(cfg), run_dir, job_identity(cfg, run_dir), stop)[0]
+            return train(cfg, build_task(cfg), run_dir, job_identity(cfg, run_dir), stop, ckpt, 30 if ckpt else None)[0]
+
+    uninterrupted = fit(tmp_path / "straight", 60)
+    fit(tmp_path / "old", 30, per_epoch=True)
+    resumed = fit(tmp_path / "old", 60, ckpt=tmp_path / "old" / "checkpoints" / "last.ckpt")
+    assert resumed.trainer.global_step == 60
+    torch.testing.assert_close(resumed.member_loss, uninterrupted.member_loss, rtol=1e-9, atol=0)

@@ -83,6 +83,15 @@ class EnsembleModule(L.LightningModule):
     def configure_optimizers(self):
         return self.optimizer_factory(self.model.parameters())
 
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        """A checkpoint written with one Lightning step per epoch (before chunked steps) counted its
+        epochs in the automatic-optimization loop: carry them to the counter used now."""
+        loops = checkpoint.get("loops", {}).get("fit_loop", {})
+        automatic = loops.get("epoch_loop.automatic_optimization.optim_progress", {}).get("optimizer", {}).get("step")
+        manual = loops.get("epoch_loop.manual_optimization.optim_step_progress")
+        if automatic and manual and not manual["total"]["completed"] and automatic["total"]["completed"]:
+            manual["total"] = dict(automatic["total"])
+
     def chunk_end(self, epoch: int) -> int:
         """The epoch where the chunk starting at `epoch` ends: the first one after it that a
         callback must see (its `next_due`), or the last."""
