@@ -12,7 +12,7 @@ import torch
 
 import runner.run
 from runner.config import compose
-from runner.module import EnsembleModule, StopOnSignal, finite_stats
+from runner.module import EnsembleModule, StopOnSignal
 from runner.run import build_task, job_identity, keep_freed_memory, train
 
 
@@ -28,22 +28,13 @@ class PerEpochModule(EnsembleModule):
         self.task.on_epoch_start(self.current_epoch)
 
     def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
-        first = self.global_step == 0 and bool(torch.isnan(self.initial_loss).all())
-        if first:
-            with self.model.zero_output():
-                self.zero_output_loss.copy_(self.task.loss(self.model, batch).detach())
-        member_loss = self.task.loss(self.model, batch)
-        if first:
-            self.initial_loss.copy_(member_loss.detach())
+        member_loss = self.member_losses(batch, self.global_step)
         penalty = self.regularizer.penalty(self.model)
         self.member_loss = member_loss.detach()
         epoch = self.current_epoch
         if epoch % self.log_every == 0 or epoch == self.trainer.max_epochs - 1:
-            values = {"train/loss": member_loss, **({"train/penalty": penalty} if self.regularizer.has_penalty else {}),
-                      **self.task.monitor(self.model)}
-            for name, member_values in values.items():
-                stats = finite_stats(member_values.detach().float())
-                self.log_dict({f"{name}/{k}": v for k, v in stats.items()}, on_step=True, on_epoch=False)
+            row = self.row(member_loss, penalty if self.regularizer.has_penalty else None)
+            self.log_dict(row, on_step=True, on_epoch=False)
         return (member_loss + penalty).sum()
 
     def on_train_batch_end(self, outputs, batch, batch_idx: int) -> None:

@@ -134,13 +134,7 @@ class EnsembleModule(L.LightningModule):
     def closure(self, optimizer, batch: dict[str, torch.Tensor], epoch: int) -> torch.Tensor:
         """Loss, metrics row (every log_every epochs, before the update), zero_grad, backward.
         Adam calls it once per step, L-BFGS as often as its line search needs."""
-        first = epoch == 0 and bool(torch.isnan(self.initial_loss).all())
-        if first:
-            with self.model.zero_output():
-                self.zero_output_loss.copy_(self.task.loss(self.model, batch).detach())
-        member_loss = self.task.loss(self.model, batch)
-        if first:
-            self.initial_loss.copy_(member_loss.detach())
+        member_loss = self.member_losses(batch, epoch)
         penalty = self.regularizer.penalty(self.model) if self.regularizer.has_penalty else None
         logged_already = self.member_loss_epoch == epoch  # L-BFGS: the row holds its first evaluation
         self.__dict__.update(member_loss=member_loss.detach(), member_loss_epoch=epoch)  # not nn.Module's setattr
@@ -154,30 +148,53 @@ class EnsembleModule(L.LightningModule):
             total.backward()
         return total.detach()
 
-    def write_row(self, epoch: int, member_loss: torch.Tensor, penalty: torch.Tensor | None) -> None:
-        """One metrics row at `epoch` (its step): train/loss, the penalty and the task's monitors,
-        each as mean/std/min/max over members, straight to the loggers (Lightning's own logging
-        keeps one value per key per Lightning step, and a chunk holds many epochs)."""
+    def member_losses(self, batch: dict[str, torch.Tensor], epoch: int) -> torch.Tensor:
+        """Each member's training loss (K,); at the first step also the references a blown-up
+        member is judged against: the initial loss and the zero function's loss."""
+        first = epoch == 0 and bool(torch.isnan(self.initial_loss).all())
+        if first:
+            with self.model.zero_output():
+                self.zero_output_loss.copy_(self.task.loss(self.model, batch).detach())
+        member_loss = self.task.loss(self.model, batch)
+        if first:
+            self.initial_loss.copy_(member_loss.detach())
+        return member_loss
+
+    def row(self, member_loss: torch.Tensor, penalty: torch.Tensor | None) -> dict[str, torch.Tensor]:
+        """A metrics row: train/loss, the penalty and the task's monitors, each as
+        mean/std/min/max over members."""
         values = {"train/loss": member_loss}
         if penalty is not None:
             values["train/penalty"] = penalty
         values.update(self.task.monitor(self.model))
-        row = {f"{name}/{k}": float(v) for name, member_values in values.items()
-               for k, v in finite_stats(member_values.detach().float()).items()}
+        return {f"{name}/{k}": v for name, member_values in values.items()
+                for k, v in finite_stats(member_values.detach().float()).items()}
+
+    def write_row(self, epoch: int, member_loss: torch.Tensor, penalty: torch.Tensor | None) -> None:
+        """The row at `epoch` (its step), straight to the loggers: Lightning's own logging keeps
+        one value per key per Lightning step, and a chunk holds many epochs."""
+        row = {key: float(v) for key, v in self.row(member_loss, penalty).items()}
         row["epoch"] = epoch
         for logger in self.loggers:
             logger.log_metrics(row, step=epoch)
 
 
-class ProgressPrinter(L.Callback):
-    """One log line every `every` epochs: epoch, loss over members, elapsed time."""
+class EveryEpochs(L.Callback):
+    """A callback due every `every` epochs: a training chunk ends at each multiple."""
 
-    def __init__(self, every: int = 500):
+    def __init__(self, every: int):
         self.every = every
-        self.start = time.time()
 
     def next_due(self, epoch: int) -> int:
         return (epoch // self.every + 1) * self.every
+
+
+class ProgressPrinter(EveryEpochs):
+    """One log line every `every` epochs: epoch, loss over members, elapsed time."""
+
+    def __init__(self, every: int = 500):
+        super().__init__(every)
+        self.start = time.time()
 
     def on_train_epoch_end(self, trainer: L.Trainer, module: EnsembleModule) -> None:
         epoch = trainer.global_step  # epochs done (a Lightning epoch is a chunk of them)
@@ -191,18 +208,16 @@ class ProgressPrinter(L.Callback):
                  f"  diverged {diverged}/{len(loss)}" if diverged else "", time.time() - self.start)
 
 
-class LastCheckpoint(L.Callback):
+class LastCheckpoint(EveryEpochs):
     """checkpoints/last.ckpt every `every` epochs, at the end and whenever training stops early
     (divergence, Ctrl-C, SIGTERM). Written atomically (temp file, fsync, rename) after the loggers
     flush, so metrics.csv covers every step it holds; the checkpoint it replaces is kept as
     previous.ckpt, something to resume from should last.ckpt be damaged."""
 
     def __init__(self, path: Path, every: int = 500):
-        self.path, self.every = Path(path), every
+        super().__init__(every)
+        self.path = Path(path)
         self.previous = self.path.with_name("previous.ckpt")
-
-    def next_due(self, epoch: int) -> int:
-        return (epoch // self.every + 1) * self.every
 
     def on_train_epoch_end(self, trainer: L.Trainer, module: EnsembleModule) -> None:
         epoch = trainer.global_step  # epochs done (a Lightning epoch is a chunk of them)
