@@ -1,22 +1,31 @@
 # Two commands take a fresh clone to results: `make run` and `make test`.
 # TORCH is pinned so a CPU machine gets the CPU wheel; override on a GPU box, e.g.
 #   make run TORCH="torch==2.13.0 --index-url https://download.pytorch.org/whl/cu124"
+# Everything else installs at the versions the suite passed with (constraints.txt, written by
+# `make constraints`). WHEELS=<folder> installs from wheels there, without network access.
 PYTHON ?= python3
 TORCH ?= torch==2.13.0
+WHEELS ?=
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+PIP := $(PY) -m pip install --quiet $(if $(WHEELS),--no-index --find-links $(WHEELS))
 
-.PHONY: install run test bench reproduce test-slurm clean
+.PHONY: install run test test-numerics bench reproduce test-slurm constraints clean
 SCALE ?= smoke
 
 install: $(STAMP)
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet $(TORCH)
-	$(PY) -m pip install --quiet -e ".[test]"
+	$(if $(WHEELS),,$(PY) -m pip install --quiet --upgrade pip)
+	$(PIP) $(TORCH)
+	$(PIP) -c constraints.txt -e ".[test]"
+	touch $(STAMP)
+
+# Rewrite constraints.txt from the environment the suite just passed in (torch stays with TORCH).
+constraints: install
+	$(PY) -m pip freeze --exclude-editable | grep -v '^torch==' > constraints.txt
 	touch $(STAMP)
 
 run: install
@@ -24,6 +33,11 @@ run: install
 
 test: install
 	$(PY) -m pytest -q
+
+# The tests that compare numbers across code paths or with references, again under another CPU
+# kernel set and one thread: what a machine with other vector units computes (CI runs it).
+test-numerics: install
+	ATEN_CPU_CAPABILITY=default OMP_NUM_THREADS=1 $(PY) -m pytest -q -m numerics
 
 bench: install
 	$(PY) scripts/bench_ensemble.py

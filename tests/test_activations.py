@@ -5,6 +5,8 @@ import torch
 
 from runner import activations
 
+pytestmark = pytest.mark.numerics  # compares numbers with references or across code paths
+
 Z = torch.linspace(-3, 3, 601, dtype=torch.float64)
 
 

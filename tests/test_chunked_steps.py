@@ -16,6 +16,8 @@ from conftest import make_cfg
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
 from timing import per_epoch_path  # noqa: E402
 
+pytestmark = pytest.mark.numerics  # compares numbers with references or across code paths
+
 
 def train_both(tmp_path: Path, *overrides: str):
     """(module, run dir) trained through the chunked path, then through the per-epoch reference."""

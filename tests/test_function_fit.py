@@ -67,6 +67,7 @@ HAND_DERIVATIVES = {
 }
 
 
+@pytest.mark.numerics
 @pytest.mark.parametrize("task,name", [("polynomial", n) for n in ("poly_low", "poly_high", "poly2d_a", "poly2d_b")]
                          + [("smooth", n) for n in ("x_abs_x", "abs_x3", "smooth2d")])
 def test_preset_derivatives_match_hand_written(task, name):
@@ -119,6 +120,7 @@ def test_per_activation_settings_pick_the_paper_values():
     assert lr_cw == {"mrepu": (1e-4, 0.8), "relu": (1e-3, 1.0), "gelu": (1e-3, 1.0)}
 
 
+@pytest.mark.numerics
 @pytest.mark.parametrize("normalize", [False, True])
 def test_input_gradient_is_each_members_own(normalize):
     task = FunctionFit(target="x1**2 - x2", n_points=5, normalize=normalize)
@@ -204,7 +206,7 @@ def test_aggregate_lists_failed_and_diverged_jobs(tmp_path, capsys):
 
 
 def test_paper_mrepu_cw_overflows_at_init_with_the_working_definition():
-    """A finding, not a wish: with MRePU_2(z) = z max(0, z+1)^2 (NOTES.md's working definition)
+    """A finding, not a wish: with MRePU_2(z) = z max(0, z+1)^2 (the working definition, docs/papers.md)
     the paper's C_W = 0.5 on [-2, 2] makes 5x32 nets overflow in float32 at initialization, so
     Table 4's MRePU row needs a smaller C_W (README, Paper B regression). If this fails, the
     activation changed: revisit conf/kimkang/*.yaml."""
@@ -236,6 +238,7 @@ def test_mrepu_fits_a_polynomial_better_than_relu(tmp_path):
     assert np.median(loss["mrepu"]) * 3 < np.median(loss["relu"])
 
 
+@pytest.mark.numerics
 @pytest.mark.parametrize("compiled", [False, True])
 def test_tiled_loss_equals_the_full_batch_loss_and_gradient(compiled):
     """task.tile runs forward+backward tile by tile (TiledLoss); loss values and every

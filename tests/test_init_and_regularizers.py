@@ -39,6 +39,7 @@ def test_member_streams_are_distinct_and_reproducible():
     assert not torch.equal(b.weights[0][0], c.weights[0][0])
 
 
+@pytest.mark.numerics
 def test_ensemble_forward_equals_per_member_mlp():
     model = EnsembleMLP(2, 3, 3, 16, activations.build("gelu"), size=4, seed=0)
     x = torch.randn(10, 2)
@@ -53,6 +54,7 @@ def test_ensemble_forward_equals_per_member_mlp():
     torch.testing.assert_close(model(x.expand(4, -1, -1).clone()), out)
 
 
+@pytest.mark.numerics
 def test_spectral_penalty_converges_to_exact_norm_and_has_paper_gradient():
     torch.manual_seed(0)
     model = EnsembleMLP(3, 2, 2, 32, activations.build("relu"), size=5, seed=1, C_W=2.0)

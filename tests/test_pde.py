@@ -47,6 +47,7 @@ def test_the_suite_has_the_issues_presets():
     assert suite.init.C_W == make_cfg().init.C_W
 
 
+@pytest.mark.numerics
 @pytest.mark.parametrize("name", PRESETS)
 def test_preset_exact_solution_satisfies_its_residual_and_conditions(name):
     """Float64, derivatives of the exact solution by autograd: mean squared residual <= 1e-8 in the
@@ -81,6 +82,7 @@ def test_task_burgers_is_the_burgers_preset():
 # ---------------------------------------------------------------- derivatives and conditions
 
 
+@pytest.mark.numerics
 def test_partials_match_hand_derivatives_and_compute_only_what_is_named(monkeypatch):
     calls = []
     grad = pde._grad
@@ -116,6 +118,7 @@ def test_residual_is_compiled_once(monkeypatch):
     assert torch.isfinite(loss).all()
 
 
+@pytest.mark.numerics
 def test_derivative_condition_enters_the_initial_term():
     """The wave preset's u_t(0, x) = 0: its squared error is part of the initial loss, per member."""
     cfg = make_cfg("pde=wave", "task.n_collocation=16", "task.n_boundary=30", "ensemble.size=2", "model=mlp_3x64")

@@ -51,8 +51,8 @@ def repu(z: torch.Tensor, p: int) -> torch.Tensor:
 def mrepu(z: torch.Tensor, p: int, shift: float = 1.0) -> torch.Tensor:
     """Modified RePU, MRePU_p(z) = z * max(0, z + shift)^p.
 
-    Paper B's defining formula was lost in extraction; this is the working definition from
-    ../shared/papers/NOTES.md because it fits every statement that survived: it is p-1 times
+    Paper B's defining formula was lost in extraction; this is the working definition
+    (docs/papers.md) because it fits every statement that survived: it is p-1 times
     differentiable like RePU_p (the kink is at z = -shift), linear near 0 with sigma(0) = 0
     and sigma'(0) = shift^p = 1, which puts it in the K* = 0 universality class (critical
     C_W = 1), and its active branch is a degree p+1 polynomial.

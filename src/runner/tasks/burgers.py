@@ -3,8 +3,9 @@
 u_t + u u_x = nu u_xx with u(0, x) = -sin(pi x) on x in [-1, 1] (u(t, +-1) = 0), nu = 0.01/pi.
 The PINN is the Burgers preset of `task=pde` (conf/pde/burgers.yaml; `task=burgers` is its old
 name); its reference is `cole_hopf`, registered there as `burgers_cole_hopf`. The published
-data (burgers_shock.mat: x = linspace(-1, 1, 256), t = 0, 0.01, ..., 0.99) agree with it to a
-relative L2 of 3e-12 (tests/test_burgers.py).
+data (Raissi et al.'s burgers_shock.mat, shipped in runner/data with its source named there:
+x = linspace(-1, 1, 256), t = 0, 0.01, ..., 0.99) agree with it to a relative L2 of 3e-12
+(tests/test_burgers.py).
 """
 
 from __future__ import annotations
@@ -15,9 +16,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-REPO_ROOT = Path(__file__).resolve().parents[3]
 PUBLISHED_NU = 0.01 / math.pi
-PUBLISHED_DATA = "../shared/data/burgers_shock.mat"  # relative paths start at the repository root
+PUBLISHED_DATA = Path(__file__).resolve().parents[1] / "data" / "burgers_shock.mat"  # package data
 
 
 def cole_hopf(x: torch.Tensor, t: torch.Tensor, nu: float = PUBLISHED_NU, n_nodes: int = 100) -> torch.Tensor:
@@ -45,15 +45,10 @@ def exact_solution(x, t, nu: float = PUBLISHED_NU, n_nodes: int = 100) -> np.nda
     return cole_hopf(x, t, nu, n_nodes).numpy()
 
 
-def resolve_path(path: str | Path) -> Path:
-    """A config path: absolute as given, relative ones from the repository root (not the cwd)."""
-    path = Path(path).expanduser()
-    return path if path.is_absolute() else REPO_ROOT / path
-
-
 def load_reference(path: str | Path = PUBLISHED_DATA) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """x (nx,), t (nt,), usol (nx, nt) from burgers_shock.mat or Burgers.npz."""
-    path = resolve_path(path)
+    """x (nx,), t (nt,), usol (nx, nt) from burgers_shock.mat (the shipped copy by default) or an
+    .npz file with the same keys."""
+    path = Path(path).expanduser()
     if not path.exists():
         raise FileNotFoundError(f"Burgers reference data not found at {path}")
     if path.suffix == ".mat":

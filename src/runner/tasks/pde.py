@@ -134,12 +134,11 @@ class PDE(Task):
         self.gen = torch.Generator().manual_seed(seed)
         self.collocation = self.sample_collocation()
         self.condition_points64, self.targets = self.sample_conditions(n_boundary, initial_fraction)
-        self.condition_points = self.condition_points64.float()
-        self.train_targets = [(term, key, rows, target.float()) for term, key, rows, target in self.targets]
+        self.condition_points = self.condition_points64.float()  # the same points: sampled at float32 precision
         self.axes = self._eval_axes(eval_grid or {})
         mesh = np.meshgrid(*self.axes, indexing="ij")
         grid = torch.tensor(np.stack([m.ravel() for m in mesh], 1), dtype=torch.float64)
-        self.grid = grid.float()
+        self.grid = grid  # float64; scaled in the network's own dtype, as every input is
         self.u_ref_flat = self.exact_at(grid)[:, 0].detach()
         if not torch.isfinite(self.u_ref_flat).all():
             raise ValueError(f"task.exact={self.exact_text!r} is not finite on the evaluation grid")
@@ -294,13 +293,14 @@ class PDE(Task):
         """Points on the condition planes: round(n * initial_fraction) on the initial conditions (all
         n when there is no other kind), the rest on the boundary ones, taking turns. Returns the
         points (n, d) and, per term and prescribed quantity, (term, derivative key, rows, targets (rows, 1)),
-        in float64 (the network trains on both rounded to float32)."""
+        in float64, the points on the float32 grid (a network trains on them in its own dtype)."""
         initial = [c for c in self.conditions if c.initial]
         boundary = [c for c in self.conditions if not c.initial]
         n_init = n if not boundary else 0 if not initial else min(n, round(n * initial_fraction))
         p_init, own_init = self._points_on(initial, n_init)
         p_bnd, own_bnd = self._points_on(boundary, n - n_init)
-        points, owners = torch.cat([p_init, p_bnd]), own_init + own_bnd
+        # rounded to float32 first, so the targets are exact at the points a float32 network sees
+        points, owners = torch.cat([p_init, p_bnd]).float().double(), own_init + own_bnd
         targets = []
         for term, group in (("initial", initial), ("boundary", boundary)):
             for key in self.condition_keys:
@@ -394,12 +394,13 @@ class PDE(Task):
         pde = self.residual(model, points, create_graph).pow(2).mean(dim=(1, 2))
         at = batch["conditions"]
         if self.condition_keys == [()]:
-            values = {(): model(self.scale(at))}  # values of u only: no input gradient needed
+            values = {(): model(self.scale(at.to(model.weights[0].dtype)))}  # values of u only: no input gradient
         else:
             values = self.model_partials(model, at, self.condition_keys, create_graph)[1]
         out = {"pde": pde, "initial": torch.zeros_like(pde), "boundary": torch.zeros_like(pde)}
-        for term, key, rows, target in self.train_targets:
-            err = values[key][:, rows.to(at.device)] - target.to(at.device)
+        for term, key, rows, target in self.targets:
+            prediction = values[key][:, rows.to(at.device)]
+            err = prediction - target.to(prediction)  # float64 targets, cast to the network's dtype
             out[term] = out[term] + err.pow(2).mean(dim=(1, 2))
         return out
 
@@ -413,7 +414,7 @@ class PDE(Task):
     def predict_grid(self, model: EnsembleMLP) -> torch.Tensor:
         """Predictions on the evaluation grid, (K, grid points), float64 on the CPU."""
         with torch.no_grad():
-            u = model(self.scale(self.grid.to(model.weights[0].device)))
+            u = model(self.scale(self.grid.to(model.weights[0])))
         return u[..., 0].double().cpu()
 
     def rel_l2(self, model: EnsembleMLP) -> torch.Tensor:
