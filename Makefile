@@ -31,13 +31,15 @@ constraints: install
 run: install
 	$(PY) -m runner
 
+# Tests run in parallel processes (pytest-xdist), each with its share of the cores (tests/conftest.py).
+TEST_WORKERS ?= auto
 test: install
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n $(TEST_WORKERS) --maxprocesses=4
 
 # The tests that compare numbers across code paths or with references, again under another CPU
 # kernel set and one thread: what a machine with other vector units computes (CI runs it).
 test-numerics: install
-	ATEN_CPU_CAPABILITY=default OMP_NUM_THREADS=1 $(PY) -m pytest -q -m numerics
+	ATEN_CPU_CAPABILITY=default OMP_NUM_THREADS=1 $(PY) -m pytest -q -m numerics -n $(TEST_WORKERS) --maxprocesses=4
 
 bench: install
 	$(PY) scripts/bench_ensemble.py

@@ -8,11 +8,18 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 from omegaconf import DictConfig
 
 from runner.config import compose
 
 ROOT = Path(__file__).resolve().parents[1]
+
+if os.environ.get("PYTEST_XDIST_WORKER_COUNT") and "OMP_NUM_THREADS" not in os.environ:
+    # pytest -n N: each worker (and the runs it starts) gets its share of the cores; torch thread
+    # pools of several processes contending for the same cores make small steps ~30x slower
+    os.environ["OMP_NUM_THREADS"] = str(max(1, (os.cpu_count() or 1) // int(os.environ["PYTEST_XDIST_WORKER_COUNT"])))
+    torch.set_num_threads(int(os.environ["OMP_NUM_THREADS"]))
 
 
 def make_cfg(*overrides: str) -> DictConfig:
