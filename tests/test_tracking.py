@@ -21,7 +21,7 @@ from runner.results import member_stats
 from runner.run import build_task, job_identity, run, train
 from wandb_record import offline_runs
 
-SMALL = ["trainer=cpu", "trainer.max_epochs=30", "log_every=10", "ensemble.size=3", "task.n_eval=51",
+SMALL = ["trainer=cpu", "trainer.max_epochs=30", "log_every=10", "ensemble.size=3", "task.n_eval=51", "threads=1",
          "progress_every=1000"]
 REL = 1e-12  # float64 values through JSON on both sides
 
@@ -215,7 +215,7 @@ def test_time_left_from_this_process_rate(caplog):
 
 def test_progress_bar_counts_epochs(tmp_path, capsys):
     """progress=bar: one bar over the run's epochs (not Lightning's chunks), with the loss."""
-    cfg = make_cfg("task=x2", "ensemble.size=2", "trainer.max_epochs=60", "progress_every=20", "logger=none",
+    cfg = make_cfg("task=x2", "ensemble.size=2", "trainer.max_epochs=60", "progress_every=20", "logger=none", "threads=1",
                    "progress=bar")
     with StopOnSignal() as stop:
         _, trainer = train(cfg, build_task(cfg), tmp_path, job_identity(cfg, tmp_path), stop)

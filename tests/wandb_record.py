@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import struct
+import time
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -85,7 +86,7 @@ def _remove(target: dict, items) -> None:
 @dataclass
 class OfflineRun:
     """What a .wandb file says about its run: config, summary (every update applied in order),
-    history rows, tags, group and the files it saved."""
+    history rows, tags, group, and whether it holds the exit record of a finished run."""
 
     path: Path
     config: dict = field(default_factory=dict)
@@ -95,14 +96,15 @@ class OfflineRun:
     group: str = ""
     name: str = ""
     job_type: str = ""
+    finished: bool = False
 
     @property
     def files_dir(self) -> Path:
         return self.path.parent / "files"
 
 
-def read_run(path: Path) -> OfflineRun:
-    """Replay a .wandb file's records into an OfflineRun."""
+def replay(path: Path) -> OfflineRun:
+    """A .wandb file's records, replayed into an OfflineRun."""
     run = OfflineRun(Path(path))
     for record in records(path):
         kind = record.WhichOneof("record_type")
@@ -119,7 +121,26 @@ def read_run(path: Path) -> OfflineRun:
             row: dict = {}
             _apply(row, record.history.item)
             run.history.append(row)
+        elif kind == "exit":
+            run.finished = True
     return run
+
+
+def read_run(path: Path, timeout: float = 30.0) -> OfflineRun:
+    """The finished run of a .wandb file. W&B's service process writes the file and may still be
+    flushing it when `run.finish()` returns, so this waits (up to `timeout` s) for its exit record."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            run = replay(path)
+            if run.finished:
+                return run
+            problem = "no exit record"
+        except ValueError as exc:  # a record still being written
+            problem = str(exc)
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{path}: {problem} after {timeout:g} s: the run did not finish")
+        time.sleep(0.1)
 
 
 def offline_runs(root: Path) -> list[OfflineRun]:
