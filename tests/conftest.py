@@ -37,3 +37,19 @@ def run_cli(*args: str, cwd: Path, timeout: int = 300) -> subprocess.CompletedPr
 @pytest.fixture
 def cfg_factory():
     return make_cfg
+
+
+@pytest.fixture
+def wandb_offline(tmp_path, monkeypatch):
+    """W&B offline, with every directory it writes outside a run's own (settings, cache, artifact
+    staging) under tmp_path; `run_cli` passes the environment on. No run stays open afterwards."""
+    home = tmp_path / "wandb_home"
+    for var in ("WANDB_DIR", "WANDB_DATA_DIR", "WANDB_CACHE_DIR", "WANDB_CONFIG_DIR", "WANDB_ARTIFACT_DIR"):
+        monkeypatch.setenv(var, str(home / var.lower()))
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    monkeypatch.setenv("WANDB_SILENT", "true")
+    yield home
+    import wandb
+
+    if wandb.run is not None:
+        wandb.finish()

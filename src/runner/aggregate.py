@@ -20,6 +20,8 @@ silently. Writes table.md and table.csv
 (main metric) into --out (default: the first directory), and comparison plots in plots/:
 loss curves with a band over members (from metrics.csv), and for tasks that save
 predictions.npz with derivatives, fits of f and f' (one input) or error contours (two).
+`--wandb` also logs the tables (one per metric) and the plots to one summary run in the jobs'
+W&B group (runner.tracking.report_sweep), with the jobs' logger settings.
 """
 
 from __future__ import annotations
@@ -36,6 +38,10 @@ from pathlib import Path
 import numpy as np
 
 from runner.results import FINISHED, INTERRUPTED, write_bytes_atomic
+
+
+class TrackerError(RuntimeError):
+    """The tables and plots are written, but the experiment tracker did not take them."""
 
 
 @dataclass
@@ -451,13 +457,32 @@ def plot_group_curves(jobs: list[Job], by: list[str], path: Path) -> bool:
     return bool(drawn)
 
 
+def wandb_target(jobs: list[Job], out: Path) -> dict:
+    """Where a sweep's summary run goes: the jobs' W&B group (the one they share, else the output
+    directory's name) and the logger settings of a job that used W&B (else conf/logger/wandb.yaml)."""
+    from omegaconf import OmegaConf
+
+    from runner.config import CONF_DIR
+    from runner.loggers import wandb_mode
+
+    settings = next((job.summary["config"]["logger"] for job in jobs
+                     if job.summary.get("config", {}).get("logger", {}).get("kind") == "wandb"), None)
+    if settings is None:
+        settings = OmegaConf.to_container(OmegaConf.load(Path(CONF_DIR) / "logger" / "wandb.yaml"))
+    group_names = {job.summary["group"] for job in jobs if job.summary.get("group")}
+    return {"project": settings.get("project") or "runner", "entity": settings.get("entity"),
+            "mode": wandb_mode(settings.get("mode") or "auto"),
+            "group": group_names.pop() if len(group_names) == 1 else out.name}
+
+
 def aggregate(dirs: list[Path], out: Path | None = None, metric: str = "train_mse",
               extra: tuple[str, ...] = ("test_mse", "deriv_mse", "grad_norm_error"),
               rows: str = "activation.name", cols: str = "task.target", plots: bool = True,
-              by: list[str] | None = None, heatmap: bool = False) -> dict:
+              by: list[str] | None = None, heatmap: bool = False, wandb: bool = False) -> dict:
     """Write table.md, table.csv and plots/ for the jobs under `dirs`; return what was written.
     With `by`, one row per group of those keys and `metric` + `extra` as columns; with `heatmap`
-    (rows x columns layout), also plots/<metric>_heatmap.png."""
+    (rows x columns layout), also plots/<metric>_heatmap.png; with `wandb`, the tables and plots
+    also go to one W&B summary run of the jobs' group (its directory under `wandb_run`)."""
     jobs = collect(dirs)
     if not jobs:
         raise FileNotFoundError(f"no job directories under {', '.join(map(str, dirs))}")
@@ -465,8 +490,11 @@ def aggregate(dirs: list[Path], out: Path | None = None, metric: str = "train_ms
     issues = problems(jobs, metric, by or [rows, cols])
     if by:
         text, table = grouped_report(jobs, by, [metric, *extra], issues)
+        tables = {"by_" + "_".join(by): table}
     else:
         text, table = report(jobs, metric, list(extra), rows, cols, issues), csv_text(jobs, metric, rows, cols)
+        tables = {name: table if name == metric else csv_text(jobs, name, rows, cols) for name in [metric, *extra]
+                  if name == metric or any(name in job.summary.get("metrics", {}) for job in jobs)}
     write_bytes_atomic(out / "table.md", text.encode())
     write_bytes_atomic(out / "table.csv", table.encode())
     written = {"table.md": out / "table.md", "table.csv": out / "table.csv", "plots": [],
@@ -480,6 +508,17 @@ def aggregate(dirs: list[Path], out: Path | None = None, metric: str = "train_ms
         written["plots"] += plot_function_fits(jobs, rows, cols, out / "plots")
         if heatmap and plot_heatmap(jobs, metric, rows, cols, out / "plots" / f"{metric}_heatmap.png"):
             written["plots"].append(out / "plots" / f"{metric}_heatmap.png")
+    if wandb:
+        from runner.tracking import report_sweep
+
+        counts: dict[str, int] = {}
+        for job in jobs:
+            counts[job.status] = counts.get(job.status, 0) + 1
+        try:
+            written["wandb_run"] = report_sweep(tables, written["plots"], counts, save_dir=out,
+                                                **wandb_target(jobs, out))
+        except Exception as exc:  # noqa: BLE001 - W&B's own errors (network, login)
+            raise TrackerError(f"{type(exc).__name__}: {exc}") from exc
     return written
 
 
@@ -498,6 +537,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--heatmap", action="store_true",
                         help="also plots/<metric>_heatmap.png: median per row x column (not with --by)")
     parser.add_argument("--no-plots", action="store_true")
+    parser.add_argument("--wandb", action="store_true",
+                        help="also log the tables and plots to one summary run in the jobs' W&B group")
     args = parser.parse_args(argv)
     for d in args.dirs:
         if not d.is_dir():
@@ -508,13 +549,18 @@ def main(argv: list[str] | None = None) -> int:
         extra = more if args.by else list(filter(None, args.extra.split(",")))
         by = args.by.split(",") if args.by else None
         written = aggregate(args.dirs, args.out, metric, tuple(extra), args.rows, args.cols,
-                            plots=not args.no_plots, by=by, heatmap=args.heatmap)
+                            plots=not args.no_plots, by=by, heatmap=args.heatmap, wandb=args.wandb)
     except FileNotFoundError as exc:
         print(f"runner.aggregate: error: {exc}", file=sys.stderr)
         return 2
+    except TrackerError as exc:
+        print(f"runner.aggregate: error: the tables are written but W&B did not get them: {exc}",
+              file=sys.stderr)
+        return 1
     print(written["table.md"].read_text())
     print(f"wrote {written['table.md']}, {written['table.csv']}"
-          + "".join(f", {p}" for p in written["plots"]))
+          + "".join(f", {p}" for p in written["plots"])
+          + (f"; W&B summary run in {written['wandb_run']}" if written.get("wandb_run") else ""))
     return 0
 
 

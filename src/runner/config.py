@@ -146,10 +146,11 @@ CHOICES = {
     "logger.kind": KINDS,
     "activation.name": activations.NAMES,
     "task.sampler": ("lhs", "uniform"),
+    "progress": ("log", "bar"),
 }
 
 TOP_LEVEL = {"activation", "init", "model", "task", "regularizer", "optimizer", "trainer", "logger",
-             "seed", "ensemble", "threads", "log_every", "progress_every", "checkpoint_every", "resume",
+             "seed", "ensemble", "threads", "log_every", "progress", "progress_every", "checkpoint_every", "resume",
              "skip_completed", "objective", "tags", "experiment_name", "blowup_factor"}
 
 # Groups built with hydra.utils.instantiate: their keys must be arguments of the target.

@@ -1,7 +1,8 @@
 """conf/logger/*: which experiment trackers a run writes to.
 
 metrics.csv is part of the run-directory contract, so every logger option except `none`
-also writes it; `wandb` and `tensorboard` add their tracker beside it.
+also writes it; `wandb` and `tensorboard` add their tracker beside it. What a tracker gets when
+the run ends (final metrics, status, resolved init, plots) is runner.tracking.
 """
 
 from __future__ import annotations
@@ -41,6 +42,27 @@ def wandb_mode(requested: str) -> str:
     if os.environ.get("WANDB_MODE"):
         return os.environ["WANDB_MODE"]
     return "online" if wandb_credentials_configured() else "offline"
+
+
+class RunnerWandbLogger(WandbLogger):
+    """Lightning's WandbLogger whose training rows under train/ (losses, penalties) keep their
+    minimum and their last value as the run summary (`train/loss/mean` -> {min, last}), so a
+    runs table ranks runs by their best loss and still shows where each ended. Each key is
+    defined by name when first logged: W&B picks one of two matching globs (Lightning's `*` and
+    a `train/*`) arbitrarily."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._defined: set[str] = set()
+
+    @rank_zero_only
+    def log_metrics(self, metrics: dict, step: int | None = None) -> None:
+        new = [key for key in metrics if key.startswith("train/") and key not in self._defined]
+        for key in new:
+            self.experiment.define_metric(key, step_metric="trainer/global_step", step_sync=True,
+                                          summary="min,last")
+        self._defined.update(new)
+        super().log_metrics(metrics, step)
 
 
 class ResumableCSVLogger(CSVLogger):
@@ -121,11 +143,13 @@ def build_loggers(cfg: DictConfig, run_dir: Path, job: dict,
     loggers: list[Logger] = [ResumableCSVLogger(run_dir, resume_step)]
     if kind == "wandb":
         lc = cfg.logger
-        loggers.append(WandbLogger(
-            project=lc.project, entity=lc.entity, group=lc.group or job["group"],
+        loggers.append(RunnerWandbLogger(
+            project=lc.project, entity=lc.entity, group=job["group"],
             name=job["name"], tags=list(lc.tags or []) + job["tags"], save_dir=str(run_dir),
             mode=wandb_mode(lc.mode), config=OmegaConf.to_container(cfg, resolve=True),
             job_type=lc.job_type))
     elif kind == "tensorboard":
-        loggers.append(TensorBoardLogger(save_dir=str(run_dir), name="tensorboard", version=""))
+        # no hp_metric placeholder: runner.tracking writes the HParams entry with the final metrics
+        loggers.append(TensorBoardLogger(save_dir=str(run_dir), name="tensorboard", version="",
+                                         default_hp_metric=False))
     return loggers

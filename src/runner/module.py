@@ -1,5 +1,5 @@
-"""The LightningModule that trains an ensemble on a task, and its callbacks: progress lines,
-checkpoints, and a clean stop on Ctrl-C or SIGTERM."""
+"""The LightningModule that trains an ensemble on a task, and its callbacks: progress lines (or a
+progress bar), checkpoints, and a clean stop on Ctrl-C or SIGTERM."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from typing import Callable
 
 import lightning as L
 import torch
+from lightning.pytorch.callbacks import TQDMProgressBar
 from torch.utils.data import DataLoader, Dataset
 
 from runner.ensemble import EnsembleMLP
@@ -189,23 +190,87 @@ class EveryEpochs(L.Callback):
         return (epoch // self.every + 1) * self.every
 
 
-class ProgressPrinter(EveryEpochs):
-    """One log line every `every` epochs: epoch, loss over members, elapsed time."""
+def short_duration(seconds: float) -> str:
+    """42s, 12m05s or 3h02m."""
+    s = int(round(seconds))
+    if s < 60:
+        return f"{s}s"
+    if s < 3600:
+        return f"{s // 60}m{s % 60:02d}s"
+    return f"{s // 3600}h{s % 3600 // 60:02d}m"
 
-    def __init__(self, every: int = 500):
+
+class ProgressPrinter(EveryEpochs):
+    """One log line every `every` epochs: epoch, loss over members, elapsed time and the time left.
+
+    The time left is the epochs left over the epochs per second measured since the end of the
+    first chunk, which is made `warmup` epochs short: setup (building, loading a checkpoint) and
+    the first steps' one-time work stay out of the rate, and a resumed run counts only the epochs
+    this process trained. Lines before the rate is measured give no estimate.
+    """
+
+    def __init__(self, every: int = 500, warmup: int = 3, clock: Callable[[], float] = time.monotonic):
         super().__init__(every)
-        self.start = time.time()
+        self.warmup = warmup
+        self.clock = clock
+        self.start = clock()
+        self.mark: tuple[float, int] | None = None  # (time, epoch) the rate is measured from
+
+    def next_due(self, epoch: int) -> int:
+        due = super().next_due(epoch)
+        return due if self.mark is not None else min(due, epoch + self.warmup)
+
+    def time_left(self, epoch: int, max_epochs: int, now: float) -> float | None:
+        """Seconds until max_epochs at the rate measured since the mark (None before there is one)."""
+        if self.mark is None or epoch <= self.mark[1] or now <= self.mark[0]:
+            return None
+        return (max_epochs - epoch) * (now - self.mark[0]) / (epoch - self.mark[1])
 
     def on_train_epoch_end(self, trainer: L.Trainer, module: EnsembleModule) -> None:
         epoch = trainer.global_step  # epochs done (a Lightning epoch is a chunk of them)
+        now = self.clock()
+        if self.mark is None:
+            self.mark = (now, epoch)
         if epoch % self.every and epoch != trainer.max_epochs:
             return
         loss = module.member_loss.float().cpu()
         stats = finite_stats(loss)
         diverged = int((~torch.isfinite(loss)).sum())
-        log.info("epoch %d/%d  loss %.3e ± %.1e (min %.3e)%s  %.1fs", epoch, trainer.max_epochs,
+        left = self.time_left(epoch, trainer.max_epochs, now) if epoch < trainer.max_epochs else None
+        log.info("epoch %d/%d  loss %.3e ± %.1e (min %.3e)%s  %.1fs%s", epoch, trainer.max_epochs,
                  stats["mean"], stats["std"], stats["min"],
-                 f"  diverged {diverged}/{len(loss)}" if diverged else "", time.time() - self.start)
+                 f"  diverged {diverged}/{len(loss)}" if diverged else "", now - self.start,
+                 f", ~{short_duration(left)} left" if left is not None else "")
+
+
+class EpochBar(EveryEpochs, TQDMProgressBar):
+    """progress=bar, for a terminal: Lightning's tqdm bar over the run's epochs (tqdm's rate and
+    time left; a resumed run's rate counts its own epochs) with the member-mean loss, moved every
+    `every` epochs. Lightning's own bar would count chunks: one Lightning step holds many epochs."""
+
+    def __init__(self, every: int = 500):
+        TQDMProgressBar.__init__(self)
+        self.every = every
+
+    def on_train_start(self, trainer: L.Trainer, module: EnsembleModule) -> None:
+        super().on_train_start(trainer, module)
+        bar = self.train_progress_bar
+        bar.reset(total=trainer.max_epochs)
+        bar.initial = bar.n = trainer.global_step
+        bar.set_description("epochs")
+
+    def on_train_epoch_start(self, trainer: L.Trainer, *args) -> None:
+        pass  # one bar for the run, not one per chunk
+
+    def on_train_batch_end(self, trainer: L.Trainer, module: EnsembleModule, *args) -> None:
+        bar = self.train_progress_bar
+        if not bar.disable:
+            bar.set_postfix(loss=f"{float(finite_stats(module.member_loss.float().cpu())['mean']):.3e}", refresh=False)
+            bar.n = trainer.global_step
+            bar.refresh()
+
+    def on_train_epoch_end(self, trainer: L.Trainer, module: EnsembleModule) -> None:
+        pass
 
 
 class LastCheckpoint(EveryEpochs):

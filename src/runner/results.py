@@ -53,12 +53,12 @@ def _finite_or_none(x: float) -> float | None:
 
 
 def member_stats(values: torch.Tensor | np.ndarray | list[float]) -> dict:
-    """mean/std/min/max over the finite members, and every member (null where non-finite)."""
+    """mean/std/median/min/max over the finite members, and every member (null where non-finite)."""
     vals = np.asarray(torch.as_tensor(values).detach().cpu().double(), dtype=float).reshape(-1)
     finite = vals[np.isfinite(vals)]
-    stats = {"mean": None, "std": None, "min": None, "max": None}
+    stats = {"mean": None, "std": None, "median": None, "min": None, "max": None}
     if finite.size:
-        stats = {"mean": float(finite.mean()), "std": float(finite.std()),
+        stats = {"mean": float(finite.mean()), "std": float(finite.std()), "median": float(np.median(finite)),
                  "min": float(finite.min()), "max": float(finite.max())}
     stats["members"] = [_finite_or_none(float(v)) for v in vals]
     stats["n_finite"] = int(finite.size)

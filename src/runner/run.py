@@ -15,6 +15,7 @@ from pathlib import Path
 import lightning as L
 import torch
 from hydra.utils import instantiate
+from lightning.pytorch.loggers import Logger
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 from omegaconf import DictConfig, OmegaConf
 
@@ -24,11 +25,12 @@ from runner.ensemble import EnsembleMLP
 from runner.forecast import plan_init
 from runner.faults import DiskFull, Interrupted, resume_checkpoint, run_dir_lock
 from runner.loggers import build_loggers
-from runner.module import EnsembleModule, LastCheckpoint, ProgressPrinter, StopOnSignal
+from runner.module import EnsembleModule, EpochBar, LastCheckpoint, ProgressPrinter, StopOnSignal
 from runner.regularizers import exact_spectral_norms
 from runner.results import (FINISHED, INTERRUPTED, member_stats, member_status, read_summary, run_status,
                             write_json_atomic)
 from runner.tasks.base import Task
+from runner.tracking import report_to_trackers
 
 log = logging.getLogger("runner")
 
@@ -85,19 +87,24 @@ def parameter_dtype(cfg: DictConfig) -> torch.dtype:
 
 
 def job_identity(cfg: DictConfig, run_dir: Path, group: str | None = None) -> dict:
-    """Name, group and tags that trackers and summaries use to find and compare runs."""
+    """Name, group and tags that trackers and summaries use to find and compare runs. The group
+    is logger.group when set, else `group` (a multirun's sweep directory name), else the
+    experiment or the task."""
     tags = [f"task:{cfg.task.name}", f"activation:{cfg.activation.name}"]
     if cfg.get("experiment_name"):
         tags.append(f"experiment:{cfg.experiment_name}")
     name = f"{cfg.task.name}-{cfg.activation.name}-s{cfg.seed}"
-    return {"name": name, "group": group or cfg.get("experiment_name") or cfg.task.name,
+    group = (cfg.get("logger") or {}).get("group") or group or cfg.get("experiment_name") or cfg.task.name
+    return {"name": name, "group": group,
             "tags": tags + list(cfg.get("tags") or [])}
 
 
 def train(cfg: DictConfig, task: Task, run_dir: Path, job: dict, stop: StopOnSignal,
-          ckpt_path: Path | None = None, resume_step: int | None = None) -> tuple[EnsembleModule, L.Trainer]:
-    """Build the ensemble, optimizer, loggers and checkpoints from the config and train, from
-    `ckpt_path` (a checked checkpoint at `resume_step`) when given. Interrupted on Ctrl-C/SIGTERM."""
+          ckpt_path: Path | None = None, resume_step: int | None = None,
+          loggers: list[Logger] | None = None) -> tuple[EnsembleModule, L.Trainer]:
+    """Build the ensemble, optimizer, checkpoints and (unless given) loggers from the config and
+    train, from `ckpt_path` (a checked checkpoint at `resume_step`) when given. Progress goes to
+    log lines, or to a bar with progress=bar. Interrupted on Ctrl-C/SIGTERM."""
     regularizer = instantiate(cfg.regularizer)
     model = build_model(cfg, task, dropout=regularizer.dropout)
     module = EnsembleModule(model, task, regularizer, instantiate(cfg.optimizer), cfg.log_every)
@@ -105,11 +112,15 @@ def train(cfg: DictConfig, task: Task, run_dir: Path, job: dict, stop: StopOnSig
         log.info("resuming from %s (step %d)", ckpt_path, resume_step)
     elif cfg.resume:
         log.info("resume=%s but no checkpoint in %s; starting from scratch", cfg.resume, run_dir / "checkpoints")
+    if loggers is None:
+        loggers = build_loggers(cfg, run_dir, job, resume_step)
+    bar = cfg.get("progress", "log") == "bar"
+    progress = EpochBar(cfg.progress_every) if bar else ProgressPrinter(cfg.progress_every)
     trainer: L.Trainer = instantiate(
-        cfg.trainer, logger=build_loggers(cfg, run_dir, job, resume_step) or False,
+        cfg.trainer, logger=loggers or False,
         callbacks=[stop, LastCheckpoint(run_dir / "checkpoints" / "last.ckpt", cfg.checkpoint_every),
-                   ProgressPrinter(cfg.progress_every), *task.callbacks()],
-        default_root_dir=str(run_dir))
+                   progress, *task.callbacks()],
+        default_root_dir=str(run_dir), **({"enable_progress_bar": True} if bar else {}))
     try:
         trainer.fit(module, ckpt_path=str(ckpt_path) if ckpt_path else None)
     except SIGTERMException:  # Lightning's stop on SIGTERM, raised after the epoch's checkpoint
@@ -119,9 +130,10 @@ def train(cfg: DictConfig, task: Task, run_dir: Path, job: dict, stop: StopOnSig
 
 
 def fit(cfg: DictConfig, task: Task, run_dir: Path, job: dict, stop: StopOnSignal,
-        ckpt_path: Path | None = None, resume_step: int | None = None) -> tuple[dict, list[str]]:
+        ckpt_path: Path | None = None, resume_step: int | None = None,
+        loggers: list[Logger] | None = None) -> tuple[dict, list[str]]:
     """Train, then evaluate; return final per-member metrics (tensors) and each member's status."""
-    module, trainer = train(cfg, task, run_dir, job, stop, ckpt_path, resume_step)
+    module, trainer = train(cfg, task, run_dir, job, stop, ckpt_path, resume_step, loggers)
     model = module.model
     model.eval()
     metrics = dict(task.evaluate(model))
@@ -147,6 +159,7 @@ def run(cfg: DictConfig, run_dir: Path, overrides: list[str] | None = None,
     run is `completed` when every member trained, else `partly_diverged` or `diverged`
     (runner.results.member_status: non-finite, or blown up past blowup_factor); Ctrl-C or SIGTERM
     records `interrupted` and raises Interrupted; other failures are recorded as `failed` and re-raised.
+    Once summary.json is written, the active trackers (W&B, TensorBoard) get it too (runner.tracking).
     """
     run_dir = Path(run_dir)
     validate(cfg)
@@ -172,9 +185,10 @@ def run_locked(cfg: DictConfig, run_dir: Path, overrides: list[str] | None, grou
         ckpt_path, resume_step = resume_checkpoint(run_dir / "checkpoints", fresh_if_corrupt)
         stop.epoch = resume_step or 0  # one optimizer step per epoch
     job = job_identity(cfg, run_dir, group)
+    loggers = build_loggers(cfg, run_dir, job, resume_step)
     summary = {"status": "running", "task": cfg.task.name, "activation": cfg.activation.name,
                "overrides": list(overrides or []), "seed": cfg.seed,
-               "ensemble_size": cfg.ensemble.size, "name": job["name"], "tags": job["tags"],
+               "ensemble_size": cfg.ensemble.size, "name": job["name"], "group": job["group"], "tags": job["tags"],
                "host": socket.gethostname(), "slurm_job_id": os.environ.get("SLURM_JOB_ID"),
                "init": OmegaConf.to_container(cfg.init), "init_forecast": init_forecast.as_dict()}
     start = time.time()
@@ -184,7 +198,7 @@ def run_locked(cfg: DictConfig, run_dir: Path, overrides: list[str] | None, grou
         if cfg.get("threads"):
             torch.set_num_threads(cfg.threads)
         if task.trains:
-            metrics, members = fit(cfg, task, run_dir, job, stop, ckpt_path, resume_step)
+            metrics, members = fit(cfg, task, run_dir, job, stop, ckpt_path, resume_step, loggers)
             summary["member_status"] = members
             summary["diverged_members"] = sum(m != "ok" for m in members)
             summary["status"] = run_status(members)
@@ -207,6 +221,7 @@ def run_locked(cfg: DictConfig, run_dir: Path, overrides: list[str] | None, grou
         except DiskFull:  # when the run already fails, its own error (maybe this disk) goes on
             if summary["status"] not in ("failed", INTERRUPTED):
                 raise
+        report_to_trackers(loggers, summary, run_dir)
     return summary
 
 

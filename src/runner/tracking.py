@@ -1,0 +1,193 @@
+"""What a run sends to its experiment trackers when it ends, read from its summary.json contents,
+and what `runner.aggregate --wandb` sends for a sweep.
+
+W&B run summary (flat keys, so the runs table and parallel-coordinates panels can use them):
+`final/<metric>/{mean,median,min,max}` for every final metric, `status`, `duration_s`,
+`members/<fate>` (how many members ended ok, blown_up, diverged or any other fate in
+member_status), `members/<flag>` (how many are true in each per-member boolean list such as
+member_converged), `resolved_init/{C_W_first,C_W,C_b}` and `forecast/{verdict,leaves_at}`. The
+run config gains `resolved_init` and `forecast`, so panels can group by them; the table
+`member_values` holds one row per member (fate, flags, every metric); `plots/<name>` are the
+run's plots; the run is tagged `status:<status>`. Training rows under train/ keep their minimum
+and last value as summary (runner.loggers). TensorBoard gets the same numbers as the metrics of
+its HParams tab, with the config, resolved init, forecast and status as hyperparameters. CSV
+needs nothing.
+
+New fields of summary.json flow through without code changes: new metrics, new member fates and
+new per-member boolean lists.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import logging
+from pathlib import Path
+
+from lightning.pytorch.loggers import Logger, TensorBoardLogger, WandbLogger
+
+from runner.results import FINISHED
+
+log = logging.getLogger("runner")
+
+STATS = ("mean", "median", "min", "max")
+FATES = ("ok", "blown_up", "diverged")  # counted even when zero; other fates when they occur
+INIT_KEYS = ("C_W_first", "C_W", "C_b")
+
+
+def member_flags(summary: dict) -> dict[str, list[bool]]:
+    """The summary's per-member boolean lists (e.g. member_converged), named without `member_`."""
+    n = summary.get("ensemble_size")
+    return {key.removeprefix("member_"): value for key, value in summary.items()
+            if isinstance(value, list) and len(value) == n and all(isinstance(v, bool) for v in value)}
+
+
+def resolved_init(summary: dict) -> dict:
+    """The init a run used, as numbers: its scheme and C_W_first, C_W, C_b (auto resolved by
+    runner.forecast.plan_init; for pytorch and xavier, the Gaussian-equivalent variances that the
+    forecast used)."""
+    init = summary.get("init") or {}
+    forecast_init = (summary.get("init_forecast") or {}).get("init") or {}
+    values = {key: init[key] if isinstance(init.get(key), (int, float)) else forecast_init.get(key)
+              for key in INIT_KEYS}
+    return {"scheme": init.get("scheme"), **values}
+
+
+def forecast_fields(summary: dict) -> dict:
+    """The kernel forecast's verdict (stable, explodes, vanishes) and the layer it leaves the band at."""
+    forecast = summary.get("init_forecast") or {}
+    return {"verdict": forecast.get("verdict"), "leaves_at": forecast.get("leaves_at")}
+
+
+def final_values(summary: dict) -> dict:
+    """The run's comparison numbers and labels under flat keys (module docstring)."""
+    out = {"status": summary.get("status"), "duration_s": summary.get("duration_s")}
+    for name, stats in (summary.get("metrics") or {}).items():
+        out.update({f"final/{name}/{stat}": stats.get(stat) for stat in STATS})
+    fates = summary.get("member_status") or []
+    if fates:
+        out.update({f"members/{fate}": fates.count(fate) for fate in dict.fromkeys([*FATES, *fates])})
+    out.update({f"members/{name}": sum(flags) for name, flags in member_flags(summary).items()})
+    out.update({f"resolved_init/{key}": value for key, value in resolved_init(summary).items() if key != "scheme"})
+    out.update({f"forecast/{key}": value for key, value in forecast_fields(summary).items()})
+    if summary.get("error"):
+        out["error"] = summary["error"]
+    return out
+
+
+def member_table(summary: dict) -> tuple[list[str], list[list]]:
+    """(columns, rows): one row per member of a trained run: its index (member_offset + k), fate,
+    flags and its value of every per-member metric (None where not finite). No rows for a run
+    without members (a failed start, a task that does not train)."""
+    fates = summary.get("member_status")
+    if not fates:
+        return [], []
+    n = len(fates)
+    offset = ((summary.get("config") or {}).get("ensemble") or {}).get("member_offset") or 0
+    flags = member_flags(summary)
+    metrics = {name: stats["members"] for name, stats in (summary.get("metrics") or {}).items()
+               if len(stats.get("members") or []) == n}
+    columns = ["member", "status", *flags, *metrics]
+    rows = [[offset + k, fates[k], *(f[k] for f in flags.values()), *(m[k] for m in metrics.values())]
+            for k in range(n)]
+    return columns, rows
+
+
+def hyperparameters(summary: dict) -> dict:
+    """TensorBoard's HParams columns: the run's config, resolved init, forecast and status
+    (Lightning flattens the nesting with '/')."""
+    return {**(summary.get("config") or {}), "resolved_init": resolved_init(summary),
+            "forecast": forecast_fields(summary), "status": summary.get("status")}
+
+
+def numeric_values(summary: dict) -> dict[str, float]:
+    """The numbers of final_values (final metrics, member counts, duration) for TensorBoard."""
+    return {key: float(value) for key, value in final_values(summary).items()
+            if isinstance(value, (int, float)) and not isinstance(value, bool)
+            and not key.startswith(("resolved_init/", "forecast/"))}
+
+
+def plots(run_dir: Path) -> list[Path]:
+    """The run's plots (run_dir/plots/*.png)."""
+    return sorted((Path(run_dir) / "plots").glob("*.png"))
+
+
+def report_wandb(run, summary: dict, run_dir: Path) -> None:
+    """Summary, config, member table, plots and status tag to a W&B run, which then finishes
+    (a later run in the same process, a multirun job, starts its own)."""
+    import wandb
+
+    try:
+        run.config.update({"resolved_init": resolved_init(summary), "forecast": forecast_fields(summary)},
+                          allow_val_change=True)
+        run.summary.update(final_values(summary))
+        media = {f"plots/{path.stem}": wandb.Image(str(path)) for path in plots(run_dir)}
+        columns, rows = member_table(summary)
+        if rows:
+            media["member_values"] = wandb.Table(columns=columns, data=rows)
+        if media:
+            run.log(media)
+        run.tags = tuple(run.tags or ()) + (f"status:{summary.get('status')}",)
+    finally:
+        run.finish(exit_code=0 if summary.get("status") in FINISHED else 1)
+
+
+def report_tensorboard(logger: TensorBoardLogger, summary: dict) -> None:
+    """HParams entry (hyperparameters and final numbers) in the run's TensorBoard directory."""
+    logger.log_hyperparams(hyperparameters(summary), metrics=numeric_values(summary))
+    logger.finalize("success")
+
+
+def report_to_trackers(loggers: list[Logger], summary: dict, run_dir: Path) -> None:
+    """Send a run's summary to each tracker among `loggers` (W&B, TensorBoard; CSV needs
+    nothing). Never raises: a tracker's error is one warning line, and summary.json has it all."""
+    for logger in loggers:
+        try:
+            if isinstance(logger, WandbLogger):
+                report_wandb(logger.experiment, summary, run_dir)
+            elif isinstance(logger, TensorBoardLogger):
+                report_tensorboard(logger, summary)
+        except Exception as exc:  # noqa: BLE001 - a tracker must never fail the run
+            first_line = str(exc).splitlines()[0] if str(exc) else ""
+            log.warning("%s did not get the run's summary (%s: %s); %s has it", type(logger).__name__,
+                        type(exc).__name__, first_line, Path(run_dir) / "summary.json")
+
+
+def _number(text: str) -> float | None:
+    return None if text == "" else float(text)
+
+
+def csv_table(text: str):
+    """A wandb.Table of a CSV text: its header the columns; a column whose cells all read as
+    numbers (empty cells as None) holds floats, any other column (row labels) strings."""
+    import wandb
+
+    header, *rows = list(csv.reader(io.StringIO(text)))
+    columns = list(zip(*rows)) if rows else [() for _ in header]
+    typed = []
+    for cells in columns:
+        try:
+            typed.append([_number(c) for c in cells])
+        except ValueError:
+            typed.append(list(cells))
+    return wandb.Table(columns=header, data=[list(row) for row in zip(*typed)])
+
+
+def report_sweep(tables: dict[str, str], plot_paths: list[Path], counts: dict[str, int], *,
+                 project: str, entity: str | None, group: str, mode: str, save_dir: Path) -> Path | None:
+    """One summary run in W&B group `group`: each aggregate table (name -> CSV text) as a Table
+    under `aggregate/<name>`, the comparison plots as images, and the job counts by status in its
+    summary. Returns the run's local directory."""
+    import wandb
+
+    save_dir.mkdir(parents=True, exist_ok=True)
+    run = wandb.init(project=project, entity=entity, group=group, name=f"{group}-aggregate",
+                     job_type="aggregate", tags=["aggregate"], mode=mode, dir=str(save_dir))
+    try:
+        media = {f"aggregate/{name}": csv_table(text) for name, text in tables.items()}
+        media.update({f"plots/{path.stem}": wandb.Image(str(path)) for path in plot_paths})
+        run.log(media)
+        run.summary.update({f"jobs/{status}": n for status, n in counts.items()})
+        return Path(run.dir).parent
+    finally:
+        run.finish()
