@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import math
 import platform
 import shutil
@@ -136,12 +137,12 @@ def job_kind(cfg) -> tuple:
             reg.get("_target_"), bool(reg.get("coef")), cfg.optimizer.get("_target_"))
 
 
-def probe_sweep(spec: dict, job_overrides: list[str], fixed_job_s: float) -> tuple[list[float], str]:
+def probe_sweep(spec: dict, job_overrides: list[str]) -> tuple[list[float], str]:
     """Each job's projected seconds from a short timing probe here: per job kind, a few training
     steps of its first job through the runner's own path (runner.run.train: model, init, trainer
     and steps), twice, for the step time and the setup; the first job once end to end at the probe's
     length (task, evaluation, plots, summary) for what a job costs besides training. Tasks that
-    train nothing run their first job whole. `fixed_job_s` (process start) is added to each job."""
+    train nothing run their first job whole."""
     sys.path.insert(0, str(ROOT / "scripts"))
     from timing import time_training  # the runner's training path, timed (scripts/timing.py)
     from runner.run import run as run_job
@@ -179,10 +180,10 @@ def probe_sweep(spec: dict, job_overrides: list[str], fixed_job_s: float) -> tup
     for cfg in cfgs:
         kind = job_kind(cfg)
         if kind in whole or (not per_kind and whole):
-            times.append(fixed_job_s + whole.get(kind, np.mean(list(whole.values()))))
+            times.append(whole.get(kind, np.mean(list(whole.values()))))
         else:
             setup, step = per_kind.get(kind, mean)
-            times.append(fixed_job_s + extra + setup + int(cfg.trainer.max_epochs) * step)
+            times.append(extra + setup + int(cfg.trainer.max_epochs) * step)
     note = f"{len(probed)} of {len(kinds)} job kinds timed" if len(probed) < len(kinds) else f"{len(kinds)} job kinds timed"
     return times, note
 
@@ -198,8 +199,8 @@ def makespan(times: list[float], workers: int) -> float:
 def probe_estimate(plan: dict, names: list[str], launcher: list[str]) -> list[str]:
     """Lines of the probe estimate: per sweep, its jobs' projected times and its wall time with the
     launcher's parallel jobs (hydra.launcher.n_jobs, default 1), then the total. Process start is
-    timed once here (a Python that imports the runner) and counted once per job (pessimistic
-    where a joblib worker runs several) and once per sweep."""
+    timed once here (a Python that imports the runner) and counted twice per sweep: the sweep's
+    own process, then its workers (joblib's reuse theirs for every job of the sweep)."""
     workers = next((int(o.split("=", 1)[1]) for o in launcher if o.startswith("hydra.launcher.n_jobs=")), 1)
     job_overrides = [o for o in launcher if not o.startswith("hydra") and "=" in o]
     threads = next((int(o.split("=", 1)[1]) for o in job_overrides if o.startswith("threads=")), None)
@@ -208,11 +209,12 @@ def probe_estimate(plan: dict, names: list[str], launcher: list[str]) -> list[st
     start = time.perf_counter()
     subprocess.run([sys.executable, "-c", "import runner.run"], cwd=ROOT, check=True)
     startup = time.perf_counter() - start
-    lines, total, cpu = [f"  process start {startup:.1f} s (per job and per sweep)"], 0.0, 0.0
+    lines, total, cpu = [f"  process start {startup:.1f} s (twice per sweep)"], 0.0, 0.0
+    logging.getLogger("runner").setLevel(logging.ERROR)  # the probe's own runs: no forecast lines
     for name in names:
         began = time.perf_counter()
-        times, note = probe_sweep(plan["sweeps"][name], job_overrides, startup)
-        wall = startup + makespan(times, workers)
+        times, note = probe_sweep(plan["sweeps"][name], job_overrides)
+        wall = 2 * startup + makespan(times, workers)
         total, cpu = total + wall, cpu + sum(times)
         lines.append(f"  {name:13s} {len(times):3d} jobs, {_duration(min(times))}-{_duration(max(times))} each: "
                      f"~{_duration(wall)} on {workers} workers ({note}; probe {time.perf_counter() - began:.0f} s)")

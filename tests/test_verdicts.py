@@ -85,6 +85,8 @@ def test_unconverged_members_drop_their_pairs(tmp_path):
     assert out.verdict == "inconclusive"
     assert out.why == "5/16 members unconverged, 3 of 8 pairs left: the smallest attainable p is 0.125"
     assert "converged 11/16 members, 5 unconverged (5 pairs dropped)" in out.measured
+    # for context the row also gives the test on every pair; the verdict does not rest on it
+    assert f"all pairs, converged or not: n=8 (8 wins, 0 losses), p = {sign_p(8, 8):.3g}" in out.measured
     failed = [None] + [v / 10 for v in RELU[1:]]
     out = b9(tmp_path / "failed", failed, RELU,
              mrepu_kw={"converged": [False] + [True] * 7, "fates": ["diverged"] + ["ok"] * 7})

@@ -131,30 +131,38 @@ def _binom_p(k: int, n: int) -> float:
     return float(stats.binomtest(k, n, 0.5, alternative="greater").pvalue) if n else 1.0
 
 
-def paired(label: str, a: Arm, b: Arm) -> Test:
-    """Sign test of "a < b" on pairs (member k of a, member k of b): see the module docstring."""
-    if len(a.values) != len(b.values):
-        raise ValueError(f"{label}: arms of {len(a.values)} and {len(b.values)} members cannot be paired")
-    keep = a.decided & b.decided
+def _sign_test(a: Arm, b: Arm, keep: np.ndarray) -> tuple[int, int, int, float, float, str]:
+    """(pairs, wins, losses, p, opposite p, 'counts, p, effect' text) of "a < b" on the kept pairs."""
     va, vb = a.worst_is_inf[keep], b.worst_is_inf[keep]
     wins, losses = int((va < vb).sum()), int((va > vb).sum())
     ties = len(va) - wins - losses
-    n = wins + losses
+    p, p_opp = _binom_p(wins, wins + losses), _binom_p(losses, wins + losses)
     effect_pairs = np.isfinite(va) & np.isfinite(vb) & (va > 0) & (vb > 0)
     ratios = np.log(va[effect_pairs] / vb[effect_pairs])
     median = float(np.median(ratios)) if len(ratios) else math.nan
     low, high = _bootstrap((ratios,), np.median)
-    unconverged = len(a.values) - int(keep.sum())
-    undecided = int((~a.decided).sum() + (~b.decided).sum())
-    limit = (f"{undecided}/{2 * len(a.values)} members unconverged, {len(va)} of {len(a.values)} pairs left"
-             if unconverged else f"{len(va)} seeds")
-    counts = f"{wins} wins, {losses} losses" + (f", {ties} ties" if ties else "")
     effect = (f"median ln({a.name}/{b.name}) {_fmt(median)} [{_fmt(low)}, {_fmt(high)}] on {len(ratios)} finite pairs"
               if len(ratios) else "no pair with both values finite")
-    p, p_opp = _binom_p(wins, n), _binom_p(losses, n)
-    detail = (f"n={len(va)} ({counts}), p = {p:.3g} (opposite {p_opp:.3g}), {effect}; "
-              + _convergence_text((a, b), f"{unconverged} pairs"))
-    return Test(label, p, p_opp, 0.5 ** len(va), detail, limit)
+    counts = f"{wins} wins, {losses} losses" + (f", {ties} ties" if ties else "")
+    return len(va), wins, losses, p, p_opp, f"n={len(va)} ({counts}), p = {p:.3g} (opposite {p_opp:.3g}), {effect}"
+
+
+def paired(label: str, a: Arm, b: Arm) -> Test:
+    """Sign test of "a < b" on pairs (member k of a, member k of b): see the module docstring.
+    When the convergence gate dropped pairs, the text also gives the test on every pair, for
+    context only: the verdict rests on the decided pairs."""
+    if len(a.values) != len(b.values):
+        raise ValueError(f"{label}: arms of {len(a.values)} and {len(b.values)} members cannot be paired")
+    keep = a.decided & b.decided
+    n, _, _, p, p_opp, text = _sign_test(a, b, keep)
+    dropped = len(a.values) - n
+    undecided = int((~a.decided).sum() + (~b.decided).sum())
+    limit = (f"{undecided}/{2 * len(a.values)} members unconverged, {n} of {len(a.values)} pairs left"
+             if dropped else f"{n} seeds")
+    detail = f"{text}; " + _convergence_text((a, b), f"{dropped} pairs")
+    if dropped:
+        detail += f"; all pairs, converged or not: {_sign_test(a, b, np.ones(len(a.values), dtype=bool))[-1]}"
+    return Test(label, p, p_opp, 0.5 ** n, detail, limit)
 
 
 def _log_median_ratio(x: np.ndarray, y: np.ndarray, axis: int = -1) -> np.ndarray:
