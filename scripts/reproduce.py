@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import math
 import platform
 import shutil
 import subprocess
@@ -125,16 +124,17 @@ def estimate(plan: dict, names: list[str], timings_path: Path) -> list[str]:
 
 
 PROBE_STEPS = (3, 23)   # a job kind's step time: (t(23 steps) - t(3 steps)) / 20, setup included in both
-PROBE_KINDS = 8         # at most this many job kinds timed per sweep; the others take their mean
+PROBE_KINDS = 12        # at most this many job kinds timed per sweep; the others take the mean of their size's
 
 
-def job_kind(cfg) -> tuple:
-    """What sets a job's cost per step: the task, the activation, the network and points, the
-    penalty and the optimizer (targets, seeds and learning rates of one shape cost the same)."""
+def job_kind(job_overrides: list[str], cfg) -> tuple:
+    """What sets a job's cost per step: its work per step (members x points x width^2 x depth,
+    `work`), the task, the activation, the penalty and the optimizer (targets, seeds and learning
+    rates of one size cost the same)."""
+    size, steps = work(job_overrides)
     reg = cfg.get("regularizer") or {}
-    return (cfg.task.name, cfg.activation.name, cfg.model.depth, cfg.model.width, cfg.ensemble.size,
-            str(cfg.task.get("n_points")), str(cfg.task.get("n_collocation")), str(cfg.task.get("target")),
-            reg.get("_target_"), bool(reg.get("coef")), cfg.optimizer.get("_target_"))
+    return (size / max(steps, 1), cfg.task.name, cfg.activation.name, reg.get("_target_"), bool(reg.get("coef")),
+            cfg.optimizer.get("_target_"))
 
 
 def probe_sweep(spec: dict, job_overrides: list[str]) -> tuple[list[float], str]:
@@ -149,9 +149,11 @@ def probe_sweep(spec: dict, job_overrides: list[str]) -> tuple[list[float], str]
 
     jobs = sweep_jobs(spec["experiment"], spec["overrides"])
     cfgs = [compose(*job, *job_overrides) for job in jobs]
-    kinds = list(dict.fromkeys(job_kind(cfg) for cfg in cfgs))
-    probed = kinds if len(kinds) <= PROBE_KINDS else kinds[::math.ceil(len(kinds) / PROBE_KINDS)]
-    first = {kind: i for i, kind in reversed(list(enumerate(map(job_kind, cfgs))))}
+    job_kinds = [job_kind([*job, *job_overrides], cfg) for job, cfg in zip(jobs, cfgs)]
+    kinds = list(dict.fromkeys(job_kinds))
+    by_size = list(dict.fromkeys([*{k[0]: k for k in reversed(kinds)}.values(), *kinds]))  # each size first
+    probed = by_size[:PROBE_KINDS]
+    first = {kind: i for i, kind in reversed(list(enumerate(job_kinds)))}
     per_kind: dict[tuple, tuple[float, float]] = {}  # kind -> (setup s, step s)
     whole: dict[tuple, float] = {}  # kind -> seconds of a whole job (tasks that train nothing)
     extra = 0.0  # per job: evaluation, outputs and a compile, beyond setup and steps
@@ -174,15 +176,16 @@ def probe_sweep(spec: dict, job_overrides: list[str]) -> tuple[list[float], str]
         per_kind[kind] = (max(short - PROBE_STEPS[0] * step, 0.0), step)
         if n == 0:
             extra = max(end_to_end - short, 0.0)
-    mean = (np.mean([v[0] for v in per_kind.values()]), np.mean([v[1] for v in per_kind.values()])) \
-        if per_kind else (0.0, 0.0)
+    def mean(kinds: list[tuple]) -> tuple[float, float]:
+        return (float(np.mean([per_kind[k][0] for k in kinds])), float(np.mean([per_kind[k][1] for k in kinds])))
+
     times = []
-    for cfg in cfgs:
-        kind = job_kind(cfg)
+    for cfg, kind in zip(cfgs, job_kinds):
         if kind in whole or (not per_kind and whole):
             times.append(whole.get(kind, np.mean(list(whole.values()))))
         else:
-            setup, step = per_kind.get(kind, mean)
+            same_size = [k for k in per_kind if k[0] == kind[0]]
+            setup, step = per_kind.get(kind) or mean(same_size or list(per_kind))
             times.append(extra + setup + int(cfg.trainer.max_epochs) * step)
     note = f"{len(probed)} of {len(kinds)} job kinds timed" if len(probed) < len(kinds) else f"{len(kinds)} job kinds timed"
     return times, note
@@ -369,8 +372,8 @@ def write_report(out: Path, scale: str, plan: dict, ran: dict, wall: float) -> P
              "significant in the paper's direction, `contradicted` when one is significant the other way "
              "(Holm across the claim's tests), else `inconclusive` with the reason. A seed is member k of each "
              "activation's ensemble, which share initial-weight streams; a pair with an unconverged member "
-             "(its best training loss over the last 20% of logged epochs still 5% below the best before) is "
-             "dropped.",
+             "(its best training loss over the last 20% of logged epochs still 5% or more below the best "
+             "before, by default) is dropped unless the other member failed, which decides it.",
              "", f"| claim | paper says | {MEASURED} | verdict |", "|---|---|---|---|"]
     lines += [claim_row(claim, outcome) for claim, outcome, _ in results]
     lines += ["", "## Rules", ""]

@@ -95,6 +95,16 @@ def test_unconverged_members_drop_their_pairs(tmp_path):
     assert "converged 15/16 members, 1 failed" in out.measured and "on 7 finite pairs" in out.measured
 
 
+def test_a_failed_member_decides_its_pair_against_an_unconverged_one(tmp_path):
+    """Every MRePU member overflowed (+inf) and no ReLU member converged: more training cannot
+    change any pair's order, so all eight stay, and eight losses contradict the claim."""
+    out = b9(tmp_path, [None] * 8, RELU, relu_kw={"converged": [False] * 8},
+             mrepu_kw={"converged": [False] * 8, "fates": ["diverged"] * 8})
+    assert out.verdict == "contradicted", out
+    assert "n=8 (0 wins, 8 losses), p = 1 (opposite 0.00391)" in out.measured
+    assert "8 failed, 8 unconverged (0 pairs dropped)" in out.measured
+
+
 def test_members_pair_by_seed_and_member_index(tmp_path):
     """Two seeds of four members each pair with the other arm's same (seed, member): eight pairs;
     both members failed in one pair: a tie, left out of the sign test."""
@@ -160,7 +170,7 @@ def test_threshold_claim_from_job_directories(tmp_path):
 
 
 def test_unpaired_rank_test_counts_failed_members_as_worst():
-    a = Arm("depth 1", [0.1] * 6, ["ok"] * 6, [True] * 6)
+    a = Arm("depth 1", [0.1] * 6, ["ok"] * 6, [False] * 6)  # unconverged, but every other member failed
     b = Arm("depth 5", [None] * 6, ["diverged"] * 6, [False] * 6)
     test = unpaired("depth 1 < depth 5", a, b)
     assert test.p < ALPHA and test.p_opposite > 0.5

@@ -1,7 +1,8 @@
 """Verdicts from ensembles of runs: paired sign tests, rank tests, shares against a threshold, and
 the rule that turns the tests of one claim into `reproduced`, `contradicted` or `inconclusive`.
 
-Every test is scipy.stats; nothing here knows which claim or paper it serves.
+Every test is scipy.stats (Holm's step-down, five lines, is written out: statsmodels is not a
+dependency); nothing here knows which claim or paper it serves.
 
 - `paired`: member k of one arm against member k of the other (the same seed and member index,
   so the same initial-weight stream). A member whose fate is not `ok` (runner.results.FAILED) or
@@ -15,10 +16,15 @@ Every test is scipy.stats; nothing here knows which claim or paper it serves.
   ln(median a / median b) over finite values with a bootstrap interval.
 - Convergence gate (both): a member that neither converged (runner.results.member_convergence)
   nor failed is undecided; pairs (paired) or members (unpaired) with an undecided member are
-  dropped, and the row shows how many members converged.
+  dropped, and the row shows how many members converged. Where the comparison cannot change with
+  more training it stays: a pair of an unconverged member and a failed one (+inf) goes to the
+  unconverged member; unpaired, an unconverged member stays when every member of the other arm failed.
 - `share`: k of n members meet a rule; one-sided exact binomial tests against the threshold and
   the one-sided Clopper-Pearson bounds that go with them (`binomtest(...).proportion_ci`): the
   lower bound exceeds the threshold exactly when the test of "share > threshold" has p < alpha.
+- `normal`: two estimates with standard errors (Monte Carlo), a one-sided z-test.
+- `exact`: a deterministic check (a quadrature): p 0 or 1.
+- `union`: "at least one of these tests holds", Bonferroni on the best p.
 - `judge`: a claim made of several tests holds only if each does (intersection-union test: each
   at alpha, no correction): `reproduced` when every test has p < alpha; `contradicted` when, with
   Holm's correction across the claim's tests, some test is significant in the opposite
@@ -153,7 +159,7 @@ def paired(label: str, a: Arm, b: Arm) -> Test:
     context only: the verdict rests on the decided pairs."""
     if len(a.values) != len(b.values):
         raise ValueError(f"{label}: arms of {len(a.values)} and {len(b.values)} members cannot be paired")
-    keep = a.decided & b.decided
+    keep = (a.decided & b.decided) | (a.failed ^ b.failed)  # against a failed member the order is final
     n, _, _, p, p_opp, text = _sign_test(a, b, keep)
     dropped = len(a.values) - n
     undecided = int((~a.decided).sum() + (~b.decided).sum())
@@ -171,7 +177,9 @@ def _log_median_ratio(x: np.ndarray, y: np.ndarray, axis: int = -1) -> np.ndarra
 
 def unpaired(label: str, a: Arm, b: Arm) -> Test:
     """Mann-Whitney U test of "a < b" on independent groups: see the module docstring."""
-    va, vb = a.worst_is_inf[a.decided], b.worst_is_inf[b.decided]
+    # an unconverged member is kept when every member of the other arm failed: its ranks are final
+    keep_a, keep_b = a.decided | b.failed.all(), b.decided | a.failed.all()
+    va, vb = a.worst_is_inf[keep_a], b.worst_is_inf[keep_b]
     if len(va) and len(vb):
         p = float(stats.mannwhitneyu(va, vb, alternative="less").pvalue)
         p_opp = float(stats.mannwhitneyu(va, vb, alternative="greater").pvalue)
