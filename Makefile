@@ -45,7 +45,9 @@ bench: install
 	$(PY) scripts/bench_ensemble.py
 
 # Every paper preset as multirun sweeps, every claim checked: reports/$(SCALE)/REPORT.md.
-# SCALE=smoke takes ~10 min here; SCALE=paper prints its estimate first (days on this CPU).
+# SCALE=smoke takes ~10 min here; SCALE=medium (8 paired seeds, designed to decide) at most 75 min,
+# `scripts/reproduce.py --scale medium --estimate` times it here first; SCALE=paper prints its
+# estimate first (days on this CPU). docs/reproducing.md: the verdict rules and the scales.
 reproduce: install
 	$(PY) scripts/reproduce.py --scale $(SCALE)
 

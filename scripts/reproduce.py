@@ -15,10 +15,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import platform
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from datetime import datetime, timezone
 from pathlib import Path
@@ -33,12 +35,15 @@ from omegaconf import OmegaConf
 from runner.aggregate import Job, aggregate, collect, problems
 from runner.claims import BEYOND, CLAIMS, Outcome, members, select, stats
 from runner.config import CONF_DIR, compose
-from runner.results import write_bytes_atomic
+from runner.run import build_task
+from runner.results import FINISHED, write_bytes_atomic
+from runner.verdicts import CONTRADICTED, INCONCLUSIVE, REPRODUCED, VERDICTS
 
 ROOT = Path(__file__).resolve().parent.parent
 LIGHTNING_STEP_S = 1e-3  # Lightning's own cost per training step, measured on CPU (README, issue 2)
 PIVOT_SWEEPS = {"table4", "table4_auto", "table5", "table5_auto"}  # the Table 4/5 pivot (activation x target)
 SUITE = "pinn_suite"  # activation x equation, with a heat map
+MEASURED = "runner measured (per test: n, p, effect [95% interval], converged members)"
 
 
 def load_plan(scale: str) -> dict:
@@ -118,6 +123,109 @@ def estimate(plan: dict, names: list[str], timings_path: Path) -> list[str]:
     return lines
 
 
+PROBE_STEPS = (3, 23)   # a job kind's step time: (t(23 steps) - t(3 steps)) / 20, setup included in both
+PROBE_KINDS = 12        # at most this many job kinds timed per sweep; the others take the mean of their size's
+
+
+def job_kind(job_overrides: list[str], cfg) -> tuple:
+    """What sets a job's cost per step: its work per step (members x points x width^2 x depth,
+    `work`), the task, the activation, the penalty and the optimizer (targets, seeds and learning
+    rates of one size cost the same)."""
+    size, steps = work(job_overrides)
+    reg = cfg.get("regularizer") or {}
+    return (size / max(steps, 1), cfg.task.name, cfg.activation.name, reg.get("_target_"), bool(reg.get("coef")),
+            cfg.optimizer.get("_target_"))
+
+
+def probe_sweep(spec: dict, job_overrides: list[str]) -> tuple[list[float], str]:
+    """Each job's projected seconds from a short timing probe here: per job kind, a few training
+    steps of its first job through the runner's own path (runner.run.train: model, init, trainer
+    and steps), twice, for the step time and the setup; the first job once end to end at the probe's
+    length (task, evaluation, plots, summary) for what a job costs besides training. Tasks that
+    train nothing run their first job whole."""
+    sys.path.insert(0, str(ROOT / "scripts"))
+    from timing import time_training  # the runner's training path, timed (scripts/timing.py)
+    from runner.run import run as run_job
+
+    jobs = sweep_jobs(spec["experiment"], spec["overrides"])
+    cfgs = [compose(*job, *job_overrides) for job in jobs]
+    job_kinds = [job_kind([*job, *job_overrides], cfg) for job, cfg in zip(jobs, cfgs)]
+    kinds = list(dict.fromkeys(job_kinds))
+    by_size = list(dict.fromkeys([*{k[0]: k for k in reversed(kinds)}.values(), *kinds]))  # each size first
+    probed = by_size[:PROBE_KINDS]
+    first = {kind: i for i, kind in reversed(list(enumerate(job_kinds)))}
+    per_kind: dict[tuple, tuple[float, float]] = {}  # kind -> (setup s, step s)
+    whole: dict[tuple, float] = {}  # kind -> seconds of a whole job (tasks that train nothing)
+    extra = 0.0  # per job: evaluation, outputs and a compile, beyond setup and steps
+    for n, kind in enumerate(probed):
+        i = first[kind]
+        overrides = [*jobs[i], *job_overrides]
+        with tempfile.TemporaryDirectory() as tmp:
+            if not build_task(cfgs[i]).trains:
+                start = time.perf_counter()
+                run_job(compose(*overrides, "logger=none"), Path(tmp))
+                whole[kind] = time.perf_counter() - start
+                continue
+            if n == 0:  # end to end once: the first call also pays a compile, if the task compiles
+                start = time.perf_counter()
+                run_job(compose(*overrides, "logger=none", f"trainer.max_epochs={PROBE_STEPS[0]}",
+                                f"checkpoint_every={PROBE_STEPS[0]}"), Path(tmp))
+                end_to_end = time.perf_counter() - start
+        short, long = (time_training(*overrides, epochs=e) for e in PROBE_STEPS)
+        step = max(long - short, 0.0) / (PROBE_STEPS[1] - PROBE_STEPS[0])
+        per_kind[kind] = (max(short - PROBE_STEPS[0] * step, 0.0), step)
+        if n == 0:
+            extra = max(end_to_end - short, 0.0)
+    def mean(kinds: list[tuple]) -> tuple[float, float]:
+        return (float(np.mean([per_kind[k][0] for k in kinds])), float(np.mean([per_kind[k][1] for k in kinds])))
+
+    times = []
+    for cfg, kind in zip(cfgs, job_kinds):
+        if kind in whole or (not per_kind and whole):
+            times.append(whole.get(kind, np.mean(list(whole.values()))))
+        else:
+            same_size = [k for k in per_kind if k[0] == kind[0]]
+            setup, step = per_kind.get(kind) or mean(same_size or list(per_kind))
+            times.append(extra + setup + int(cfg.trainer.max_epochs) * step)
+    note = f"{len(probed)} of {len(kinds)} job kinds timed" if len(probed) < len(kinds) else f"{len(kinds)} job kinds timed"
+    return times, note
+
+
+def makespan(times: list[float], workers: int) -> float:
+    """Wall time of jobs handed in order to the first free of `workers` (joblib's dispatch)."""
+    free = [0.0] * max(1, workers)
+    for t in times:
+        free[free.index(min(free))] += t
+    return max(free)
+
+
+def probe_estimate(plan: dict, names: list[str], launcher: list[str]) -> list[str]:
+    """Lines of the probe estimate: per sweep, its jobs' projected times and its wall time with the
+    launcher's parallel jobs (hydra.launcher.n_jobs, default 1), then the total. Process start is
+    timed once here (a Python that imports the runner) and counted twice per sweep: the sweep's
+    own process, then its workers (joblib's reuse theirs for every job of the sweep)."""
+    workers = next((int(o.split("=", 1)[1]) for o in launcher if o.startswith("hydra.launcher.n_jobs=")), 1)
+    job_overrides = [o for o in launcher if not o.startswith("hydra") and "=" in o]
+    threads = next((int(o.split("=", 1)[1]) for o in job_overrides if o.startswith("threads=")), None)
+    if threads:
+        torch.set_num_threads(threads)
+    start = time.perf_counter()
+    subprocess.run([sys.executable, "-c", "import runner.run"], cwd=ROOT, check=True)
+    startup = time.perf_counter() - start
+    lines, total, cpu = [f"  process start {startup:.1f} s (twice per sweep)"], 0.0, 0.0
+    logging.getLogger("runner").setLevel(logging.ERROR)  # the probe's own runs: no forecast lines
+    for name in names:
+        began = time.perf_counter()
+        times, note = probe_sweep(plan["sweeps"][name], job_overrides)
+        wall = 2 * startup + makespan(times, workers)
+        total, cpu = total + wall, cpu + sum(times)
+        lines.append(f"  {name:13s} {len(times):3d} jobs, {_duration(min(times))}-{_duration(max(times))} each: "
+                     f"~{_duration(wall)} on {workers} workers ({note}; probe {time.perf_counter() - began:.0f} s)")
+    lines.append(f"  total ~{_duration(total)} wall ({_duration(cpu)} of job time), measured on this machine now: "
+                 "a loaded machine projects longer")
+    return lines
+
+
 def _duration(seconds: float) -> str:
     if seconds < 120:
         return f"{seconds:.0f} s"
@@ -139,16 +247,19 @@ def run_sweep(name: str, spec: dict, launcher: list[str], extra: list[str], runs
     return {"rc": rc, "seconds": time.perf_counter() - start, "command": " ".join(cmd[2:])}
 
 
-def check(claim, sweeps: dict[str, list[Job]]) -> tuple[Outcome, list[Job]]:
-    """The claim's verdict on the pooled jobs of its sweeps (`sweeps`: the jobs of every sweep that ran)."""
+def check(claim, sweeps: dict[str, list[Job]], alpha: float) -> tuple[Outcome, list[Job]]:
+    """The claim's verdict at level `alpha` on the pooled jobs of its sweeps (`sweeps`: the jobs of
+    every sweep that ran)."""
     missing = [s for s in claim.sweeps if s not in sweeps]
     if missing:
-        return Outcome(f"sweep {', '.join(missing)} did not run", "inconclusive"), []
+        text = f"sweep {', '.join(missing)} did not run"
+        return Outcome(text, INCONCLUSIVE, text), []
     jobs = [j for s in claim.sweeps for j in sweeps[s]]
     try:
-        return claim.check(jobs), jobs
+        return claim.check(jobs, alpha), jobs
     except Exception as exc:  # a check must not take the report down with it
-        return Outcome(f"could not be computed: {type(exc).__name__}: {exc}", "inconclusive"), jobs
+        text = f"could not be computed: {type(exc).__name__}: {exc}"
+        return Outcome(text, INCONCLUSIVE, text), jobs
 
 
 def figures(name: str, jobs: list[Job], runs: Path, fig_dir: Path) -> list[Path]:
@@ -198,7 +309,8 @@ def _cell(text: str) -> str:
 
 def claim_row(claim, outcome: Outcome) -> str:
     """| claim | paper says | runner measured | verdict | for one claim."""
-    verdict = f"**{outcome.verdict}**" + (f": {outcome.why}" if outcome.why else "")
+    why = outcome.why if outcome.why != outcome.measured else ""
+    verdict = f"**{outcome.verdict}**" + (f": {why}" if why else "")
     return f"| {claim.id} ({claim.paper}) | {_cell(claim.says)} | {_cell(outcome.measured)} | {_cell(verdict)} |"
 
 
@@ -220,7 +332,7 @@ def suite_section(jobs: list[Job], results: list) -> list[str]:
             lines.append(f"| {act} | " + " | ".join(cells) + " |")
     else:
         lines.append("Not run at this scale.")
-    lines += ["", "| claim | paper says | runner measured (mean ± std, n) | verdict |", "|---|---|---|---|"]
+    lines += ["", f"| claim | paper says | {MEASURED} | verdict |", "|---|---|---|---|"]
     return lines + [claim_row(claim, outcome) for claim, outcome, _ in results]
 
 
@@ -233,22 +345,36 @@ def _provenance(plan: dict, ran: dict, wall: float) -> str:
     return f"; {', '.join(ran)} re-ran for {_duration(wall)}, the other sweeps' runs are earlier ones"
 
 
+def load_alpha(plan: dict, scale: str) -> float:
+    """verdicts.alpha of the plan: the level of every test behind a verdict."""
+    alpha = plan.get("verdicts", {}).get("alpha")
+    if not (isinstance(alpha, (int, float)) and not isinstance(alpha, bool) and 0 < alpha < 1):
+        raise ValueError(f"conf/reproduce/{scale}.yaml: verdicts.alpha={alpha!r} is invalid: must be a number in (0, 1)")
+    return float(alpha)
+
+
 def write_report(out: Path, scale: str, plan: dict, ran: dict, wall: float) -> Path:
     runs, fig_dir = out / "runs", out / "figures"
+    alpha = load_alpha(plan, scale)
     sweeps = {name: collect([runs / name]) for name in plan["sweeps"] if (runs / name).is_dir()}
-    results = [(c, *check(c, sweeps)) for c in CLAIMS]
-    counts = {v: sum(o.verdict == v for _, o, _ in results) for v in ("reproduced", "not reproduced", "inconclusive")}
+    results = [(c, *check(c, sweeps, alpha)) for c in CLAIMS]
+    counts = {v: sum(o.verdict == v for _, o, _ in results) for v in VERDICTS}
     lines = [f"# Reproduction report: scale `{scale}`", "",
              f"Generated by `python scripts/reproduce.py --scale {scale}` on "
              f"{datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC; {platform.node()}, {platform.machine()}, "
              f"{torch.get_num_threads()} CPU threads, torch {torch.__version__}"
              + _provenance(plan, ran, wall) + ".",
              "",
-             f"**{counts['reproduced']} reproduced, {counts['not reproduced']} not reproduced, "
-             f"{counts['inconclusive']} inconclusive** of {len(results)} claims. Every verdict is computed "
-             "from the runs below by the rule in its row (runner/claims.py); a seed is member k of each "
-             "activation's ensemble, which share initial-weight streams.",
-             "", "| claim | paper says | runner measured (mean ± std, n) | verdict |", "|---|---|---|---|"]
+             f"**{counts[REPRODUCED]} reproduced, {counts[CONTRADICTED]} contradicted, "
+             f"{counts[INCONCLUSIVE]} inconclusive** of {len(results)} claims, at α = {alpha:g}. Every verdict "
+             "is computed from the runs below by the rule in its row (runner/claims.py, statistics in "
+             "runner/verdicts.py; docs/reproducing.md): `reproduced` when every test of the claim is "
+             "significant in the paper's direction, `contradicted` when one is significant the other way "
+             "(Holm across the claim's tests), else `inconclusive` with the reason. A seed is member k of each "
+             "activation's ensemble, which share initial-weight streams; a pair with an unconverged member "
+             "(its best training loss over the last 20% of logged epochs still 5% or more below the best "
+             "before, by default) is dropped unless the other member failed, which decides it.",
+             "", f"| claim | paper says | {MEASURED} | verdict |", "|---|---|---|---|"]
     lines += [claim_row(claim, outcome) for claim, outcome, _ in results]
     lines += ["", "## Rules", ""]
     lines += [f"- **{c.id}** ({', '.join(c.sweeps)}): {c.rule}." for c in CLAIMS + BEYOND]
@@ -261,18 +387,20 @@ def write_report(out: Path, scale: str, plan: dict, ran: dict, wall: float) -> P
             lines.append(f"| {act} | {stats(members(chosen, 'test_acc'))} | {stats(members(chosen, 'train_acc'))} |")
     else:
         lines.append("Not run at this scale.")
-    lines += ["", *suite_section(sweeps.get(SUITE, []), [(c, *check(c, sweeps)) for c in BEYOND])]
+    lines += ["", *suite_section(sweeps.get(SUITE, []), [(c, *check(c, sweeps, alpha)) for c in BEYOND])]
     timings = {}
-    lines += ["", "## Sweeps", "", "| sweep | command | jobs | completed | diverged | failed, interrupted or missing | time |",
-              "|---|---|---|---|---|---|---|"]
+    lines += ["", "## Sweeps", "", "| sweep | command | jobs | completed | not every member ok | failed, interrupted "
+              "or missing | members converged | time |", "|---|---|---|---|---|---|---|---|"]
     issues = []
     for name in plan["sweeps"]:
         spec, jobs = plan["sweeps"][name], sweeps.get(name, [])
-        n = {s: sum(j.status == s for j in jobs) for s in ("completed", "diverged")}
-        other = len(jobs) - n["completed"] - n["diverged"]
+        done = sum(j.status == "completed" for j in jobs)
+        not_ok = sum(j.status in FINISHED and j.status != "completed" for j in jobs)
+        converged = [c for j in jobs if j.status in FINISHED for c in j.summary.get("member_converged") or []]
         seconds = sum(j.summary.get("duration_s", 0) or 0 for j in jobs)
         cmd = " ".join([f"experiment={spec['experiment']}", *spec["overrides"]])
-        lines.append(f"| {name} | `{_cell(cmd)}` | {len(jobs)} | {n['completed']} | {n['diverged']} | {other} | "
+        lines.append(f"| {name} | `{_cell(cmd)}` | {len(jobs)} | {done} | {not_ok} | {len(jobs) - done - not_ok} | "
+                     f"{f'{sum(converged)}/{len(converged)}' if converged else '-'} | "
                      f"{_duration(seconds) if jobs else 'not run'} |")
         timed = [j.summary["duration_s"] for j in jobs if j.summary.get("duration_s")]
         if timed:
@@ -281,7 +409,8 @@ def write_report(out: Path, scale: str, plan: dict, ran: dict, wall: float) -> P
             issues += [f"{name}: {line.replace(str(runs) + '/', '')}"
                        for line in problems(jobs, _objective(jobs[0]),
                                             ["activation", "task.name" if name == SUITE else "task.target"])]
-    lines += ["", "Time is the sum of job durations (jobs may run side by side).", "",
+    lines += ["", "Time is the sum of job durations (jobs may run side by side); members converged counts the "
+              "members of finished jobs that converged by the rule (theory tasks train nothing and have none).", "",
               "## Failed, interrupted, diverged and partly diverged jobs", ""]
     lines += [f"- {_cell(line)}" for line in issues] or ["None."]
     lines += ["", "## Figures", ""]
@@ -294,16 +423,23 @@ def write_report(out: Path, scale: str, plan: dict, ran: dict, wall: float) -> P
     return path
 
 
+def scales() -> list[str]:
+    return sorted(path.stem for path in (Path(CONF_DIR) / "reproduce").glob("*.yaml"))
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--scale", choices=("smoke", "paper"), default="smoke")
+    parser.add_argument("--scale", choices=scales(), default="smoke", help="conf/reproduce/<scale>.yaml")
     parser.add_argument("--only", default=None, help="comma-separated sweeps (default: all of the scale)")
     parser.add_argument("--launcher", nargs="*", default=None,
                         help="Hydra launcher overrides replacing the plan's (e.g. hydra/launcher=slurm ...)")
     parser.add_argument("--extra", nargs="*", default=[], help="overrides appended to every sweep")
     parser.add_argument("--out", type=Path, default=None, help="default: reports/<scale>")
     parser.add_argument("--report-only", action="store_true", help="rewrite the report from existing runs")
-    parser.add_argument("--estimate-only", action="store_true", help="print the estimate and stop")
+    parser.add_argument("--estimate", action="store_true",
+                        help="time a few steps of each sweep's jobs here, print each sweep's cost and the total, stop")
+    parser.add_argument("--estimate-only", action="store_true",
+                        help="print the estimate scaled from the smoke timings and stop")
     args = parser.parse_args(argv)
     plan = load_plan(args.scale)
     names = list(plan["sweeps"]) if args.only is None else args.only.split(",")
@@ -312,8 +448,18 @@ def main(argv: list[str] | None = None) -> int:
         print(f"reproduce: error: unknown sweep {unknown[0]!r}; choose from {', '.join(plan['sweeps'])}",
               file=sys.stderr)
         return 2
+    try:
+        load_alpha(plan, args.scale)
+    except ValueError as exc:
+        print(f"reproduce: error: {exc}", file=sys.stderr)
+        return 2
     out = args.out or ROOT / "reports" / args.scale
     launcher = plan["launcher"] if args.launcher is None else args.launcher
+    if args.estimate:
+        print(f"reproduce --scale {args.scale}: timing probe of {len(names)} sweeps (nothing else runs):", flush=True)
+        for line in probe_estimate(plan, names, launcher):
+            print(line, flush=True)
+        return 0
     if not args.report_only:
         print(f"reproduce --scale {args.scale}: {len(names)} sweeps into {out / 'runs'}; estimate:", flush=True)
         for line in estimate(plan, names, ROOT / "reports" / "smoke" / "timings.json"):

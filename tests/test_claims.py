@@ -1,5 +1,6 @@
-"""runner.claims: each verdict rule on hand-made jobs whose answer is known, so a report's
-verdicts mean what the rules say (thresholds, +inf for overflowed members, the C_W filter)."""
+"""runner.claims: each claim's rule on hand-made jobs whose answer is known, so a report's
+verdicts mean what the rules say (which members are paired, +inf for overflowed members, shares
+against a majority, the C_W filter). The statistics themselves: tests/test_verdicts.py."""
 
 from pathlib import Path
 
@@ -12,7 +13,8 @@ from runner.claims import (lam0, mrepu_auto, note_mrepu_failures, per_member_rul
 
 
 def job(act, metric, values, target="p", status="completed", C_W=1.0, member_status=None, **config):
-    summary = {"status": status, "metrics": {metric: {"members": values}},
+    """A finished job whose members all converged (runner.verdicts drops unconverged pairs)."""
+    summary = {"status": status, "metrics": {metric: {"members": values}}, "member_converged": [True] * len(values),
                "config": {"activation": {"name": act}, "task": {"target": target}, "init": {"C_W": C_W},
                           **config}}
     if member_status:
@@ -23,26 +25,30 @@ def job(act, metric, values, target="p", status="completed", C_W=1.0, member_sta
     return Job(Path(f"/fake/{act}-{target}-{C_W}"), status, summary, overrides)
 
 
-def test_ranking_holds_at_80_percent_of_seeds_and_not_below():
+ALPHA = 0.05
+
+
+def test_ranking_is_a_sign_test_per_adjacent_pair_with_overflows_as_worst():
     relu = job("relu", "train_mse", [2.0] * 5)
     gelu = job("gelu", "train_mse", [3.0] * 5)
     check = ranking_check("train_mse", ("mrepu", "relu", "gelu"))
-    four_of_five = check([job("mrepu", "train_mse", [1.0, 1.0, 1.0, 1.0, 2.5]), relu, gelu])
-    assert four_of_five.verdict == "reproduced" and "holds for 80% of 5 seeds" in four_of_five.measured
-    # an overflowed member (None) counts as +inf, so it loses its seed
-    three_of_five = check([job("mrepu", "train_mse", [1.0, 1.0, 1.0, None, 2.5]), relu, gelu])
-    assert three_of_five.verdict == "not reproduced" and three_of_five.why == "fails for p"
+    five = check([job("mrepu", "train_mse", [1.0] * 5), relu, gelu], ALPHA)
+    assert five.verdict == "reproduced"  # 5/5 twice: p = 1/32 each
+    assert "mrepu < relu: n=5 (5 wins, 0 losses), p = 0.0312" in five.measured
+    # an overflowed member (None) counts as +inf, so it loses its seed: 4/5, p = 6/32
+    four = check([job("mrepu", "train_mse", [1.0, 1.0, 1.0, None, 1.0]), relu, gelu], ALPHA)
+    assert four.verdict == "inconclusive" and four.why == "p: mrepu < relu: no significant difference (p = 0.188)"
 
 
 def test_ranking_with_a_reference_only_needs_the_reference_to_win():
     check = ranking_check("deriv_mse", ("mrepu", "relu", "gelu"), reference="mrepu")
-    out = check([job("mrepu", "deriv_mse", [1.0, 1.0]), job("relu", "deriv_mse", [3.0, 2.0]),
-                 job("gelu", "deriv_mse", [2.0, 3.0])])  # relu vs gelu order differs per seed
+    out = check([job("mrepu", "deriv_mse", [1.0] * 5), job("relu", "deriv_mse", [3.0, 2.0, 3.0, 2.0, 3.0]),
+                 job("gelu", "deriv_mse", [2.0, 3.0, 2.0, 3.0, 2.0])], ALPHA)  # relu vs gelu differs per seed
     assert out.verdict == "reproduced"
 
 
 def test_ranking_without_every_activation_is_inconclusive():
-    out = ranking_check("train_mse", ("mrepu", "relu"))([job("relu", "train_mse", [1.0])])
+    out = ranking_check("train_mse", ("mrepu", "relu"))([job("relu", "train_mse", [1.0])], ALPHA)
     assert out.verdict == "inconclusive"
 
 
@@ -52,10 +58,13 @@ def test_overflow_note_and_auto_init_filter():
                member_status=["ok", "ok", "blown_up"])
     relu = job("relu", "train_mse", [1e-3, 1e-3, 1e-3])
     check = ranking_check("train_mse", ("mrepu", "relu"))
-    out = note_mrepu_failures(check, "train_mse", "paper's C_W")([paper, relu])
-    assert out.verdict == "not reproduced" and "3/3 MRePU members overflowed" in out.why
-    out = mrepu_auto(note_mrepu_failures(check, "train_mse", "at init.C_W=auto"), "task.target")([paper, auto, relu])
-    assert "holds for 67% of 3 seeds" in out.measured  # the C_W = 0.5 job is left out, also from the note
+    out = note_mrepu_failures(check, "train_mse", "paper's C_W")([paper, relu], ALPHA)
+    # 3/3 against, but three seeds cannot reach 5% either way
+    assert out.verdict == "inconclusive" and "3 seeds: the smallest attainable p is 0.125" in out.why
+    assert "3/3 MRePU members overflowed" in out.why
+    out = mrepu_auto(note_mrepu_failures(check, "train_mse", "at init.C_W=auto"), "task.target")([paper, auto, relu],
+                                                                                              ALPHA)
+    assert "n=3 (2 wins, 1 losses)" in out.measured  # the C_W = 0.5 job is left out, also from the note
     assert "1/3 MRePU members blew up" in out.why and "overflowed" not in out.why
     assert out.measured.startswith("MRePU init.C_W=auto chose p: C_W_first 0.0123, C_W 0.456, C_b 0")
     # the blown-up member is a status, not a number: it is out of the mean (n=2/3)
@@ -67,11 +76,11 @@ def test_failure_note_reads_the_claims_own_metric():
     check = ranking_check("rel_l2", ("mrepu", "relu"), key="task.name")
     out = note_mrepu_failures(check, "rel_l2", "paper's C_W")([
         job("mrepu", "rel_l2", [None, None], task={"name": "burgers"}),
-        job("relu", "rel_l2", [0.6, 0.6], task={"name": "burgers"})])
-    assert out.verdict == "not reproduced" and "2/2 MRePU members overflowed" in out.why
+        job("relu", "rel_l2", [0.6, 0.6], task={"name": "burgers"})], ALPHA)
+    assert out.verdict == "inconclusive" and "2/2 MRePU members overflowed" in out.why
 
 
-def test_per_member_rule_threshold_and_missing_data():
+def test_per_member_rule_share_above_a_majority():
     where = lam0("x2", "relu")
 
     def ext(values):
@@ -79,31 +88,38 @@ def test_per_member_rule_threshold_and_missing_data():
             "members": values}}, "config": {}}, {"task": "x2", "activation": "relu", "regularizer.coef": "0"})
 
     rule = per_member_rule([where], "tail_line_residual", lambda v: v < 0.01, lambda w: "x2 relu")
-    assert rule([ext([0.001] * 4 + [0.5])]).verdict == "reproduced"         # 4/5 = 80 %
-    assert rule([ext([0.001] * 3 + [0.5] * 2)]).verdict == "not reproduced"  # 60 %
-    assert rule([ext([None, None])]).verdict == "inconclusive"
+    assert rule([ext([0.001] * 5)], ALPHA).verdict == "reproduced"            # 5/5: bound 0.05^(1/5) = 0.55
+    assert rule([ext([0.001] * 4 + [0.5])], ALPHA).verdict == "inconclusive"  # 4/5: bound 0.34
+    assert rule([ext([0.5] * 5)], ALPHA).verdict == "contradicted"            # 0/5: upper bound 0.45
+    # members that failed to train are not counted: 5 trained ones meet it
+    assert rule([ext([0.001] * 5 + [None] * 3)], ALPHA).verdict == "reproduced"
+    assert rule([ext([None, None])], ALPHA).verdict == "inconclusive"
 
 
-def test_spectral_norm_rule_compares_the_best_positive_lambda_with_zero():
+def test_spectral_norm_rule_pairs_each_lambda_with_zero():
     def run(act, coef, mse):
-        return Job(Path("/fake"), "completed", {"status": "completed", "metrics": {"extrap_mse": {
-            "members": [mse]}}, "config": {}}, {"task": "x2", "activation": act, "regularizer.coef": str(coef)})
+        return Job(Path("/fake"), "completed", {"status": "completed", "member_converged": [True] * 8,
+                                                "metrics": {"extrap_mse": {"members": mse}}, "config": {}},
+                   {"task": "x2", "activation": act, "regularizer.coef": str(coef)})
 
-    better = [run(a, c, m) for a in ("relu", "tanh") for c, m in ((0, 10.0), (1e-3, 12.0), (1e-2, 9.0))]
-    assert spectral_norm_check(better).verdict == "reproduced"
-    worse = better[:3] + [run("tanh", 0, 1.0), run("tanh", 1e-2, 2.0)]
-    out = spectral_norm_check(worse)
-    assert out.verdict == "not reproduced" and "50% of pairs" in out.why
+    base = [10.0 + k for k in range(8)]
+    better = [run(a, c, [v * f for v in base]) for a in ("relu", "tanh") for c, f in ((0, 1.0), (1e-3, 1.2), (1e-2, 0.9))]
+    out = spectral_norm_check(better, ALPHA)
+    assert out.verdict == "reproduced"  # λ = 1e-2 wins 8/8: p = 1/256, x2 (Bonferroni over two λ) < 0.05
+    assert "best of 2: λ=0.01: n=8 (8 wins, 0 losses)" in out.measured
+    worse = better[:3] + [run("tanh", 0, base), run("tanh", 1e-2, [v * 2 for v in base])]
+    out = spectral_norm_check(worse, ALPHA)
+    assert out.verdict == "contradicted" and "x2 tanh" in out.why
 
 
 def test_repu_kernel_rule_counts_every_fate():
-    metrics = {f"cw{c}_n8/{k}": {"members": [v]} for c, (o, e, col) in {"0.5": (0, 1, 7), "2": (0, 0, 1)}.items()
+    metrics = {f"cw{c}_n8/{k}": {"members": [v]} for c, (o, e, col) in {"0.5": (0, 1, 7), "2": (0, 0, 0)}.items()
                for k, v in zip(("overflowed", "exploded", "collapsed"), (o, e, col))}
     kernel = Job(Path("/fake"), "completed", {"status": "completed", "metrics": metrics,
                                               "config": {"ensemble": {"size": 8}}}, {})
-    out = repu_kernel_check([kernel])
-    assert "cw0.5_n8: 100%" in out.measured and "cw2_n8: 12%" in out.measured
-    assert out.verdict == "not reproduced" and "cw2_n8" in out.why
+    out = repu_kernel_check([kernel], ALPHA)
+    assert "cw0.5_n8: 8/8 = 100%" in out.measured and "cw2_n8: 0/8 = 0%" in out.measured
+    assert out.verdict == "contradicted" and "cw2_n8" in out.why
 
 
 @pytest.mark.parametrize("values,text", [
@@ -124,9 +140,10 @@ def test_phase_diagram_check_needs_agreement_and_a_stable_mrepu_window():
         return Job(Path(f"/fake/pd-{act}"), "completed", {"status": "completed", "metrics": metrics,
                                                         "config": {"activation": {"name": act}}}, {})
 
-    out = phase_diagram_check([pd("mrepu", 0.99, 0.06, Burgers=77.0, Table3=0.2), pd("tanh", 0.95, 0.5)])
-    assert out.verdict == "reproduced"
+    out = phase_diagram_check([pd("mrepu", 0.99, 0.06, Burgers=77.0, Table3=0.2), pd("tanh", 0.95, 0.5)], ALPHA)
+    assert out.verdict == "reproduced"  # 495/500 and 475/500 cells, each well above 90%
     assert "Burgers 77 (explodes)" in out.measured and "Table3 0.2 (stable)" in out.measured
-    assert phase_diagram_check([pd("mrepu", 0.99, 0.0)]).verdict == "not reproduced"   # no window
-    assert phase_diagram_check([pd("gelu", 0.85, 0.5)]).why == "fails for gelu"          # theory off
-    assert phase_diagram_check([]).verdict == "inconclusive"
+    assert phase_diagram_check([pd("mrepu", 0.99, 0.0)], ALPHA).verdict == "contradicted"   # no window
+    out = phase_diagram_check([pd("gelu", 0.85, 0.5)], ALPHA)                               # theory off
+    assert out.verdict == "contradicted" and "gelu agreement" in out.why
+    assert phase_diagram_check([], ALPHA).verdict == "inconclusive"

@@ -63,6 +63,8 @@ def test_help_lists_groups(tmp_path):
     ("+bogus=1", "bogus is not a known key"),
     ("task.train_range=[20,-20]", "task.train_range=[20, -20] is invalid: must be [low, high] with low < high"),
     ("ensemble.size=0", "ensemble.size=0 is invalid: must be an integer >= 1"),
+    ("convergence_tail=1", "convergence_tail=1 is invalid: must be a number in (0, 1)"),
+    ("convergence_tol=0", "convergence_tol=0 is invalid: must be a number > 0"),
 ])
 def test_bad_input_is_one_clear_line(tmp_path, override, needle):
     res = run_cli(*SMALL, *override.split(), cwd=tmp_path)

@@ -14,8 +14,11 @@ NAN, INF = math.nan, math.inf
 
 @pytest.mark.parametrize("final,initial,zero,want", [
     (0.1, 1.0, 0.5, "ok"),                 # trained
-    (400.0, 1.0, 0.5, "ok"),               # worse, but within 1000 x min(initial, zero)
-    (600.0, 1.0, 0.5, "blown_up"),         # 1200 x the zero-function loss
+    (0.49, 1.0, 0.5, "ok"),                # barely better than predicting zero
+    (0.5, 1.0, 0.5, "no_better_than_zero"),    # exactly the zero function's loss
+    (400.0, 1.0, 0.5, "no_better_than_zero"),  # within 1000 x min(initial, zero), but above zero's loss
+    (15.7, 3.0, 0.49, "no_better_than_zero"),  # the Burgers member of the issue: 15.7 against 0.49
+    (600.0, 1.0, 0.5, "blown_up"),         # 1200 x the zero-function loss: blown up comes first
     (3.6e33, 3.6e33, 0.25, "blown_up"),    # exploded at init and never moved: still blown up
     (999.0, 1.0, NAN, "ok"),               # no zero-output reference: the initial loss alone
     (1001.0, 1.0, NAN, "blown_up"),
@@ -30,7 +33,26 @@ def test_member_status_classifies_hand_made_histories(final, initial, zero, want
 def test_run_status_from_members():
     assert run_status(["ok", "ok"]) == "completed"
     assert run_status(["ok", "blown_up"]) == "partly_diverged"
+    assert run_status(["ok", "no_better_than_zero"]) == "partly_diverged"  # not every member ok
     assert run_status(["diverged", "blown_up"]) == "diverged"
+    assert run_status(["no_better_than_zero"] * 2) == "diverged"
+
+
+def test_a_member_that_learns_nothing_is_no_better_than_zero(tmp_path):
+    """A real run whose learning rate is too small to move: every member ends where it started,
+    and a member whose initial loss was above the zero function's has that fate; the console says
+    how many converged (the flat loss has stopped improving, so it counts as converged)."""
+    res = run_cli("task=x2", "ensemble.size=4", "optimizer.lr=1e-12", "trainer.max_epochs=6", "log_every=1",
+                  "task.n_eval=51", "threads=1", f"hydra.run.dir={tmp_path}", cwd=tmp_path)
+    assert res.returncode == 0, res.stderr[-2000:]
+    s = json.loads((tmp_path / "summary.json").read_text())
+    final, zero = s["metrics"]["final_train_loss"]["members"], s["metrics"]["zero_output_loss"]["members"]
+    assert s["member_status"] == ["no_better_than_zero" if f >= z else "ok" for f, z in zip(final, zero)]
+    assert "no_better_than_zero" in s["member_status"], (final, zero)
+    assert s["status"] != "completed"
+    assert s["member_converged"] == [True] * 4 and len(s["loss_history"]["epochs"]) == 6
+    out = res.stdout + res.stderr
+    assert "no_better_than_zero" in out and "4/4 converged" in out
 
 
 CARD = ["activation=mrepu", "task=burgers", "task.n_collocation=400", "task.eval_grid={x: 64, t: [0.0, 0.99, 20]}",

@@ -16,6 +16,7 @@ from hydra import compose, initialize_config_dir
 from conftest import ROOT, make_cfg, run_cli
 from runner.claims import BEYOND
 from runner.config import ConfigError, quote_expressions, validate
+from runner.results import FINISHED
 from runner.run import build_model, build_task, run
 from runner.tasks import pde
 from runner.tasks.pde import PDE, partials
@@ -170,7 +171,9 @@ def test_the_issues_command_line_runs(tmp_path):
                   f"hydra.run.dir={tmp_path / 'run'}", cwd=tmp_path)
     assert res.returncode == 0, res.stderr[-2000:]
     summary = json.loads((tmp_path / "run" / "summary.json").read_text())
-    assert summary["status"] == "completed" and summary["config"]["task"]["exact"] == "exp(-k*pi**2*t)*sin(pi*x)"
+    # three steps: the run finishes; whether its members beat the zero function yet is their fate
+    assert summary["status"] in FINISHED and len(summary["member_status"]) == 4
+    assert summary["config"]["task"]["exact"] == "exp(-k*pi**2*t)*sin(pi*x)"
 
 
 def test_a_pde_typed_on_the_command_line_trains(tmp_path):
@@ -201,7 +204,7 @@ def test_one_variable_pde_runs_and_plots(tmp_path):
                    "task.n_collocation=32", "task.n_boundary=4", "trainer.max_epochs=3", "logger=none",
                    "model=mlp_3x64", "ensemble.size=2")
     summary = run(cfg, tmp_path)
-    assert summary["status"] == "completed"
+    assert summary["status"] in FINISHED  # three steps need not beat the zero function
     assert (tmp_path / "plots" / "solution.png").exists() and not (tmp_path / "plots" / "slices.png").exists()
 
 
@@ -245,7 +248,8 @@ def test_more_bad_input_names_the_key(overrides, needle):
 
 def test_suite_sweep_table_heatmap_and_claim(tmp_path):
     """Two equations x the ranking's four activations, a few steps each: the sweep ends with the
-    activation x equation table and heat map, and the claim row is computed by B13's rule."""
+    activation x equation table and heat map, and the claim row is computed by B13's rule (three
+    steps converge nothing, and two members per activation cannot reach 5%: inconclusive)."""
     sweep = tmp_path / "runs" / "pinn_suite"
     res = run_cli("-m", "experiment=pinn_suite", "pde=heat,poisson", "activation=gelu,tanh,mrepu,relu",
                   "trainer=cpu", "threads=1", "model=mlp_3x64", "ensemble.size=2", "trainer.max_epochs=3",
@@ -259,12 +263,12 @@ def test_suite_sweep_table_heatmap_and_claim(tmp_path):
     sys.path.insert(0, str(ROOT / "scripts"))
     import reproduce
 
-    plan = {"sweeps": {"pinn_suite": {"experiment": "pinn_suite", "overrides": []}}}
+    plan = {"verdicts": {"alpha": 0.05}, "sweeps": {"pinn_suite": {"experiment": "pinn_suite", "overrides": []}}}
     report = reproduce.write_report(tmp_path, "smoke", plan, {}, 0.0).read_text()
     section = report.split("## Beyond the papers: PINN suite")[1].split("\n## ")[0]
     assert "| activation | heat | poisson |" in section and "| mrepu |" in section
     row = next(line for line in section.splitlines() if line.startswith("| S1 "))
-    assert "heat: holds for" in row and "poisson: holds for" in row
-    assert re.search(r"\*\*(reproduced|not reproduced)\*\*", row)  # it ran, so the rule decided
+    assert "heat (" in row and "poisson (" in row and "gelu < tanh: n=" in row and "tanh < mrepu: n=" in row
+    assert "**inconclusive**" in row and "smallest attainable p" in row
     assert (tmp_path / "figures" / "pinn_suite-rel_l2_heatmap.png").exists()
     assert [c.id for c in BEYOND] == ["S1"]

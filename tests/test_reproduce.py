@@ -11,11 +11,12 @@ import pytest
 
 from conftest import ROOT
 from runner.claims import BEYOND, CLAIMS
+from runner.config import compose
+from runner.verdicts import VERDICTS
 
 sys.path.insert(0, str(ROOT / "scripts"))
 import reproduce  # noqa: E402
 
-VERDICTS = ("reproduced", "not reproduced", "inconclusive")
 
 
 def test_sweep_jobs_expand_like_hydra():
@@ -59,14 +60,19 @@ def test_smoke_subset_writes_a_structured_report(tmp_path):
     assert "estimate:" in out and "fig1" in out
     run("--only", "table2", "--extra", "trainer.max_epochs=4", "checkpoint_every=4", "task.record_epochs=[0,2,4]")
     report = (tmp_path / "REPORT.md").read_text()
-    assert "| claim | paper says | runner measured (mean ± std, n) | verdict |" in report
+    assert f"| claim | paper says | {reproduce.MEASURED} | verdict |" in report
     assert "; table2 re-ran for " in report  # the header says which sweeps this invocation ran
     rows = {m.group(1): m.group(2) for m in re.finditer(r"^\| (\S+) \(.*\| \*\*([a-z ]+)\*\*", report, re.M)}
     assert list(rows) == [c.id for c in CLAIMS + BEYOND]  # BEYOND's rows: the PINN suite's section
     assert set(rows.values()) <= set(VERDICTS)
+    assert re.search(r"\*\*\d+ reproduced, \d+ contradicted, \d+ inconclusive\*\* of \d+ claims, at α = 0.05", report)
     ran = {c.id for c in CLAIMS if set(c.sweeps) <= {"fig4", "fig1", "table2"}}
     assert ran == {"B1", "B2", "B3", "B6"}
-    assert all(rows[i] != "inconclusive" for i in ran)  # they ran, so the rule decided
+    assert all(rows[i] != "inconclusive" for i in ran - {"B6"})  # they ran, so the rule decided
+    # four epochs: no member has beaten the zero function yet (or it overflowed), so every member
+    # failed and every comparison is a tie
+    b6 = next(line for line in report.splitlines() if line.startswith("| B6 "))
+    assert rows["B6"] == "inconclusive" and "converged 0/32 members, 32 failed" in b6
     assert all(rows[c.id] == "inconclusive" for c in CLAIMS + BEYOND if c.id not in ran)
     assert "sweep tsvetkova did not run" in report
     figures = re.findall(r"!\[[^]]*\]\((figures/[^)]+)\)", report)
@@ -74,3 +80,40 @@ def test_smoke_subset_writes_a_structured_report(tmp_path):
     assert any(f.startswith("figures/fig1-") for f in figures)
     timings = json.loads((tmp_path / "timings.json").read_text())
     assert set(timings) == {"fig4", "fig1", "table2"} and all(t > 0 for t in timings.values())
+
+
+def test_estimate_probes_each_sweep_before_anything_runs(tmp_path):
+    res = subprocess.run([sys.executable, "scripts/reproduce.py", "--scale", "smoke", "--only", "fig4,table2",
+                          "--out", str(tmp_path), "--estimate"], cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-2000:]
+    lines = res.stdout.splitlines()
+    assert lines[0].startswith("reproduce --scale smoke: timing probe of 2 sweeps")
+    assert any(line.split()[:3] == ["fig4", "1", "jobs,"] for line in lines)
+    assert any(line.split()[:3] == ["table2", "3", "jobs,"] and "on 2 workers (3 job kinds timed" in line
+               for line in lines)
+    assert lines[-1].startswith("  total ~") and not list(tmp_path.iterdir())  # nothing ran
+
+
+def test_makespan_hands_jobs_to_the_first_free_worker():
+    assert reproduce.makespan([4, 1, 1, 1], 2) == 4      # 4 on one worker, 1+1+1 on the other
+    assert reproduce.makespan([1, 1, 4], 2) == 5         # the long job last waits for a free worker
+    assert reproduce.makespan([3, 3, 3], 1) == 9
+
+
+def test_medium_scale_pairs_at_least_eight_seeds_in_every_comparison():
+    """A sign test on n pairs cannot go below 0.5^n: the medium scale must allow p < 0.05 with room."""
+    plan = reproduce.load_plan("medium")
+    assert reproduce.load_alpha(plan, "medium") == 0.05
+    comparative = {s for c in CLAIMS + BEYOND if c.id in {"A4", "B8", "B9", "B10", "B11", "B12", "B13", "S1"}
+                   for s in c.sweeps}
+    assert comparative <= set(plan["sweeps"])
+    for name in comparative:
+        spec = plan["sweeps"][name]
+        cfg = compose(*reproduce.sweep_jobs(spec["experiment"], spec["overrides"])[0])
+        assert cfg.ensemble.size >= 8 and 0.5 ** cfg.ensemble.size < 0.005, name
+    assert set(plan["sweeps"]) == set(reproduce.load_plan("smoke")["sweeps"])  # every claim has its sweeps
+
+
+def test_alpha_must_be_a_probability():
+    with pytest.raises(ValueError, match=r"verdicts.alpha=1.5 is invalid: must be a number in \(0, 1\)"):
+        reproduce.load_alpha({"verdicts": {"alpha": 1.5}}, "x")

@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 
+import numpy as np
 import pytest
 
 from conftest import run_cli
@@ -49,6 +50,12 @@ def test_killed_run_resumes_to_the_uninterrupted_result(tmp_path):
     assert got.keys() == want.keys()
     for name in want:
         assert got[name] == pytest.approx(want[name], rel=1e-9, abs=1e-12), name
+    # the members' loss history survives the kill in the checkpoint: the same rows, the same verdict
+    got, want = (json.loads((d / "summary.json").read_text()) for d in (killed, reference))
+    assert got["loss_history"]["epochs"] == want["loss_history"]["epochs"] == [*range(0, 1500, 100), 1499]
+    for g, w in zip(got["loss_history"]["members"], want["loss_history"]["members"]):
+        assert g == pytest.approx(w, rel=1e-9, abs=1e-12)
+    assert got["member_converged"] == want["member_converged"]
     # metrics.csv covers the whole run once: rows before the checkpoint kept, none duplicated
     steps = [int(r["step"]) for r in csv.DictReader((killed / "metrics.csv").open())]
     ref_steps = [int(r["step"]) for r in csv.DictReader((reference / "metrics.csv").open())]
@@ -65,3 +72,35 @@ def test_skip_completed_does_not_recompute(tmp_path):
     assert res.returncode == 0
     assert "already finished (completed)" in res.stderr + res.stdout
     assert (run_dir / "summary.json").read_text() == before
+
+
+def test_loss_history_of_a_resumed_run_equals_the_uninterrupted_one(tmp_path):
+    """In one process, float64: 60 epochs straight, and the same run stopped at epoch 25 (as Ctrl-C
+    stops it: checkpoint at that epoch) then resumed to 60, logging every 10 epochs: the same logged
+    epochs and member losses (the rows before the checkpoint come from it, the rest from training)."""
+    from conftest import make_cfg
+    from runner.faults import Interrupted
+    from runner.module import StopOnSignal
+    from runner.run import build_task, job_identity, train
+
+    class StopAt25(StopOnSignal):
+        def on_train_epoch_end(self, trainer, module):
+            super().on_train_epoch_end(trainer, module)
+            if trainer.global_step == 25:
+                self._handle(signal.SIGINT, None)
+
+    cfg = make_cfg("task=x2", "ensemble.size=3", "trainer.precision=64-true", "logger=none", "progress_every=1000",
+                   "log_every=10", "trainer.max_epochs=60", "checkpoint_every=25")
+
+    def fit(run_dir, stop, ckpt=None):
+        with stop:
+            return train(cfg, build_task(cfg), run_dir, job_identity(cfg, run_dir), stop, ckpt, 25 if ckpt else None)[0]
+
+    straight = fit(tmp_path / "straight", StopOnSignal())
+    with pytest.raises(Interrupted):
+        fit(tmp_path / "resumed", StopAt25())
+    resumed = fit(tmp_path / "resumed", StopOnSignal(), ckpt=tmp_path / "resumed" / "checkpoints" / "last.ckpt")
+    assert straight.logged_epochs == resumed.logged_epochs == [0, 10, 20, 30, 40, 50, 59]
+    np.testing.assert_allclose(resumed.logged_losses, straight.logged_losses, rtol=1e-10, atol=0)
+    history = resumed.loss_history()
+    assert len(history["members"]) == 3 and all(len(m) == 7 for m in history["members"])

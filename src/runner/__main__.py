@@ -13,6 +13,7 @@ from omegaconf import DictConfig
 
 from runner.config import CONF_DIR, ConfigError, quote_expressions
 from runner.faults import Interrupted, RunStopped
+from runner.results import FAILED
 from runner.run import headline, run
 
 log = logging.getLogger("runner")
@@ -39,9 +40,12 @@ def main(cfg: DictConfig) -> float | None:
             sys.exit(1)
         return summary_objective(cfg, {"status": "failed"})
     members = summary.get("member_status") or []
-    counts = ", ".join(f"{members.count(s)} {s}" for s in ("ok", "blown_up", "diverged") if members.count(s))
-    log.info("%s: %s%s in %.1fs -> %s", summary["name"], summary["status"],
-             f" (members: {counts})" if summary["status"] != "completed" else "", summary["duration_s"], run_dir)
+    counts = ", ".join(f"{members.count(s)} {s}" for s in ("ok", *FAILED) if members.count(s))
+    converged = summary.get("member_converged")
+    log.info("%s: %s%s%s in %.1fs -> %s", summary["name"], summary["status"],
+             f" (members: {counts})" if summary["status"] != "completed" else "",
+             f", {sum(converged)}/{len(converged)} converged" if converged is not None else "",
+             summary["duration_s"], run_dir)
     log.info("summary: %s\nplots:   %s\n%s", run_dir / "summary.json", run_dir / "plots", headline(summary))
     return summary_objective(cfg, summary)
 

@@ -71,7 +71,8 @@ class Job:
 
     def members(self, metric: str) -> list[float | None]:
         """Every member's value of `metric`; None where it is not finite, or where the member
-        diverged or blew up (`member_status`, runner.results.member_status: one definition)."""
+        diverged, blew up or ended no better than the zero function (`member_status`,
+        runner.results.member_status: one definition)."""
         values = list(self.summary.get("metrics", {}).get(metric, {}).get("members", []))
         status = self.summary.get("member_status")
         if status and len(status) == len(values):
@@ -189,7 +190,8 @@ def problems(jobs: list[Job], metric: str, keys: list[str]) -> list[str]:
 def _member_fates(job: Job) -> str:
     """'2 blown up, 1 diverged' from a job's member_status ('' for a summary without it)."""
     status = job.summary.get("member_status") or []
-    counts = {"blown up": status.count("blown_up"), "diverged (non-finite)": status.count("diverged")}
+    counts = {"blown up": status.count("blown_up"), "diverged (non-finite)": status.count("diverged"),
+              "no better than the zero function": status.count("no_better_than_zero")}
     return ", ".join(f"{n} {what}" for what, n in counts.items() if n)
 
 

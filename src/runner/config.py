@@ -101,6 +101,8 @@ RULES = {
     "init.C_W_first": (positive, "null, or a number > 0"),
     "init.C_b": (nonnegative, "null, or a number >= 0"),
     "blowup_factor": (lambda v: _is_real(v) and v > 1, "a number > 1"),
+    "convergence_tail": (lambda v: _is_real(v) and 0 < v < 1, "a number in (0, 1): the share of logged epochs judged"),
+    "convergence_tol": (positive, "a number > 0"),
     "optimizer.lr": (positive, "a number > 0"),
     "optimizer.weight_decay": (nonnegative, "a number >= 0"),
     "regularizer.coef": (nonnegative, "a number >= 0"),
@@ -151,7 +153,8 @@ CHOICES = {
 
 TOP_LEVEL = {"activation", "init", "model", "task", "regularizer", "optimizer", "trainer", "logger",
              "seed", "ensemble", "threads", "log_every", "progress", "progress_every", "checkpoint_every", "resume",
-             "skip_completed", "objective", "tags", "experiment_name", "blowup_factor"}
+             "skip_completed", "objective", "tags", "experiment_name", "blowup_factor", "convergence_tail",
+             "convergence_tol"}
 
 # Groups built with hydra.utils.instantiate: their keys must be arguments of the target.
 INSTANTIATED = ("task", "regularizer", "optimizer", "trainer")

@@ -4,6 +4,7 @@ progress bar), checkpoints, and a clean stop on Ctrl-C or SIGTERM."""
 from __future__ import annotations
 
 import logging
+import math
 import os
 import signal
 import threading
@@ -77,6 +78,10 @@ class EnsembleModule(L.LightningModule):
         # buffers, so a resumed run keeps the values of its first step
         self.register_buffer("initial_loss", torch.full((model.size,), float("nan"), dtype=torch.float64))
         self.register_buffer("zero_output_loss", torch.full((model.size,), float("nan"), dtype=torch.float64))
+        # every member's training loss at each logged epoch (the metrics rows), for the
+        # convergence rule (runner.results.member_convergence); kept in checkpoints
+        self.logged_epochs: list[int] = []
+        self.logged_losses: list[list[float]] = []  # per logged epoch, one value per member
 
     def train_dataloader(self) -> DataLoader:
         return DataLoader(FullBatch(self.task.train_batch()), batch_size=None)
@@ -84,9 +89,18 @@ class EnsembleModule(L.LightningModule):
     def configure_optimizers(self):
         return self.optimizer_factory(self.model.parameters())
 
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        checkpoint["loss_history"] = {"epochs": list(self.logged_epochs),
+                                      "losses": [list(row) for row in self.logged_losses]}
+
     def on_load_checkpoint(self, checkpoint: dict) -> None:
-        """A checkpoint written with one Lightning step per epoch (before chunked steps) counted its
-        epochs in the automatic-optimization loop: carry them to the counter used now."""
+        """The loss history up to the checkpoint (a checkpoint without one, written before it was
+        kept, leaves it to start at the resumed epoch). A checkpoint written with one Lightning step
+        per epoch (before chunked steps) counted its epochs in the automatic-optimization loop:
+        carry them to the counter used now."""
+        history = checkpoint.get("loss_history") or {"epochs": [], "losses": []}
+        self.logged_epochs = [int(e) for e in history["epochs"]]
+        self.logged_losses = [[float(v) for v in row] for row in history["losses"]]
         loops = checkpoint.get("loops", {}).get("fit_loop", {})
         automatic = loops.get("epoch_loop.automatic_optimization.optim_progress", {}).get("optimizer", {}).get("step")
         manual = loops.get("epoch_loop.manual_optimization.optim_step_progress")
@@ -171,11 +185,21 @@ class EnsembleModule(L.LightningModule):
         return {f"{name}/{k}": v for name, member_values in values.items()
                 for k, v in finite_stats(member_values.detach().float()).items()}
 
+    def loss_history(self) -> dict:
+        """{"epochs": [logged epochs], "members": [[loss at each logged epoch] per member]}, None
+        where a loss was not finite (summary.json's `loss_history`)."""
+        size = self.model.size
+        members = [[v if math.isfinite(v) else None for v in (row[k] for row in self.logged_losses)]
+                   for k in range(size)]
+        return {"epochs": list(self.logged_epochs), "members": members}
+
     def write_row(self, epoch: int, member_loss: torch.Tensor, penalty: torch.Tensor | None) -> None:
         """The row at `epoch` (its step), straight to the loggers: Lightning's own logging keeps
         one value per key per Lightning step, and a chunk holds many epochs."""
         row = {key: float(v) for key, v in self.row(member_loss, penalty).items()}
         row["epoch"] = epoch
+        self.logged_epochs.append(epoch)
+        self.logged_losses.append(member_loss.detach().double().cpu().tolist())
         for logger in self.loggers:
             logger.log_metrics(row, step=epoch)
 

@@ -66,31 +66,81 @@ def member_stats(values: torch.Tensor | np.ndarray | list[float]) -> dict:
 
 
 # Run statuses of runs that trained to the end: their members' metrics are in the summary.
+# `completed`: every member ok; `partly_diverged`: some member is not ok; `diverged`: none is ok.
+# "Not ok" is any failed fate of FAILED (the run-level names predate no_better_than_zero; they
+# count members that are not ok, and member_status says which fate each one met).
 FINISHED = ("completed", "partly_diverged", "diverged")
+
+# Member fates other than `ok`, in the order member_status tests them: the member failed.
+FAILED = ("diverged", "blown_up", "no_better_than_zero")
 
 
 def member_status(final: torch.Tensor, initial: torch.Tensor, zero_output: torch.Tensor,
                   blowup_factor: float) -> list[str]:
-    """Per member: `diverged` (final loss not finite), `blown_up` (finite, but more than
-    blowup_factor x the smaller of its initial loss and the loss of the zero function: it ended
-    far worse than where it started, or than predicting nothing), else `ok`."""
+    """Per member, the first fate that applies:
+    - `diverged`: the final loss is not finite;
+    - `blown_up`: finite, but more than blowup_factor x the smaller of its initial loss and the
+      loss of the zero function (it ended far worse than where it started, or than predicting nothing);
+    - `no_better_than_zero`: its final loss is at least the zero function's loss (the task's loss
+      with the output layer zeroed): it learned nothing a constant zero output does not give;
+    - `ok`.
+    A reference that is not finite (NaN) is not used."""
     final, initial, zero_output = (torch.as_tensor(v).double().cpu() for v in (final, initial, zero_output))
     reference = torch.fmin(initial, zero_output)  # fmin: a NaN reference gives way to the other
     out = []
-    for f, r in zip(final.tolist(), reference.tolist()):
+    for f, r, z in zip(final.tolist(), reference.tolist(), zero_output.tolist()):
         if not math.isfinite(f):
             out.append("diverged")
         elif math.isfinite(r) and f > blowup_factor * r:
             out.append("blown_up")
+        elif math.isfinite(z) and f >= z:
+            out.append("no_better_than_zero")
         else:
             out.append("ok")
     return out
 
 
 def run_status(members: list[str]) -> str:
-    """completed (every member ok), diverged (none ok) or partly_diverged."""
+    """completed (every member ok), diverged (none ok) or partly_diverged (some not ok, whatever
+    their fate: see FAILED)."""
     bad = sum(m != "ok" for m in members)
     return "completed" if not bad else "diverged" if bad == len(members) else "partly_diverged"
+
+
+# A member's convergence is judged on its training loss at the logged epochs (metrics.csv rows).
+MIN_CONVERGENCE_POINTS = 5  # fewer logged epochs than this: too short to judge
+
+
+def member_convergence(losses: list[float | None], tail: float = 0.2,
+                       tol: float = 0.05) -> tuple[bool, float | None, str]:
+    """(converged, improvement, reason) of one member from its training loss at the logged epochs,
+    in order (None or non-finite where the loss was not finite).
+
+    The last `tail` share of the logged epochs (ceil(tail x n) of them, at least one, leaving at
+    least one before) is the tail; improvement = (best loss before the tail - best loss in the
+    tail) / best loss before it. The member converged when improvement < tol: over the tail it
+    found less than a tol fraction of further decrease. Not converged: fewer than
+    MIN_CONVERGENCE_POINTS logged epochs ("too short to judge"; improvement None) or a non-finite
+    loss anywhere (a diverged member; improvement None)."""
+    n = len(losses)
+    if n < MIN_CONVERGENCE_POINTS:
+        return False, None, f"too short to judge ({n} logged epochs, fewer than {MIN_CONVERGENCE_POINTS})"
+    values = np.array([math.nan if v is None else float(v) for v in losses])
+    if not np.isfinite(values).all():
+        return False, None, "non-finite loss"
+    k = min(max(1, math.ceil(tail * n)), n - 1)
+    before, within = float(values[:-k].min()), float(values[-k:].min())
+    improvement = (before - within) / abs(before) if before != 0 else 0.0
+    if improvement < tol:
+        return True, improvement, f"improved {improvement:.1%} over the last {k} of {n} logged epochs"
+    return False, improvement, f"still improving: {improvement:.1%} over the last {k} of {n} logged epochs"
+
+
+def convergence(history: dict, tail: float = 0.2, tol: float = 0.05) -> dict:
+    """`member_converged` and `member_improvement` (lists over members) for a summary, from its
+    `loss_history` ({"epochs": [...], "members": [[loss per logged epoch] per member]})."""
+    judged = [member_convergence(losses, tail, tol) for losses in history["members"]]
+    return {"member_converged": [c for c, _, _ in judged], "member_improvement": [i for _, i, _ in judged]}
 
 
 def read_summary(run_dir: Path) -> dict | None:

@@ -27,8 +27,8 @@ from runner.faults import DiskFull, Interrupted, resume_checkpoint, run_dir_lock
 from runner.loggers import build_loggers
 from runner.module import EnsembleModule, EpochBar, LastCheckpoint, ProgressPrinter, StopOnSignal
 from runner.regularizers import exact_spectral_norms
-from runner.results import (FINISHED, INTERRUPTED, member_stats, member_status, read_summary, run_status,
-                            write_json_atomic)
+from runner.results import (FINISHED, INTERRUPTED, convergence, member_stats, member_status, read_summary,
+                            run_status, write_json_atomic)
 from runner.tasks.base import Task
 from runner.tracking import report_to_trackers
 
@@ -131,8 +131,9 @@ def train(cfg: DictConfig, task: Task, run_dir: Path, job: dict, stop: StopOnSig
 
 def fit(cfg: DictConfig, task: Task, run_dir: Path, job: dict, stop: StopOnSignal,
         ckpt_path: Path | None = None, resume_step: int | None = None,
-        loggers: list[Logger] | None = None) -> tuple[dict, list[str]]:
-    """Train, then evaluate; return final per-member metrics (tensors) and each member's status."""
+        loggers: list[Logger] | None = None) -> tuple[dict, list[str], dict]:
+    """Train, then evaluate; return final per-member metrics (tensors), each member's status and
+    the members' training loss at the logged epochs (EnsembleModule.loss_history)."""
     module, trainer = train(cfg, task, run_dir, job, stop, ckpt_path, resume_step, loggers)
     model = module.model
     model.eval()
@@ -146,7 +147,7 @@ def fit(cfg: DictConfig, task: Task, run_dir: Path, job: dict, stop: StopOnSigna
     task.save_outputs(model, run_dir, label=f"{cfg.activation.name}")
     for logger in trainer.loggers:
         logger.finalize("success")
-    return metrics, status
+    return metrics, status, module.loss_history()
 
 
 def run(cfg: DictConfig, run_dir: Path, overrides: list[str] | None = None,
@@ -157,7 +158,9 @@ def run(cfg: DictConfig, run_dir: Path, overrides: list[str] | None = None,
     kernel of the training inputs is forecast through the depth (logged, and in the summary).
     One process at a time works in a run directory (run_dir/.lock, else RunDirInUse). A trained
     run is `completed` when every member trained, else `partly_diverged` or `diverged`
-    (runner.results.member_status: non-finite, or blown up past blowup_factor); Ctrl-C or SIGTERM
+    (runner.results.member_status: non-finite, blown up past blowup_factor, or no better than the
+    zero function), and records each member's loss history and whether it converged
+    (runner.results.convergence, by convergence_tail and convergence_tol); Ctrl-C or SIGTERM
     records `interrupted` and raises Interrupted; other failures are recorded as `failed` and re-raised.
     Once summary.json is written, the active trackers (W&B, TensorBoard) get it too (runner.tracking).
     """
@@ -198,10 +201,12 @@ def run_locked(cfg: DictConfig, run_dir: Path, overrides: list[str] | None, grou
         if cfg.get("threads"):
             torch.set_num_threads(cfg.threads)
         if task.trains:
-            metrics, members = fit(cfg, task, run_dir, job, stop, ckpt_path, resume_step, loggers)
+            metrics, members, history = fit(cfg, task, run_dir, job, stop, ckpt_path, resume_step, loggers)
             summary["member_status"] = members
             summary["diverged_members"] = sum(m != "ok" for m in members)
             summary["status"] = run_status(members)
+            summary["loss_history"] = history
+            summary.update(convergence(history, cfg.convergence_tail, cfg.convergence_tol))
         else:
             metrics = task.run(cfg, run_dir)
             summary["status"] = "completed"
