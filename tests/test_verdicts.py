@@ -25,7 +25,7 @@ def sign_p(wins: int, n: int) -> float:
 
 
 def write_job(root: Path, act: str, metric: str, values, fates=None, converged=None, target="poly_low",
-              seed=0, member_offset=0) -> None:
+              seed=0, member_offset=0, improvement=None) -> None:
     """One job directory of a Table 4-like sweep: summary.json with the members' values, fates and
     convergence."""
     fates = fates or ["ok" if v is not None else "diverged" for v in values]
@@ -33,6 +33,7 @@ def write_job(root: Path, act: str, metric: str, values, fates=None, converged=N
     status = "completed" if all(f == "ok" for f in fates) else "diverged" if "ok" not in fates else "partly_diverged"
     summary = {"status": status, "seed": seed, "member_status": fates, "member_converged": converged,
                "metrics": {metric: {"members": values}},
+               **({"member_improvement": improvement} if improvement is not None else {}),
                "config": {"activation": {"name": act}, "task": {"name": "polynomial", "target": target}, "seed": seed,
                           "ensemble": {"size": len(values), "member_offset": member_offset}, "init": {"C_W": 1.0}}}
     path = root / f"{len(list(root.glob('*')))}"
@@ -93,6 +94,20 @@ def test_unconverged_members_drop_their_pairs(tmp_path):
     # the diverged member counts as +inf and loses its pair: 7 of 8
     assert out.verdict == "reproduced" and f"7 wins, 1 losses), p = {sign_p(7, 8):.3g}" in out.measured
     assert "converged 15/16 members, 1 failed" in out.measured and "on 7 finite pairs" in out.measured
+
+
+def test_an_unconverged_pair_further_apart_than_its_members_still_move_is_kept(tmp_path):
+    """Every member still improving (not converged by the rule): MRePU a decade below ReLU while each
+    loss fell 30% over the tail (ln(1/0.7) = 0.36 < ln 10 = 2.3): the order is settled, all eight
+    pairs count. Members 10% apart that both still fall 20% are not settled: every pair dropped."""
+    unconverged = {"converged": [False] * 8, "improvement": [0.3] * 8}
+    out = b9(tmp_path / "far", [v / 10 for v in RELU], RELU, mrepu_kw=unconverged, relu_kw=unconverged)
+    assert out.verdict == "reproduced", out
+    assert "8 pairs with an unconverged member kept as settled" in out.measured
+    close = {"converged": [False] * 8, "improvement": [0.2] * 8}
+    out = b9(tmp_path / "close", [v / 1.1 for v in RELU], RELU, mrepu_kw=close, relu_kw=close)
+    assert out.verdict == "inconclusive", out
+    assert out.why == "16/16 members unconverged, 0 of 8 pairs left: the smallest attainable p is 1"
 
 
 def test_a_failed_member_decides_its_pair_against_an_unconverged_one(tmp_path):

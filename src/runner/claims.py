@@ -104,25 +104,26 @@ def stats(values: np.ndarray) -> str:
             f"(n={len(finite)}/{len(values)})")
 
 
-def member_rows(jobs: list[Job], metric: str) -> dict[tuple[int, int], tuple[float | None, str, bool]]:
-    """(seed, member index) -> (value of `metric`, fate, converged) for every member of these jobs.
-    Member k of a job with seed s and ensemble.member_offset o is (s, o + k): its initial-weight
-    stream. A summary without member_status gives `diverged` where the value is missing; one
-    without member_converged leaves every member unconverged (undecided)."""
+def member_rows(jobs: list[Job], metric: str) -> dict[tuple[int, int], tuple[float | None, str, bool, float | None]]:
+    """(seed, member index) -> (value of `metric`, fate, converged, improvement) for every member of
+    these jobs. Member k of a job with seed s and ensemble.member_offset o is (s, o + k): its
+    initial-weight stream. A summary without member_status gives `diverged` where the value is
+    missing; one without member_converged leaves every member unconverged (undecided)."""
     rows = {}
     for job in jobs:
         values = job.members(metric)
         fates = job.summary.get("member_status") or ["ok" if v is not None else "diverged" for v in values]
         converged = job.summary.get("member_converged") or [False] * len(values)
+        improvement = job.summary.get("member_improvement") or [None] * len(values)
         seed, offset = int(job.value("seed") or 0), int(job.value("ensemble.member_offset") or 0)
-        for k, row in enumerate(zip(values, fates, converged)):
+        for k, row in enumerate(zip(values, fates, converged, improvement)):
             rows[(seed, offset + k)] = row
     return rows
 
 
 def arm(name: str, rows: dict, keys: list) -> Arm:
-    values, fates, converged = zip(*(rows[k] for k in keys)) if keys else ((), (), ())
-    return Arm(name, values, fates, converged)
+    values, fates, converged, improvement = zip(*(rows[k] for k in keys)) if keys else ((), (), (), ())
+    return Arm(name, values, fates, converged, improvement)
 
 
 def paired_test(label: str, a: tuple[str, list[Job]], b: tuple[str, list[Job]], metric: str) -> Test:

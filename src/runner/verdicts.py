@@ -16,7 +16,9 @@ dependency); nothing here knows which claim or paper it serves.
   ln(median a / median b) over finite values with a bootstrap interval.
 - Convergence gate (both): a member that neither converged (runner.results.member_convergence)
   nor failed is undecided; pairs (paired) or members (unpaired) with an undecided member are
-  dropped, and the row shows how many members converged. Where the comparison cannot change with
+  dropped, unless the order is final anyway (against a failed member) or, paired, settled: the
+  gap between the two values is larger than either member's loss still moved over the tail of
+  its run (`settled_pairs`). The row shows how many members converged. Where the comparison cannot change with
   more training it stays: a pair of an unconverged member and a failed one (+inf) goes to the
   unconverged member; unpaired, an unconverged member stays when every member of the other arm failed.
 - `share`: k of n members meet a rule; one-sided exact binomial tests against the threshold and
@@ -58,10 +60,23 @@ class Arm:
     values: Sequence[float | None]
     fates: Sequence[str]
     converged: Sequence[bool]
+    improvement: Sequence[float | None] | None = None  # runner.results.member_convergence, per member
 
     def __post_init__(self):
         if not len(self.values) == len(self.fates) == len(self.converged):
             raise ValueError("an arm needs one value, fate and convergence per member")
+        if self.improvement is not None and len(self.improvement) != len(self.values):
+            raise ValueError("an arm needs one improvement per member")
+
+    @property
+    def moved(self) -> np.ndarray:
+        """How far each member's training loss still fell over the tail of its run, in log units:
+        -ln(1 - improvement); +inf where unknown (too short, non-finite, or no improvements given)."""
+        if self.improvement is None:
+            return np.full(len(self.values), math.inf)
+        imp = np.array([math.nan if v is None else max(float(v), 0.0) for v in self.improvement])
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.where(np.isfinite(imp) & (imp < 1), -np.log1p(-np.clip(imp, 0, 1)), math.inf)
 
     @property
     def failed(self) -> np.ndarray:
@@ -153,19 +168,37 @@ def _sign_test(a: Arm, b: Arm, keep: np.ndarray) -> tuple[int, int, int, float, 
     return len(va), wins, losses, p, p_opp, f"n={len(va)} ({counts}), p = {p:.3g} (opposite {p_opp:.3g}), {effect}"
 
 
+def settled_pairs(a: Arm, b: Arm) -> np.ndarray:
+    """Pairs whose order more training is not expected to change: both values finite and positive,
+    and the gap between them, |ln(a/b)|, larger than either member's training loss still fell over
+    the tail of its run (Arm.moved). A member that is not converged by the rule but sits a decade
+    from its partner, while its loss fell 30% over the last fifth, is such a pair; two members 10%
+    apart that both still fall 20% are not."""
+    va, vb = a.worst_is_inf, b.worst_is_inf
+    ok = np.isfinite(va) & np.isfinite(vb) & (va > 0) & (vb > 0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        gap = np.abs(np.log(np.where(ok, va, 1.0) / np.where(ok, vb, 1.0)))
+    return ok & (gap > np.maximum(a.moved, b.moved))
+
+
 def paired(label: str, a: Arm, b: Arm) -> Test:
     """Sign test of "a < b" on pairs (member k of a, member k of b): see the module docstring.
     When the convergence gate dropped pairs, the text also gives the test on every pair, for
     context only: the verdict rests on the decided pairs."""
     if len(a.values) != len(b.values):
         raise ValueError(f"{label}: arms of {len(a.values)} and {len(b.values)} members cannot be paired")
-    keep = (a.decided & b.decided) | (a.failed ^ b.failed)  # against a failed member the order is final
+    both_decided = a.decided & b.decided
+    against_failed = a.failed ^ b.failed  # against a failed member the order is final
+    settled = settled_pairs(a, b) & ~both_decided & ~against_failed
+    keep = both_decided | against_failed | settled
     n, _, _, p, p_opp, text = _sign_test(a, b, keep)
     dropped = len(a.values) - n
     undecided = int((~a.decided).sum() + (~b.decided).sum())
     limit = (f"{undecided}/{2 * len(a.values)} members unconverged, {n} of {len(a.values)} pairs left"
              if dropped else f"{n} seeds")
     detail = f"{text}; " + _convergence_text((a, b), f"{dropped} pairs")
+    if settled.any():
+        detail += f"; {int(settled.sum())} pairs with an unconverged member kept as settled"
     if dropped:
         detail += f"; all pairs, converged or not: {_sign_test(a, b, np.ones(len(a.values), dtype=bool))[-1]}"
     return Test(label, p, p_opp, 0.5 ** n, detail, limit)
