@@ -42,7 +42,7 @@ test-numerics: install
 	ATEN_CPU_CAPABILITY=default OMP_NUM_THREADS=1 $(PY) -m pytest -q -m numerics -n $(TEST_WORKERS) --maxprocesses=4
 
 bench: install
-	$(PY) scripts/bench_ensemble.py
+	$(PY) -m benchmarks.bench_ensemble
 
 # Every paper preset as multirun sweeps, every claim checked: reports/$(SCALE)/REPORT.md.
 # SCALE=smoke takes ~10 min here; SCALE=medium (8 paired seeds, designed to decide) at most 75 min,

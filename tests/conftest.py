@@ -11,20 +11,41 @@ import pytest
 import torch
 from omegaconf import DictConfig
 
+from runner.activations import Activation
 from runner.config import compose
+from runner.ensemble import EnsembleMLP
+from runner.init import Init
 
 ROOT = Path(__file__).resolve().parents[1]
 
 if os.environ.get("PYTEST_XDIST_WORKER_COUNT") and "OMP_NUM_THREADS" not in os.environ:
     # pytest -n N: each worker (and the runs it starts) gets its share of the cores; torch thread
-    # pools of several processes contending for the same cores make small steps ~30x slower
+    # pools of several processes contending for the same cores make small steps many times slower
     os.environ["OMP_NUM_THREADS"] = str(max(1, (os.cpu_count() or 1) // int(os.environ["PYTEST_XDIST_WORKER_COUNT"])))
     torch.set_num_threads(int(os.environ["OMP_NUM_THREADS"]))
+
+
+def colored_fraction(png: Path) -> float:
+    """The share of a PNG's pixels that are colored (channels apart by more than 0.2 of full
+    scale): about 0 for an empty figure, whose axes, ticks and labels are black on white; a curve
+    in a default color, a filled band, an image or a heat map raise it."""
+    import matplotlib.image
+
+    rgb = matplotlib.image.imread(png)[..., :3]
+    return float(((rgb.max(-1) - rgb.min(-1)) > 0.2).mean())
 
 
 def make_cfg(*overrides: str) -> DictConfig:
     """The composed config for these overrides on the CPU trainer (no Hydra run directory)."""
     return compose("trainer=cpu", *overrides)
+
+
+def make_model(in_dim: int, out_dim: int, depth: int, width: int, activation: Activation, size: int,
+               seed: int = 0, member_offset: int = 0, C_W: float = 1.0, C_b: float = 0.0) -> EnsembleMLP:
+    """An EnsembleMLP at critical init (C_W on every layer), float32, no dropout, for tests that
+    need a model and not a config."""
+    return EnsembleMLP(in_dim, out_dim, depth, width, activation, Init("critical", C_W, C_W, C_b), size=size,
+                       seed=seed, member_offset=member_offset, dropout=0.0, dtype=torch.float32)
 
 
 def run_cli(*args: str, cwd: Path, timeout: int = 300) -> subprocess.CompletedProcess:

@@ -1,4 +1,4 @@
-"""runner.claims: each claim's rule on hand-made jobs whose answer is known, so a report's
+"""runner.claims and the papers' checks (runner.papers): each claim's rule on hand-made jobs whose answer is known, so a report's
 verdicts mean what the rules say (which members are paired, +inf for overflowed members, shares
 against a majority, the C_W filter). The statistics themselves: tests/test_verdicts.py."""
 
@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 
 from runner.aggregate import Job
-from runner.claims import (lam0, mrepu_auto, note_mrepu_failures, per_member_rule, ranking_check,
-                           repu_kernel_check, spectral_norm_check, stats)
+from runner.claims import per_member_rule, ranking_check, stats
+from runner.papers.kimkang import mrepu_auto, note_mrepu_failures, phase_diagram_check, repu_kernel_check
+from runner.papers.tsvetkova import lam0, spectral_norm_check
 
 
 def job(act, metric, values, target="p", status="completed", C_W=1.0, member_status=None, **config):
@@ -21,7 +22,7 @@ def job(act, metric, values, target="p", status="completed", C_W=1.0, member_sta
         summary["member_status"] = member_status
     overrides = {"init.C_W": "auto"} if C_W == "auto" else {}
     if C_W == "auto":
-        summary["init"] = {"C_W_first": 0.0123, "C_W": 0.456, "C_b": 0.0}
+        summary["resolved_init"] = {"scheme": "critical", "C_W_first": 0.0123, "C_W": 0.456, "C_b": 0.0}
     return Job(Path(f"/fake/{act}-{target}-{C_W}"), status, summary, overrides)
 
 
@@ -131,8 +132,6 @@ def test_stats_text(values, text):
 
 
 def test_phase_diagram_check_needs_agreement_and_a_stable_mrepu_window():
-    from runner.claims import phase_diagram_check
-
     def pd(act, agreement, stable, **marks):
         metrics = {"agreement": {"members": [agreement]}, "clear_cells": {"members": [500.0]},
                    "measured_share_stable": {"members": [stable]},

@@ -11,17 +11,15 @@ import subprocess
 import sys
 import time
 
-import matplotlib
 import pytest
 
 from conftest import run_cli
 from runner.aggregate import collect, problems
 from runner.faults import DiskFull, LogFileHandler, checkpoint_step, resume_checkpoint
 from runner.loggers import ResumableCSVLogger
-from runner.results import save_figure, write_json_atomic
+from runner.results import pyplot, save_figure, write_json_atomic
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
+plt = pyplot()
 
 # float64 so that "the same result" is checked tightly; one thread, as jobs that share a machine run.
 EPOCHS = 600

@@ -9,7 +9,8 @@ import torch
 
 from conftest import make_cfg
 from runner import activations, theory
-from runner.forecast import BAND, InitValues, choose_init, forecast, input_K0, plan_init
+from runner.forecast import BAND, choose_init, forecast, input_K0, plan_init
+from runner.init import Init
 from runner.kernels import sample_init
 from runner.run import build_task
 
@@ -19,7 +20,7 @@ def test_forecast_is_kernel_flow_of_the_smallest_median_and_largest_input():
     x = torch.tensor([[0.0, 0.0], [1.0, 0.0], [1.0, 1.0], [0.5, 0.5], [2.0, 2.0]])
     K0 = input_K0(x)  # |x|²/n0 = 0, 0.5, 1, 0.25, 4
     assert K0 == pytest.approx([0.0, 0.5, 4.0])
-    init = InitValues(C_W_first=0.7, C_W=1.3, C_b=0.05)
+    init = Init("critical", C_W_first=0.7, C_W=1.3, C_b=0.05)
     fc = forecast(act, K0, init, layers=6)
     want = theory.kernel_flow(act, 0.05, 1.3, K0, 6, C_W_first=0.7)
     np.testing.assert_allclose(np.array(fc.K), want, rtol=1e-6)
@@ -31,14 +32,14 @@ def test_forecast_is_kernel_flow_of_the_smallest_median_and_largest_input():
 def test_forecast_verdicts_name_the_layer_where_the_kernel_leaves_the_band():
     mrepu, repu = activations.build("mrepu", p=2), activations.build("repu", p=2)
     K0 = np.array([0.1, 0.5, 1.0])
-    fc = forecast(mrepu, K0, InitValues(1.0, 1.0, 0.0), layers=8)
+    fc = forecast(mrepu, K0, Init("critical", 1.0, 1.0, 0.0), layers=8)
     K = theory.kernel_flow(mrepu, 0.0, 1.0, K0, 8)
     first_out = int(np.argmax((K / K[:, :1] > BAND).any(0))) + 1
     assert fc.verdict == "explodes" and fc.leaves_at == first_out
     assert "explodes at layer" in fc.line() and "set init.C_W=auto" in fc.line()
-    fc = forecast(repu, K0, InitValues(0.5, 0.5, 0.0), layers=8)
+    fc = forecast(repu, K0, Init("critical", 0.5, 0.5, 0.0), layers=8)
     assert fc.verdict == "vanishes"
-    relu = forecast(activations.build("relu"), K0, InitValues(2.0, 2.0, 0.0), layers=8)
+    relu = forecast(activations.build("relu"), K0, Init("critical", 2.0, 2.0, 0.0), layers=8)
     assert relu.verdict == "stable" and relu.deviation == pytest.approx(0.0, abs=1e-9)
 
 
@@ -58,10 +59,9 @@ def test_auto_keeps_ninety_percent_of_an_ensembles_layer_L_kernels_in_the_band(a
     cfg = make_cfg(f"activation={activation}", *CASES[case])
     task = build_task(cfg)
     x = task.network_inputs()
-    fc = plan_init(cfg, task.in_dim, x)
+    i, fc = plan_init(cfg, task.in_dim, x)
     assert fc.auto and fc.verdict == "stable" and not fc.note, fc.line()
     x = x[torch.randperm(len(x), generator=torch.Generator().manual_seed(0))[:48]].double()
-    i = cfg.init
     stats = sample_init(activations.build(**cfg.activation), x, cfg.model.depth, cfg.model.width, i.C_W, i.C_b,
                         members=64, seed=0, C_W_first=i.C_W_first)
     K1 = i.C_b + i.C_W_first * x.pow(2).mean(1).numpy()          # theory, per input
@@ -87,3 +87,25 @@ def test_given_values_are_kept_and_the_rest_chosen():
     assert init.C_b == 0.0
     init, _ = choose_init(act, np.array([0.0, 0.5, 2.0]), 6, C_W_first=0.01)
     assert init.C_W_first == 0.01
+
+
+def test_plan_init_leaves_the_config_as_written():
+    """The resolved init is its own object (summary.json's resolved_init); cfg.init still says auto."""
+    cfg = make_cfg("activation=mrepu", "task=x2")
+    task = build_task(cfg)
+    init, fc = plan_init(cfg, task.in_dim, task.network_inputs())
+    assert cfg.init.C_W == "auto" and cfg.init.C_W_first is None and cfg.init.C_b is None
+    assert init.scheme == "critical" and fc.init == init.as_dict() and init.C_W > 0
+    given, _ = plan_init(make_cfg("init.C_W=0.8"), 1, None)
+    assert given == Init("critical", C_W_first=0.8, C_W=0.8, C_b=0.0)  # null C_W_first follows C_W; null C_b is 0
+    pytorch, _ = plan_init(make_cfg("init=pytorch", "model.width=64"), 1, None)
+    assert pytorch == Init("pytorch", 1 / 3, 1 / 3, 1 / (3 * 64))  # the Gaussian equivalent
+
+
+def test_a_config_without_init_C_W_fails_in_one_line(tmp_path):
+    from conftest import run_cli
+
+    res = run_cli("~init.C_W", "trainer=cpu", cwd=tmp_path)
+    assert res.returncode == 2 and res.stderr.strip() == (
+        "runner: error: init.C_W is missing: init.scheme=critical needs it (conf/init/critical.yaml)")
+    assert not list(tmp_path.rglob("summary.json"))  # stopped before any work

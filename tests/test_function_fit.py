@@ -8,16 +8,20 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import make_cfg, run_cli
+from conftest import make_cfg, make_model, run_cli
 from runner import activations
 from runner.aggregate import aggregate, collect, main as aggregate_main
 from runner.config import ConfigError, validate
-from runner.ensemble import EnsembleMLP
 from runner.expression import Expression, ExpressionError
 from runner.run import build_task, run
 from runner.tasks.function_fit import FunctionFit
 
 # ---------------------------------------------------------------- the evaluator
+
+
+def fit_task(target: str, *overrides: str) -> FunctionFit:
+    """task=polynomial (conf/task/polynomial.yaml) with this target."""
+    return build_task(make_cfg("task=polynomial", f"task.target={target}", *overrides))
 
 
 @pytest.mark.parametrize("text,needle", [
@@ -83,10 +87,10 @@ def test_preset_derivatives_match_hand_written(task, name):
 
 
 def test_grids_follow_the_paper():
-    one = FunctionFit(target="x**2")
+    one = fit_task("x**2")
     assert one.x_train.shape == (101, 1) and one.x_test.shape == (201, 1)
     assert one.x_train[1, 0] - one.x_train[0, 0] == pytest.approx(0.04)  # 101 points on [-2, 2]
-    assert FunctionFit(target="x1*x2").x_train.shape == (101 * 101, 2)
+    assert fit_task("x1*x2").x_train.shape == (101 * 101, 2)
     cfg = make_cfg("experiment=kimkang_table4", "kimkang=poly2d_b")
     assert build_task(cfg).x_train.shape == (51 * 51, 2)
 
@@ -123,8 +127,8 @@ def test_per_activation_settings_pick_the_paper_values():
 @pytest.mark.numerics
 @pytest.mark.parametrize("normalize", [False, True])
 def test_input_gradient_is_each_members_own(normalize):
-    task = FunctionFit(target="x1**2 - x2", n_points=5, normalize=normalize)
-    model = EnsembleMLP(2, 1, 2, 8, activations.build("gelu"), size=3, seed=1)
+    task = fit_task("x1**2 - x2", "task.n_points=5", f"task.normalize={normalize}")
+    model = make_model(2, 1, 2, 8, activations.build("gelu"), size=3, seed=1)
     x = task.x_test[:7]
     pred, grad = task.input_gradient(model, x)
     h = 1e-3  # central differences of each member's prediction, in original units
@@ -208,7 +212,7 @@ def test_aggregate_lists_failed_and_diverged_jobs(tmp_path, capsys):
 def test_paper_mrepu_cw_overflows_at_init_with_the_working_definition():
     """A finding, not a wish: with MRePU_2(z) = z max(0, z+1)^2 (the working definition, docs/papers.md)
     the paper's C_W = 0.5 on [-2, 2] makes 5x32 nets overflow in float32 at initialization, so
-    Table 4's MRePU row needs a smaller C_W (README, Paper B regression). If this fails, the
+    Table 4's MRePU row needs a smaller C_W (docs/papers.md, Paper B regression). If this fails, the
     activation changed: revisit conf/kimkang/*.yaml."""
     cfg = make_cfg("experiment=kimkang_table4", "activation=mrepu", "ensemble.size=16")
     assert cfg.init.C_W == 0.5
@@ -268,4 +272,4 @@ def test_tiled_loss_equals_the_full_batch_loss_and_gradient(compiled):
 
 def test_tile_must_be_an_integer_of_at_least_two():
     with pytest.raises(ValueError, match=r"task.tile=1 is invalid"):
-        FunctionFit(target="x**2", tile=1)
+        fit_task("x**2", "task.tile=1")

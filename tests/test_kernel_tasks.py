@@ -7,9 +7,8 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import make_cfg, run_cli
+from conftest import make_cfg, make_model, run_cli
 from runner import activations, theory
-from runner.ensemble import EnsembleMLP
 from runner.kernels import empirical_chi_perp, mean_and_se, sample_init, vertex_from_G
 from runner.run import run
 
@@ -64,7 +63,7 @@ def test_vertex_grows_with_depth_and_is_larger_at_smaller_width():
 
 def test_empirical_chi_perp_matches_theory_at_init():
     act = activations.build("tanh")
-    model = EnsembleMLP(2, 1, 3, 512, act, size=8, seed=0, C_W=1.5).double()
+    model = make_model(2, 1, 3, 512, act, size=8, seed=0, C_W=1.5).double()
     x = torch.randn(16, 2, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
     _, zs = model(x, return_preactivations=True)
     K = theory.kernel_flow(act, 0.0, 1.5, (x**2).sum(1).numpy() / 2, 3)  # (16, 3)

@@ -1,6 +1,6 @@
-"""scripts/reproduce.py: sweep expansion, the runtime estimate, and the report's structure on a
-small subset of the smoke scale (the verdicts themselves are science, checked in their own tests
-and stated in reports/smoke/REPORT.md)."""
+"""scripts/reproduce.py and runner.plan: sweep expansion, the runtime estimate, and the report's
+structure on a small subset of the smoke scale (the verdicts themselves are science, checked in
+their own tests and stated in reports/smoke/REPORT.md)."""
 
 import json
 import re
@@ -10,32 +10,54 @@ import sys
 import pytest
 
 from conftest import ROOT
-from runner.claims import BEYOND, CLAIMS
+from runner import plan
 from runner.config import compose
+from runner.papers import PAPERS
+from runner.papers.base import MEASURED
 from runner.verdicts import VERDICTS
 
-sys.path.insert(0, str(ROOT / "scripts"))
-import reproduce  # noqa: E402
-
+CLAIMS = [c for paper in PAPERS if paper.section is None for c in paper.claims]  # the report's claims table
+ALL_CLAIMS = [c for paper in PAPERS for c in paper.claims]
 
 
 def test_sweep_jobs_expand_like_hydra():
-    jobs = reproduce.sweep_jobs("tsvetkova_sn", ["ensemble.size=2", "regularizer.coef=0,1e-2"])
+    jobs = plan.sweep_jobs("tsvetkova_sn", ["ensemble.size=2", "regularizer.coef=0,1e-2"])
     assert len(jobs) == 2 * 4 * 2  # targets x activations x coefficients
     assert sum("regularizer.coef=0.01" in j for j in jobs) == 8  # as Hydra writes 1e-2
+    assert all("experiment=tsvetkova_sn" in j and "ensemble.size=2" in j for j in jobs)
+    assert len({tuple(sorted(j)) for j in jobs}) == len(jobs)
     # a plain override of a swept key replaces the preset's sweep over it
-    jobs = reproduce.sweep_jobs("kimkang_table4", ["activation=mrepu", "init.C_W=0.1"])
-    assert len(jobs) == 4 and all("activation=mrepu" in j for j in jobs)
-    assert sorted(j[-1] for j in jobs) == [f"kimkang={t}" for t in ("poly2d_a", "poly2d_b", "poly_high", "poly_low")]
+    jobs = plan.sweep_jobs("kimkang_table4", ["activation=mrepu", "init.C_W=0.1"])
+    assert len(jobs) == 4 and all("activation=mrepu" in j and "init.C_W=0.1" in j for j in jobs)
+    assert sorted(o for j in jobs for o in j if o.startswith("kimkang=")) == [
+        f"kimkang={t}" for t in ("poly2d_a", "poly2d_b", "poly_high", "poly_low")]
+
+
+def test_sweep_jobs_are_the_jobs_hydra_runs(tmp_path):
+    """The expansion against a real multirun's job directories (the preset's sweep over four
+    activations, times a sweep over seeds on the command line): the same override lists."""
+    import yaml
+
+    overrides = ["seed=0,1", "model=mlp_3x64", "ensemble.size=2", "task.n_C_W=2", "task.n_K0=2", "task.marks=[]"]
+    sweep = tmp_path / "sweep"
+    res = subprocess.run([sys.executable, "-m", "runner", "-m", "experiment=phase_diagram", *overrides,
+                          "threads=1", "logger=none", f"hydra.sweep.dir={sweep}"], cwd=tmp_path,
+                         capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stderr[-2000:]
+    ran = sorted(sorted(o for o in yaml.safe_load((d / ".hydra" / "overrides.yaml").read_text())
+                        if not o.startswith(("threads=", "logger=")))
+                 for d in sweep.iterdir() if d.is_dir())
+    expected = plan.sweep_jobs("phase_diagram", overrides)
+    assert len(ran) == 8 and ran == sorted(sorted(j) for j in expected)
 
 
 def test_work_scales_with_epochs_members_and_points():
-    small, steps = reproduce.work(["experiment=kimkang_table4", "kimkang=poly2d_a", "ensemble.size=8",
-                                   "trainer.max_epochs=1000"])
-    full, full_steps = reproduce.work(["experiment=kimkang_table4", "kimkang=poly2d_a"])
+    small, steps = plan.work(["experiment=kimkang_table4", "kimkang=poly2d_a", "ensemble.size=8",
+                              "trainer.max_epochs=1000"])
+    full, full_steps = plan.work(["experiment=kimkang_table4", "kimkang=poly2d_a"])
     assert (steps, full_steps) == (1000, 10_000)
     assert full / small == pytest.approx(10 * 25 / 8)
-    one_d, _ = reproduce.work(["experiment=kimkang_table4", "kimkang=poly_low"])
+    one_d, _ = plan.work(["experiment=kimkang_table4", "kimkang=poly_low"])
     assert full / one_d == pytest.approx(101)  # 101x101 grid vs 101 points
 
 
@@ -44,7 +66,7 @@ def test_unknown_sweep_is_one_line_error():
                          capture_output=True, text=True)
     assert res.returncode == 2
     assert res.stderr.strip() == ("reproduce: error: unknown sweep 'fig9'; choose from "
-                                  + ", ".join(reproduce.load_plan("smoke")["sweeps"]))
+                                  + ", ".join(plan.load_plan("smoke")["sweeps"]))
 
 
 def test_smoke_subset_writes_a_structured_report(tmp_path):
@@ -58,12 +80,12 @@ def test_smoke_subset_writes_a_structured_report(tmp_path):
 
     out = run("--only", "fig4,fig1")
     assert "estimate:" in out and "fig1" in out
-    run("--only", "table2", "--extra", "trainer.max_epochs=4", "checkpoint_every=4", "task.record_epochs=[0,2,4]")
+    run("--only", "table2", "--extra", "trainer.max_epochs=4", "checkpoint_every=4", "callbacks.kernel_recorder.epochs=[0,2,4]")
     report = (tmp_path / "REPORT.md").read_text()
-    assert f"| claim | paper says | {reproduce.MEASURED} | verdict |" in report
+    assert f"| claim | paper says | {MEASURED} | verdict |" in report
     assert "; table2 re-ran for " in report  # the header says which sweeps this invocation ran
     rows = {m.group(1): m.group(2) for m in re.finditer(r"^\| (\S+) \(.*\| \*\*([a-z ]+)\*\*", report, re.M)}
-    assert list(rows) == [c.id for c in CLAIMS + BEYOND]  # BEYOND's rows: the PINN suite's section
+    assert list(rows) == [c.id for c in ALL_CLAIMS]  # the claims table, then the PINN suite's section
     assert set(rows.values()) <= set(VERDICTS)
     assert re.search(r"\*\*\d+ reproduced, \d+ contradicted, \d+ inconclusive\*\* of \d+ claims, at α = 0.05", report)
     ran = {c.id for c in CLAIMS if set(c.sweeps) <= {"fig4", "fig1", "table2"}}
@@ -73,7 +95,7 @@ def test_smoke_subset_writes_a_structured_report(tmp_path):
     # failed and every comparison is a tie
     b6 = next(line for line in report.splitlines() if line.startswith("| B6 "))
     assert rows["B6"] == "inconclusive" and "converged 0/32 members, 32 failed" in b6
-    assert all(rows[c.id] == "inconclusive" for c in CLAIMS + BEYOND if c.id not in ran)
+    assert all(rows[c.id] == "inconclusive" for c in ALL_CLAIMS if c.id not in ran)
     assert "sweep tsvetkova did not run" in report
     figures = re.findall(r"!\[[^]]*\]\((figures/[^)]+)\)", report)
     assert figures and all((tmp_path / f).exists() for f in figures)
@@ -95,25 +117,25 @@ def test_estimate_probes_each_sweep_before_anything_runs(tmp_path):
 
 
 def test_makespan_hands_jobs_to_the_first_free_worker():
-    assert reproduce.makespan([4, 1, 1, 1], 2) == 4      # 4 on one worker, 1+1+1 on the other
-    assert reproduce.makespan([1, 1, 4], 2) == 5         # the long job last waits for a free worker
-    assert reproduce.makespan([3, 3, 3], 1) == 9
+    assert plan.makespan([4, 1, 1, 1], 2) == 4      # 4 on one worker, 1+1+1 on the other
+    assert plan.makespan([1, 1, 4], 2) == 5         # the long job last waits for a free worker
+    assert plan.makespan([3, 3, 3], 1) == 9
 
 
 def test_medium_scale_pairs_at_least_eight_seeds_in_every_comparison():
     """A sign test on n pairs cannot go below 0.5^n: the medium scale must allow p < 0.05 with room."""
-    plan = reproduce.load_plan("medium")
-    assert reproduce.load_alpha(plan, "medium") == 0.05
-    comparative = {s for c in CLAIMS + BEYOND if c.id in {"A4", "B8", "B9", "B10", "B11", "B12", "B13", "S1"}
+    medium = plan.load_plan("medium")
+    assert plan.load_alpha(medium, "medium") == 0.05
+    comparative = {s for c in ALL_CLAIMS if c.id in {"A4", "B8", "B9", "B10", "B11", "B12", "B13", "S1"}
                    for s in c.sweeps}
-    assert comparative <= set(plan["sweeps"])
+    assert comparative <= set(medium["sweeps"])
     for name in comparative:
-        spec = plan["sweeps"][name]
-        cfg = compose(*reproduce.sweep_jobs(spec["experiment"], spec["overrides"])[0])
+        spec = medium["sweeps"][name]
+        cfg = compose(*plan.sweep_jobs(spec["experiment"], spec["overrides"])[0])
         assert cfg.ensemble.size >= 8 and 0.5 ** cfg.ensemble.size < 0.005, name
-    assert set(plan["sweeps"]) == set(reproduce.load_plan("smoke")["sweeps"])  # every claim has its sweeps
+    assert set(medium["sweeps"]) == set(plan.load_plan("smoke")["sweeps"])  # every claim has its sweeps
 
 
 def test_alpha_must_be_a_probability():
     with pytest.raises(ValueError, match=r"verdicts.alpha=1.5 is invalid: must be a number in \(0, 1\)"):
-        reproduce.load_alpha({"verdicts": {"alpha": 1.5}}, "x")
+        plan.load_alpha({"verdicts": {"alpha": 1.5}}, "x")

@@ -1,4 +1,4 @@
-"""runner.theory against closed forms and independent references (issue 4)."""
+"""runner.theory against closed forms and independent references."""
 
 import math
 

@@ -49,8 +49,8 @@ def test_offline_wandb_record_holds_the_summary(tmp_path, wandb_offline):
         for stat in ("mean", "median", "min", "max"):
             assert s[f"final/{name}/{stat}"] == pytest.approx(stats[stat], rel=REL), (name, stat)
 
-    init = summary["init"]
-    assert isinstance(init["C_W"], float)  # auto, resolved before training
+    init = summary["resolved_init"]
+    assert summary["init"]["C_W"] == "auto" and isinstance(init["C_W"], float)  # as written; resolved before training
     for key in ("C_W_first", "C_W", "C_b"):
         assert s[f"resolved_init/{key}"] == record.config["resolved_init"][key] == init[key]
     assert record.config["resolved_init"]["scheme"] == "critical"
@@ -103,14 +103,14 @@ def test_new_fates_and_member_flags_flow_through():
                "member_status": ["ok", "no_better_than_zero", "ok"], "member_converged": [True, False, True],
                "tags": ["task:x2"], "config": {"ensemble": {"member_offset": 4}},
                "init": {"scheme": "pytorch"},
-               "init_forecast": {"verdict": "vanishes", "leaves_at": 3,
-                                 "init": {"C_W_first": 1 / 3, "C_W": 1 / 3, "C_b": 0.01}},
+               "resolved_init": {"scheme": "pytorch", "C_W_first": 1 / 3, "C_W": 1 / 3, "C_b": 0.01},
+               "init_forecast": {"verdict": "vanishes", "leaves_at": 3},
                "metrics": {"rel_l2": member_stats(np.array([0.5, math.nan, 0.1]))}}
     values = tracking.final_values(summary)
     assert values["members/no_better_than_zero"] == 1 and values["members/ok"] == 2
     assert values["members/blown_up"] == 0 and values["members/converged"] == 2
     assert values["final/rel_l2/median"] == pytest.approx(0.3) and values["final/rel_l2/max"] == 0.5
-    # a framework scheme: the Gaussian-equivalent variances the forecast used
+    # a framework scheme: the Gaussian-equivalent variances
     assert values["resolved_init/C_W"] == pytest.approx(1 / 3) and values["forecast/leaves_at"] == 3
     columns, rows = tracking.member_table(summary)
     assert columns == ["member", "status", "converged", "rel_l2"]
@@ -156,7 +156,7 @@ def test_tensorboard_hparams_hold_the_final_metrics(tmp_path):
     assert hparams["status"].string_value == "completed"
     assert hparams["forecast/verdict"].string_value == summary["init_forecast"]["verdict"]
     for key in ("C_W_first", "C_W", "C_b"):
-        assert hparams[f"resolved_init/{key}"].number_value == pytest.approx(summary["init"][key], rel=REL)
+        assert hparams[f"resolved_init/{key}"].number_value == pytest.approx(summary["resolved_init"][key], rel=REL)
     experiment = plugin_data_pb2.HParamsPluginData.FromString(content["_hparams_/experiment"]).experiment
     tags = {m.name.tag for m in experiment.metric_infos}
     assert {"members/ok", "duration_s"} <= tags

@@ -1,4 +1,4 @@
-"""Verdicts on hand-made job directories whose answers are known (runner.verdicts, runner.claims):
+"""Verdicts on hand-made job directories whose answers are known (runner.verdicts, runner.papers):
 paired sign tests, the intersection-union rule with Holm for the opposite direction, the
 convergence gate, Clopper-Pearson shares, and the convergence rule itself (runner.results).
 p-values are checked against the binomial distribution written out (C(n, k) / 2^n sums)."""
@@ -11,12 +11,12 @@ import numpy as np
 import pytest
 
 from runner.aggregate import collect
-from runner.claims import CLAIMS
+from runner.papers import PAPERS
 from runner.results import member_convergence
 from runner.verdicts import Arm, holm, judge, paired, share, unpaired
 
 ALPHA = 0.05
-CLAIM = {c.id: c for c in CLAIMS}
+CLAIM = {c.id: c for paper in PAPERS for c in paper.claims}
 
 
 def sign_p(wins: int, n: int) -> float:

@@ -1,27 +1,30 @@
 """Multirun directories -> tables and comparison plots.
 
-    python -m runner.aggregate outputs/multirun/<date> [more dirs] [--metric train_mse]
+    python -m runner.aggregate outputs/multirun/<date> [more dirs]
+    python -m runner.aggregate <sweep> --metric train_mse --extra test_mse,deriv_mse --cols task.target
     python -m runner.aggregate <sweep> --by task,activation --metric test_mse,extrap_mse
-
-With --by, jobs are grouped by any override or config keys (`activation`, `optimizer.lr`,
-`task.name`, ...; an override's value as typed, else the config value, else `<key>.name`):
-one row per group with mean ± std over every member of every completed job for each
-metric, as table.md/table.csv, and plots/curves.png overlays each group's training-loss
-curve (mean over jobs of the member mean, min-max band). Without --by: the paper layout below.
 
 Each job directory's summary.json is one run. Jobs are grouped into a table with one row per
 value of `--rows` and one column per value of `--cols` (dotted config keys, default
-activation.name x task.target); a cell pools the members of every completed job in it and
-shows mean ± std over the ok members. `--heatmap` adds plots/<metric>_heatmap.png, the cells'
-median over ok members on a log color scale (e.g. rel_l2 per activation x equation of
-`experiment=pinn_suite`: `--metric rel_l2 --cols task.name --heatmap`). Failed, interrupted,
-diverged, unfinished and partly diverged jobs are listed under the table, never dropped
-silently. Writes table.md and table.csv
-(main metric) into --out (default: the first directory), and comparison plots in plots/:
-loss curves with a band over members (from metrics.csv), and for tasks that save
-predictions.npz with derivatives, fits of f and f' (one input) or error contours (two).
+activation.name x task.name); a cell pools the members of every job that trained to the end and
+shows mean ± std of `--metric` (default final_train_loss) over the ok members (one status rule:
+Job.members). `--extra` metrics get their own tables below it. `--heatmap` adds
+plots/<metric>_heatmap.png, the cells' median over ok members on a log color scale. Failed,
+interrupted, diverged, unfinished and partly diverged jobs are listed under the table, never
+dropped silently. Writes table.md and table.csv (main metric) into --out (default: the first
+directory), and comparison plots in plots/: loss curves with a band over members (from
+metrics.csv), and for tasks that save predictions.npz with derivatives, fits of f and f' (one
+input) or error contours (two).
+
+With --by, jobs are grouped by any override or config keys (`activation`, `optimizer.lr`,
+`task.name`, ...; an override's value as typed, else the config value, else `<key>.name`):
+one row per group with mean ± std over every member of every job for each metric, and
+plots/curves.png overlays each group's training-loss curve (mean over jobs of the member mean,
+min-max band).
+
 `--wandb` also logs the tables (one per metric) and the plots to one summary run in the jobs'
-W&B group (runner.tracking.report_sweep), with the jobs' logger settings.
+W&B group (runner.tracking.report_sweep), with the jobs' logger settings. A preset can have its
+sweep aggregated when it ends: the Hydra callback AggregateSweep with these arguments.
 """
 
 from __future__ import annotations
@@ -30,14 +33,19 @@ import argparse
 import csv
 import io
 import json
-import math
+import logging
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+from hydra.experimental.callback import Callback
 
-from runner.results import FINISHED, INTERRUPTED, write_bytes_atomic
+from runner.results import FINISHED, INTERRUPTED, member_stats, pyplot, save_figure, write_bytes_atomic
+
+log = logging.getLogger("runner")
+
+METRIC, ROWS, COLS = "final_train_loss", "activation.name", "task.name"  # what any trained run has
 
 
 class TrackerError(RuntimeError):
@@ -69,15 +77,22 @@ class Job:
                 return node
         return None
 
-    def members(self, metric: str) -> list[float | None]:
-        """Every member's value of `metric`; None where it is not finite, or where the member
-        diverged, blew up or ended no better than the zero function (`member_status`,
-        runner.results.member_status: one definition)."""
-        values = list(self.summary.get("metrics", {}).get(metric, {}).get("members", []))
+    def fates(self, metric: str) -> list[str]:
+        """Each member's fate, one per value of `metric`: the run's member_status
+        (runner.results.member_status); for a run without one (a task that trains nothing, or a
+        metric with one value per run) `ok` where the value is finite, else `diverged`."""
+        values = self.summary.get("metrics", {}).get(metric, {}).get("members", [])
         status = self.summary.get("member_status")
         if status and len(status) == len(values):
-            values = [v if s == "ok" else None for v, s in zip(values, status)]
-        return values
+            return list(status)
+        return ["ok" if v is not None else "diverged" for v in values]
+
+    def members(self, metric: str) -> list[float | None]:
+        """Every member's value of `metric`; None where it is not finite, or where the member
+        diverged, blew up or ended no better than the zero function (Job.fates). The one rule of
+        which members count, for every table, plot and claim."""
+        values = self.summary.get("metrics", {}).get(metric, {}).get("members", [])
+        return [v if fate == "ok" else None for v, fate in zip(values, self.fates(metric))]
 
 
 def _job_number(path: Path):
@@ -121,12 +136,9 @@ class Cell:
     unpooled: set[str] = field(default_factory=set)  # statuses of jobs without members: failed, interrupted
 
     @property
-    def mean(self) -> float:
-        return float(np.mean(self.values)) if self.values else math.nan
-
-    @property
-    def std(self) -> float:
-        return float(np.std(self.values)) if self.values else math.nan
+    def stats(self) -> dict:
+        """runner.results.member_stats of the pooled values."""
+        return member_stats(self.values)
 
     def add(self, job: Job, metric: str) -> None:
         """Pool a job's members of `metric` (jobs that trained to the end; others have none)."""
@@ -139,8 +151,9 @@ class Cell:
 
     def csv_fields(self) -> list:
         """mean, std (empty without finite members), n_finite, n."""
-        stats = [f"{self.mean:.6e}", f"{self.std:.6e}"] if self.values else ["", ""]
-        return stats + [len(self.values), self.total]
+        stats = self.stats
+        fields = [f"{stats['mean']:.6e}", f"{stats['std']:.6e}"] if self.values else ["", ""]
+        return fields + [len(self.values), self.total]
 
 
 def _label(value) -> str:
@@ -200,7 +213,8 @@ def _fmt(cell: Cell | None) -> str:
         return ""
     if not cell.values:
         return "diverged" if cell.total else "/".join(sorted(cell.unpooled)) or "failed"
-    text = f"{cell.mean:.3e} ± {cell.std:.1e}"
+    stats = cell.stats
+    text = f"{stats['mean']:.3e} ± {stats['std']:.1e}"
     return text + (f" ({len(cell.values)}/{cell.total})" if len(cell.values) < cell.total else "")
 
 
@@ -239,15 +253,6 @@ def report(jobs: list[Job], metric: str, extra: list[str], rows: str, cols: str,
     return "\n".join(parts + [problem_section(issues)]) + "\n"
 
 
-def _pyplot():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
 def _first_jobs(jobs: list[Job], rows: str, cols: str) -> dict[tuple[str, str], Job]:
     """The first completed job of every (row, column) cell, for plots."""
     first = {}
@@ -270,15 +275,13 @@ def _read_loss(path: Path) -> dict[str, np.ndarray] | None:
 
 
 def plot_loss_curves(jobs: list[Job], rows: str, cols: str, path: Path) -> bool:
-    """Fig. 9: per column, the member-mean training loss of every row with a min-max band."""
-    from runner.results import save_figure
-
+    """Per column, the member-mean training loss of every row with a min-max band."""
     first = _first_jobs(jobs, rows, cols)
     col_keys = list(dict.fromkeys(c for _, c in first))
     curves = {key: _read_loss(job.path / "metrics.csv") for key, job in first.items()}
     if not any(v is not None for v in curves.values()):
         return False
-    plt = _pyplot()
+    plt = pyplot()
     fig, axes = plt.subplots(1, len(col_keys), figsize=(4.5 * len(col_keys), 3.8), squeeze=False)
     for ax, c in zip(axes[0], col_keys):
         for i, ((r, cc), curve) in enumerate((k, v) for k, v in curves.items() if k[1] == c):
@@ -301,31 +304,34 @@ def _load_predictions(job: Job) -> dict | None:
         return {k: data[k] for k in data.files} if "dy_pred" in data.files else None
 
 
-def _median_member(pred: dict) -> int:
+def _median_member(pred: dict, ok: list[bool]) -> int:
+    """The member with the median test error among the ok members (any member when none is ok)."""
     err = ((pred["y_pred"] - pred["y_true"][None]) ** 2).mean(axis=(1, 2))
+    if len(ok) == len(err) and any(ok):
+        err = np.where(ok, err, np.inf)
     err = np.where(np.isfinite(err), err, np.inf)
     return int(np.argsort(err)[(np.isfinite(err).sum() - 1) // 2 if np.isfinite(err).any() else 0])
 
 
 def plot_function_fits(jobs: list[Job], rows: str, cols: str, plot_dir: Path) -> list[Path]:
-    """Fig. 10/13: f and f' per one-input column; Figs. 11/12/14: error contours per two-input column.
+    """f and f' per one-input column, or error contours per two-input column.
 
-    Each row shows its median member (by test error), as a single trained network.
+    Each row shows its median member (by test error, among the ok members), as a single trained
+    network.
     """
-    from runner.results import save_figure
-
-    plt = _pyplot()
+    plt = pyplot()
     first = _first_jobs(jobs, rows, cols)
-    preds = {key: p for key, job in first.items() if (p := _load_predictions(job)) is not None}
+    preds = {key: (p, [f == "ok" for f in job.summary.get("member_status") or []])
+             for key, job in first.items() if (p := _load_predictions(job)) is not None}
     written = []
     for c in dict.fromkeys(cc for _, cc in preds):
-        entries = [(r, p) for (r, cc), p in preds.items() if cc == c]
+        entries = [(r, p, ok) for (r, cc), (p, ok) in preds.items() if cc == c]
         dim = entries[0][1]["x"].shape[1]
         if dim == 1:
             fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
             x = entries[0][1]["x"][:, 0]
-            for i, (r, p) in enumerate(entries):
-                k = _median_member(p)
+            for i, (r, p, ok) in enumerate(entries):
+                k = _median_member(p, ok)
                 axes[0].plot(x, p["y_pred"][k, :, 0], color=f"C{i}", lw=1.2, label=r)
                 axes[1].plot(x, p["dy_pred"][k, :, 0], color=f"C{i}", lw=1.2, label=r)
             axes[0].plot(x, entries[0][1]["y_true"][:, 0], "k--", lw=1, label="exact")
@@ -338,8 +344,8 @@ def plot_function_fits(jobs: list[Job], rows: str, cols: str, plot_dir: Path) ->
             shape = tuple(int(s) for s in entries[0][1]["grid_shape"])
             x1, x2 = (entries[0][1]["x"][:, i].reshape(shape) for i in range(2))
             fig, axes = plt.subplots(len(entries), 3, figsize=(12.5, 3.6 * len(entries)), squeeze=False)
-            for row_axes, (r, p) in zip(axes, entries):
-                k = _median_member(p)
+            for row_axes, (r, p, ok) in zip(axes, entries):
+                k = _median_member(p, ok)
                 err = (p["y_pred"][k, :, 0] - p["y_true"][:, 0]).reshape(shape)
                 gerr = (np.linalg.norm(p["dy_pred"][k], axis=1) - np.linalg.norm(p["dy_true"], axis=1)).reshape(shape)
                 panels = [(p["y_pred"][k, :, 0].reshape(shape), "viridis", f"{r}: prediction"),
@@ -368,20 +374,17 @@ def plot_function_fits(jobs: list[Job], rows: str, cols: str, plot_dir: Path) ->
 def plot_heatmap(jobs: list[Job], metric: str, rows: str, cols: str, path: Path) -> bool:
     """Rows x columns colored by the median of `metric` over each cell's finite members (log
     scale), each cell annotated with it and, when members were left out, finite/total."""
-    from runner.results import save_figure
-
     row_keys, col_keys, cells = pivot(jobs, metric, rows, cols)
     medians = np.full((len(row_keys), len(col_keys)), np.nan)
     for (r, c), cell in cells.items():
-        finite = [v for v in cell.values if math.isfinite(v)]
-        if finite:
-            medians[row_keys.index(r), col_keys.index(c)] = np.median(finite)
+        if cell.stats["median"] is not None:
+            medians[row_keys.index(r), col_keys.index(c)] = cell.stats["median"]
     positive = medians[np.isfinite(medians) & (medians > 0)]
     if not len(positive):
         return False
     from matplotlib.colors import LogNorm
 
-    plt = _pyplot()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(1.3 * len(col_keys) + 2.5, 0.6 * len(row_keys) + 1.8))
     im = ax.imshow(np.where(medians > 0, medians, np.nan), cmap="viridis_r", aspect="auto",
                    norm=LogNorm(vmin=positive.min(), vmax=max(positive.max(), positive.min() * 1.01)))
@@ -434,9 +437,7 @@ def grouped_report(jobs: list[Job], by: list[str], metrics: list[str],
 
 def plot_group_curves(jobs: list[Job], by: list[str], path: Path) -> bool:
     """Each group's training-loss curve: mean over its jobs of the member mean, min-max band."""
-    from runner.results import save_figure
-
-    plt = _pyplot()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(6.5, 4.2))
     drawn = 0
     for i, (key, group) in enumerate(groups(jobs, by).items()):
@@ -477,9 +478,8 @@ def wandb_target(jobs: list[Job], out: Path) -> dict:
             "group": group_names.pop() if len(group_names) == 1 else out.name}
 
 
-def aggregate(dirs: list[Path], out: Path | None = None, metric: str = "train_mse",
-              extra: tuple[str, ...] = ("test_mse", "deriv_mse", "grad_norm_error"),
-              rows: str = "activation.name", cols: str = "task.target", plots: bool = True,
+def aggregate(dirs: list[Path], out: Path | None = None, metric: str = METRIC, extra: tuple[str, ...] = (),
+              rows: str = ROWS, cols: str = COLS, plots: bool = True,
               by: list[str] | None = None, heatmap: bool = False, wandb: bool = False) -> dict:
     """Write table.md, table.csv and plots/ for the jobs under `dirs`; return what was written.
     With `by`, one row per group of those keys and `metric` + `extra` as columns; with `heatmap`
@@ -524,17 +524,32 @@ def aggregate(dirs: list[Path], out: Path | None = None, metric: str = "train_ms
     return written
 
 
+class AggregateSweep(Callback):
+    """Hydra callback: when a multirun ends, `aggregate` of its sweep directory with the preset's
+    arguments (e.g. experiment=pinn_suite: rel_l2 per activation x equation, with its heat map)."""
+
+    def __init__(self, metric: str, extra: list[str], rows: str, cols: str, heatmap: bool, by: list[str] | None):
+        self.arguments = {"metric": metric, "extra": tuple(extra), "rows": rows, "cols": cols, "heatmap": heatmap,
+                          "by": list(by) if by else None}
+
+    def on_multirun_end(self, config, **kwargs) -> None:
+        try:
+            written = aggregate([Path(config.hydra.sweep.dir)], **self.arguments)
+        except FileNotFoundError:  # no job directory: the sweep started nothing
+            return
+        log.info("%s of the sweep: %s", self.arguments["metric"], written["table.md"])
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m runner.aggregate", description=__doc__.splitlines()[0])
     parser.add_argument("dirs", nargs="+", type=Path, help="multirun (sweep) or run directories")
-    parser.add_argument("--metric", default="train_mse",
+    parser.add_argument("--metric", default=METRIC,
                         help="summary metric of the main table (with --by: comma-separated metrics)")
     parser.add_argument("--by", default=None,
                         help="comma-separated override/config keys to group by, e.g. task,activation")
-    parser.add_argument("--extra", default="test_mse,deriv_mse,grad_norm_error",
-                        help="comma-separated metrics tabulated below it in table.md")
-    parser.add_argument("--rows", default="activation.name", help="dotted config key of the rows")
-    parser.add_argument("--cols", default="task.target", help="dotted config key of the columns")
+    parser.add_argument("--extra", default="", help="comma-separated metrics tabulated below it in table.md")
+    parser.add_argument("--rows", default=ROWS, help="dotted config key of the rows")
+    parser.add_argument("--cols", default=COLS, help="dotted config key of the columns")
     parser.add_argument("--out", type=Path, default=None, help="where to write (default: first dir)")
     parser.add_argument("--heatmap", action="store_true",
                         help="also plots/<metric>_heatmap.png: median per row x column (not with --by)")

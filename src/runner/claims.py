@@ -1,25 +1,24 @@
-"""The papers' claims as checks on sweep results: what was measured, and a verdict by a rule.
+"""Claims as checks on sweep results: what was measured, and a verdict by a rule.
 
-Each `Claim` names the sweeps it reads (a name from conf/reproduce/<scale>.yaml), says what the
-paper says, states its rule in words, and computes (measured text, verdict, why) from the jobs
-of that sweep at a significance level alpha (conf/reproduce/<scale>.yaml: verdicts.alpha). The
-statistics are runner.verdicts; this module only decides which members each claim compares and
-by which test. Verdicts: `reproduced`, `contradicted` or `inconclusive` (with the reason).
+A `Claim` names the sweeps it reads (names in conf/reproduce/<scale>.yaml), says what its source
+says, states its rule in words, and computes an Outcome (measured text, verdict, why) from the
+jobs of those sweeps at a significance level alpha (conf/reproduce/<scale>.yaml: verdicts.alpha).
+The papers' claims are runner.papers; this module holds what any claim is made of: reading
+members out of jobs (with the one rule of which members count, runner.aggregate.Job.members),
+pairing members by (seed, member), and the kinds of check the papers use. The statistics are
+runner.verdicts. Verdicts: `reproduced`, `contradicted` or `inconclusive` (with the reason).
 
-- Comparative claims (B6, B8-B13, S1, A4) are sets of one-sided tests: paired by seed (member k
-  of each arm shares its initial-weight stream) where the arms share them, else Mann-Whitney.
-  The claim is reproduced only when every test is significant (intersection-union test).
-- Threshold claims (A1-A3, B3, B4, B7) test the share of members meeting a per-member rule
-  against MAJORITY: the papers state them as what such networks do, read here as "more than half
-  of independently initialized members do it" (one-sided Clopper-Pearson bound above 0.5).
-- Deterministic checks (B1, B2: quadrature of the theory) hold or fail at any alpha; B5 and B14
-  test Monte Carlo estimates with their standard errors and a share of cells.
+- Comparative checks (`ranking_check`, `paired_test`) are sets of one-sided tests: paired by seed
+  (member k of each arm shares its initial-weight stream) where the arms share them, else
+  Mann-Whitney. The claim is reproduced only when every test is significant (intersection-union).
+- Threshold checks (`per_member_rule`) test the share of members meeting a per-member rule against
+  MAJORITY: a claim that such networks do X is read as "more than half of independently
+  initialized members do it" (one-sided Clopper-Pearson bound above 0.5).
 """
 
 from __future__ import annotations
 
 import csv
-import json
 import math
 from dataclasses import dataclass
 from typing import Callable
@@ -28,13 +27,13 @@ import numpy as np
 
 from runner import verdicts
 from runner.aggregate import Job
-from runner.results import FINISHED
+from runner.results import FINISHED, member_stats
 from runner.verdicts import INCONCLUSIVE, Arm, Test, judge
 
 MAJORITY = 0.5   # a qualitative "networks of this kind do X": more than half of the members do
-AGREEMENT = 0.9  # B14: the share of phase-diagram cells where the theory matches the measurement
 
 Check = Callable[[list[Job], float], "Outcome"]  # (jobs, alpha) -> Outcome
+
 
 
 @dataclass(frozen=True)
@@ -97,11 +96,10 @@ def scalar(jobs: list[Job], metric: str) -> float:
 def stats(values: np.ndarray) -> str:
     """'mean ± std, median m (n=finite/total)' in 3 significant digits (the median because one
     blown-up member dominates a mean)."""
-    finite = values[np.isfinite(values)]
-    if not len(finite):
+    s = member_stats(np.asarray(values, dtype=float))
+    if not s["n_finite"]:
         return f"no finite value (n=0/{len(values)})"
-    return (f"{finite.mean():.3g} ± {finite.std():.2g}, median {np.median(finite):.3g} "
-            f"(n={len(finite)}/{len(values)})")
+    return f"{s['mean']:.3g} ± {s['std']:.2g}, median {s['median']:.3g} (n={s['n_finite']}/{len(values)})"
 
 
 def member_rows(jobs: list[Job], metric: str) -> dict[tuple[int, int], tuple[float | None, str, bool, float | None]]:
@@ -139,7 +137,6 @@ def read_rows(job: Job, name: str) -> list[dict]:
                 for row in csv.DictReader(f)]
 
 
-# ---------------------------------------------------------------- Paper A
 
 
 def per_member_rule(sweep_where: list[dict], metric: str, test: Callable[[np.ndarray], np.ndarray],
@@ -160,182 +157,6 @@ def per_member_rule(sweep_where: list[dict], metric: str, test: Callable[[np.nda
             return nothing("; ".join(parts + ["a group has no trained member"]))
         return decide("; ".join(parts), tests, alpha)
     return check
-
-
-def lam0(target: str, act: str) -> dict:
-    return {"task": target, "activation": act, "regularizer__coef": 0}
-
-
-def _name(where: dict) -> str:
-    return " ".join(str(v) for k, v in where.items() if k != "regularizer__coef")
-
-
-def spectral_norm_check(jobs: list[Job], alpha: float) -> Outcome:
-    """Per (target, activation): member k's extrapolation MSE with the penalty below member k's
-    without it (the same seed and member: the same initial weights) for some λ > 0 (Bonferroni
-    over the λ values), for every (target, activation)."""
-    tests = []
-    for target in ("x2", "x3"):
-        for act in ("relu", "leaky_relu", "tanh", "sin"):
-            runs = select(jobs, task=target, activation=act)
-            coefs = sorted({float(j.value("regularizer.coef")) for j in runs})
-            if 0.0 not in coefs or len(coefs) < 2:
-                continue
-            zero = ("λ=0", [j for j in runs if float(j.value("regularizer.coef")) == 0])
-            per_coef = [paired_test(f"λ={c:g}", (f"λ={c:g}", [j for j in runs if float(j.value("regularizer.coef")) == c]),
-                                    zero, "extrap_mse") for c in coefs if c > 0]
-            tests.append(verdicts.union(f"{target} {act}", per_coef))
-    if not tests:
-        return nothing("no runs with λ = 0 and λ > 0")
-    return decide("extrapolation MSE, penalty λ > 0 < λ = 0: " + "; ".join(t.text() for t in tests), tests, alpha)
-
-
-# ---------------------------------------------------------------- Paper B: theory
-
-
-def repu_ratio_check(jobs: list[Job], alpha: float) -> Outcome:
-    small, large = scalar(jobs, "repu_p2/ratio_at_smallest_K"), scalar(jobs, "repu_p2/ratio_at_largest_K")
-    critical = scalar(jobs, "repu_p2/critical_C_W")
-    if math.isnan(small):
-        return nothing("no susceptibility run")
-    measured = (f"RePU p=2: χ∥/χ⊥ = {small:.4g} at the smallest K, {large:.4g} at the largest "
-                f"(theory (2p−1)/p = 1.5); critical C_W: {'none' if math.isnan(critical) else critical}")
-    return decide(measured, [verdicts.exact("RePU p=2", min(small, large) > 1 and math.isnan(critical), measured)],
-                  alpha)
-
-
-def mrepu_ratio_check(jobs: list[Job], alpha: float) -> Outcome:
-    ratios = {p: scalar(jobs, f"mrepu_p{p}_shift1/ratio_at_smallest_K") for p in (2, 3)}
-    if any(math.isnan(r) for r in ratios.values()):
-        return nothing("no susceptibility run")
-    tests = [verdicts.exact(f"MRePU p={p}", abs(r - 1) < 1e-2, f"χ∥/χ⊥ = {r:.5g} at the smallest K")
-             for p, r in ratios.items()]
-    return decide(", ".join(t.text() for t in tests), tests, alpha)
-
-
-def kernel_fates(jobs: list[Job]) -> dict[str, tuple[int, int]]:
-    """Per C_W tag: (members that overflowed, exploded or collapsed by the last layer, members)."""
-    if not jobs:
-        return {}
-    job, out = jobs[0], {}
-    size = job.summary["config"]["ensemble"]["size"]
-    for name in job.summary.get("metrics", {}):
-        if name.endswith("/overflowed"):
-            tag = name.rsplit("/", 1)[0]
-            bad = sum(scalar([job], f"{tag}/{k}") for k in ("overflowed", "exploded", "collapsed"))
-            out[tag] = (int(round(bad)), size)
-    return out
-
-
-def repu_kernel_check(jobs: list[Job], alpha: float) -> Outcome:
-    fates = kernel_fates(jobs)
-    if not fates:
-        return nothing("no kernel run")
-    tests = [verdicts.share(tag, bad, n, MAJORITY, alpha) for tag, (bad, n) in fates.items()]
-    return decide("members that overflow, explode or collapse by the last layer: "
-                  + "; ".join(t.text() for t in tests), tests, alpha)
-
-
-def mrepu_kernel_check(jobs: list[Job], alpha: float) -> Outcome:
-    fates = kernel_fates(jobs)
-    if not fates:
-        return nothing("no kernel run")
-    tests = [verdicts.share(tag, n - bad, n, MAJORITY, alpha) for tag, (bad, n) in fates.items()]
-    out = decide("members that stay finite and within the band to the last layer: "
-                 + "; ".join(t.text() for t in tests), tests, alpha)
-    if out.verdict == verdicts.CONTRADICTED:
-        return Outcome(out.measured, out.verdict, out.why + "; with the working MRePU z·max(0, z+1)², ⟨σ²⟩_K > K, "
-                       "so the kernel grows wherever C_W is not small (a nonzero fixed point exists only for "
-                       "C_W < 0.81, and it is unstable; see the susceptibility run)")
-    return out
-
-
-def vertex_check(jobs: list[Job], alpha: float) -> Outcome:
-    """Excess kurtosis from the four-point vertex grows with depth and shrinks with width: z-tests
-    with the Monte Carlo standard error of the vertex estimate (kurtosis SE = kurtosis x V_G_se/V_G,
-    the kernel's own error neglected; estimates from the same networks are treated as independent)."""
-    if not jobs or not (jobs[0].path / "metrics.csv").exists():
-        return nothing("no vertex run")
-    rows = read_rows(jobs[0], "metrics.csv")
-
-    def kurt(row):
-        se = abs(row["kurtosis_G"] * row["V_G_se"] / row["V_G"]) if row["V_G"] else math.nan
-        return row["kurtosis_G"], se
-
-    tests = []
-    for C_W in sorted({r["C_W"] for r in rows}):
-        last = {}
-        for n in sorted({r["width"] for r in rows if r["C_W"] == C_W}):
-            layers = [r for r in rows if r["C_W"] == C_W and r["width"] == n]
-            # layer 1's vertex vanishes identically: depth is compared from layer 2
-            tests.append(verdicts.normal(f"C_W={C_W:g}, n={n:g}: layer 2 < layer {len(layers)}",
-                                         *kurt(layers[1]), *kurt(layers[-1])))
-            last[n] = kurt(layers[-1])
-        widths = sorted(last)
-        tests += [verdicts.normal(f"C_W={C_W:g}, last layer: n={b:g} < n={a:g}", *last[b], *last[a])
-                  for a, b in zip(widths, widths[1:])]
-    return decide("excess kurtosis ± SE: " + "; ".join(t.text() for t in tests), tests, alpha)
-
-
-def records(job: Job) -> list[dict]:
-    return json.loads((job.path / "kernel_records.json").read_text())["records"]
-
-
-def repu_depth_check(jobs: list[Job], alpha: float) -> Outcome:
-    """Final train MSE (failed members +inf) rises with depth: Mann-Whitney between adjacent depths
-    (networks of different depths share no weights, so members are not paired)."""
-    runs = sorted(select(jobs), key=lambda j: j.summary["config"]["model"]["depth"])
-    if len(runs) < 2:
-        return nothing("fewer than two depths ran")
-    arms = []
-    for job in runs:
-        rows = member_rows([job], "train_mse")
-        arms.append(arm(f"depth {job.summary['config']['model']['depth']}", rows, sorted(rows)))
-    tests = [verdicts.unpaired(f"{a.name} < {b.name}", a, b) for a, b in zip(arms, arms[1:])]
-    parts = [f"{job.summary['config']['model']['depth']} layers: {stats(members([job], 'train_mse'))}" for job in runs]
-    return decide("; ".join(parts) + "; " + "; ".join(t.text() for t in tests), tests, alpha)
-
-
-def mrepu_trains_check(jobs: list[Job], alpha: float) -> Outcome:
-    """Per member: ok (runner.results.member_status) and its final test MSE at most a tenth of the
-    ensemble's at epoch 0; the share of such members above MAJORITY."""
-    runs = select(jobs)
-    if not runs:
-        return nothing("no run")
-    job = runs[0]
-    rec = records(job)
-    test_mse = members([job], "test_mse")
-    met = int((test_mse[np.isfinite(test_mse)] <= rec[0]["test_mse"] / 10).sum())
-    test = verdicts.share("MRePU, 5 layers", met, len(test_mse), MAJORITY, alpha)
-    return decide(f"test MSE {rec[0]['test_mse']:.3g} (epoch 0, ensemble) → {stats(test_mse)} (epoch "
-                  f"{rec[-1]['epoch']}); members ok with a 10-fold drop: {test.detail}", [test], alpha)
-
-
-def phase_diagram_check(jobs: list[Job], alpha: float) -> Outcome:
-    """Per activation: the theory's fate matches the measured majority in more than AGREEMENT of the
-    cells away from the boundary (one-sided Clopper-Pearson), and MRePU has a measured stable
-    window; where Paper B's MRePU settings fall."""
-    runs = {j.value("activation"): j for j in select(jobs)}
-    if not runs:
-        return nothing("no phase-diagram run")
-    tests, parts = [], []
-    for act, job in runs.items():
-        agree, cells = scalar([job], "agreement"), int(scalar([job], "clear_cells"))
-        stable = scalar([job], "measured_share_stable")
-        tests.append(verdicts.share(f"{act} agreement", int(round(agree * cells)), cells, AGREEMENT, alpha))
-        parts.append(f"{tests[-1].text()}; {stable:.0%} of cells measured stable")
-        if act == "mrepu":
-            tests.append(verdicts.exact("mrepu stable window", stable > 0, f"{stable:.0%} of cells measured stable"))
-    if "mrepu" in runs:
-        marks = [(name.split("/")[1], scalar([runs["mrepu"]], name)) for name in runs["mrepu"].summary["metrics"]
-                 if name.startswith("mark/")]
-        parts.append("MRePU, log K(L)/K(1) at the paper's settings: " + ", ".join(
-            f"{label} {r:.3g} ({'explodes' if r > math.log(10) else 'vanishes' if r < -math.log(10) else 'stable'})"
-            for label, r in marks))
-    return decide("; ".join(parts), tests, alpha)
-
-
-# ---------------------------------------------------------------- Paper B: regression and PINN
 
 
 def ranking_check(metric: str, order: tuple[str, ...], key: str = "task.target",
@@ -364,134 +185,22 @@ def ranking_check(metric: str, order: tuple[str, ...], key: str = "task.target",
     return check
 
 
-def mrepu_failures(jobs: list[Job], metric: str) -> str:
-    """How many MRePU members failed, by fate (the run's member_status; for summaries without
-    it, no finite `metric`); empty when none did."""
-    runs = select(jobs, activation="mrepu")
-    fates = [s for j in runs for s in j.summary.get("member_status")
-             or ["ok" if v is not None else "diverged" for v in j.members(metric)]]
-    parts = [f"{fates.count(s)}/{len(fates)} MRePU members {what}"
-             for s, what in (("diverged", "overflowed (non-finite)"), ("blown_up", "blew up"),
-                             ("no_better_than_zero", "ended no better than the zero function"))
-             if fates.count(s)]
-    return ", ".join(parts)
 
-
-def note_mrepu_failures(check: Check, metric: str, setting: str) -> Check:
-    """Add to a check that did not reproduce the MRePU members that failed, the usual reason here."""
-    def wrapped(jobs: list[Job], alpha: float) -> Outcome:
-        out, failures = check(jobs, alpha), mrepu_failures(jobs, metric)
-        if out.verdict != verdicts.REPRODUCED and failures:
-            return Outcome(out.measured, out.verdict, f"{out.why}; {failures} {setting}")
-        return out
-    return wrapped
-
-
-def mrepu_auto(check: Check, key: str) -> Check:
-    """`check` with only the MRePU runs at init.C_W=auto (the others kept as they are); the
-    measured text starts with the values auto chose, per column `key`."""
-    def filtered(jobs: list[Job], alpha: float) -> Outcome:
-        auto = [j for j in select(jobs, activation="mrepu") if j.value("init.C_W") == "auto"]
-        chosen = "; ".join(dict.fromkeys(
-            f"{j.value(key)}: C_W_first {i['C_W_first']:.3g}, C_W {i['C_W']:.3g}, C_b {i['C_b']:.3g}"
-            for j in auto if (i := j.summary.get("init"))))
-        out = check([j for j in jobs if j.value("activation") != "mrepu" or j in auto], alpha)
-        return Outcome(f"MRePU init.C_W=auto chose {chosen or 'nothing (no run)'}. {out.measured}",
-                       out.verdict, out.why)
-    return filtered
-
-
-def with_auto_init(id: str, paper: str, says: str, sweep: str, rule: str, metric: str,
-                   order: tuple[str, ...], **ranking) -> list[Claim]:
-    """A ranking claim twice: with the paper's settings (sweep `sweep`), and with MRePU at
-    init.C_W=auto, the theory's choice for each data set and depth (sweep `<sweep>_auto`, the
-    other activations from `sweep`), because the paper's C_W overflows with the working MRePU
-    definition (README)."""
-    check = ranking_check(metric, order, **ranking)
-    key = ranking.get("key", "task.target")
-    return [Claim(id, paper, says, (sweep,), rule + " (paper's settings)",
-                  note_mrepu_failures(check, metric, "at the paper's C_W with the working MRePU definition")),
-            Claim(f"{id}a", paper, says + " (MRePU at init.C_W=auto)", (f"{sweep}_auto", sweep),
-                  rule + f" (MRePU from {sweep}_auto, the others from {sweep})",
-                  mrepu_auto(note_mrepu_failures(check, metric, "at init.C_W=auto"), key))]
-
-
-# ---------------------------------------------------------------- the list
-
-TARGETS, ACTS = ("x2", "x3"), ("relu", "leaky_relu", "tanh", "sin")
-PINN_ORDER = ("gelu", "tanh", "mrepu", "relu")  # Paper B's Burgers ranking, best first
 PAIRED = ("one-sided sign test of member k against member k (same initial weights), failed members +inf, "
           "pairs with an unconverged member dropped; every test p < α")
 SHARE = f"the share of members meeting it is above {MAJORITY:g} (one-sided Clopper-Pearson bound, level α)"
-CLAIMS = [
-    Claim("A1", "A, Fig. 1", "ReLU and Leaky ReLU nets continue linearly outside the training range",
-          ("tsvetkova",), "per trained member: tail_line_residual < 1% of the target's in-range span; for both "
-          f"targets, both activations, λ = 0, {SHARE}",
-          per_member_rule([lam0(t, a) for t in TARGETS for a in ("relu", "leaky_relu")], "tail_line_residual",
-                          lambda v: v < 0.01, _name)),
-    Claim("A2", "A, Fig. 2", "Tanh nets saturate to a constant outside the training range", ("tsvetkova",),
-          f"per trained member: tail_rel_range < 0.25 of the in-range span; for both targets, λ = 0, {SHARE}",
-          per_member_rule([lam0(t, "tanh") for t in TARGETS], "tail_rel_range", lambda v: v < 0.25, _name)),
-    Claim("A3", "A, Fig. 3", "sin (SiNU) nets oscillate outside the training range", ("tsvetkova",),
-          f"per trained member: ≥ 2 turning points beyond the data; for both targets, λ = 0, {SHARE}",
-          per_member_rule([lam0(t, "sin") for t in TARGETS], "extrap_turning_points", lambda v: v >= 2, _name)),
-    Claim("A4", "A, §3.2", "spectral-norm regularization improves generalization (here: extrapolation)",
-          ("tsvetkova",), "per (target, activation), extrapolation MSE with the penalty below λ = 0 for some λ > 0: "
-          f"{PAIRED}, Bonferroni over the λ values; every (target, activation)", spectral_norm_check),
-    Claim("B1", "B, §3 (Eq. χ∥/χ⊥)", "RePU (p > 1) has no criticality: χ∥/χ⊥ is a constant above 1",
-          ("fig4",), "RePU p=2: χ∥/χ⊥ > 1 at the smallest and largest K, and no critical C_W exists "
-          "(quadrature: deterministic)", repu_ratio_check),
-    Claim("B2", "B, Fig. 4", "MRePU's susceptibility ratio goes to 1 as K → 0", ("fig4",),
-          "MRePU p=2 and p=3: |χ∥/χ⊥ − 1| < 0.01 at the smallest K of the sweep (quadrature: deterministic)",
-          mrepu_ratio_check),
-    Claim("B3", "B, Fig. 1", "deep RePU kernels explode or collapse at initialization", ("fig1",),
-          f"per member: overflows, explodes or collapses by the last layer; for every C_W, {SHARE}",
-          repu_kernel_check),
-    Claim("B4", "B, Fig. 5", "MRePU kernels stay stable through depth at initialization", ("fig5",),
-          f"per member: stays finite and within the band to the last layer; for every C_W, {SHARE}",
-          mrepu_kernel_check),
-    Claim("B5", "B, Fig. 6", "the four-point vertex grows with depth and is larger at smaller width", ("fig6",),
-          "excess kurtosis (vertex / n K²) at the last layer > at layer 2 for every (C_W, width), and larger at "
-          "the smaller width for every C_W: one-sided z-tests with the Monte Carlo standard errors, every p < α",
-          vertex_check),
-    Claim("B6", "B, Table 2", "RePU networks fail to train as depth grows (1, 3, 5 hidden layers)", ("table2",),
-          "final train MSE (failed members +inf) lower at each depth than at the next: one-sided Mann-Whitney "
-          "(different depths share no weights), unconverged members dropped; every test p < α",
-          repu_depth_check),
-    Claim("B7", "B, Table 3 / Figs. 7-8", "MRePU trains stably at 5 hidden layers", ("table3",),
-          "per member: ok (finite, not blown up, better than the zero function) and its final test MSE at most "
-          f"a tenth of the ensemble's at epoch 0; {SHARE}", mrepu_trains_check),
-    Claim("B14", "B (later version), phase diagrams", "MRePU has a stable initialization window in "
-          "(C_W, input scale) that the effective theory locates", ("phase_diagram",),
-          f"per activation, the measured majority fate of 64 fresh 7x64 nets matches the theory's in more than "
-          f"{AGREEMENT:.0%} of cells away from the boundary (one-sided Clopper-Pearson bound, level α), and some "
-          "MRePU cells are measured stable", phase_diagram_check),
-    *with_auto_init("B8", "B, Table 4", "polynomials: final loss MRePU < ReLU < GELU", "table4",
-                     f"per target, MRePU < ReLU and ReLU < GELU in train MSE: {PAIRED}",
-                     "train_mse", ("mrepu", "relu", "gelu")),
-    *with_auto_init("B9", "B, Table 4", "polynomials: MRePU's final loss is below ReLU's (the headline)",
-                     "table4", f"per target, MRePU's train MSE < ReLU's: {PAIRED}",
-                     "train_mse", ("mrepu", "relu")),
-    *with_auto_init("B10", "B, Figs. 10-11", "polynomials: MRePU also fits the derivative, ReLU's is "
-                     "discontinuous", "table4", f"per target, MRePU's derivative MSE < ReLU's: {PAIRED}",
-                     "deriv_mse", ("mrepu", "relu")),
-    *with_auto_init("B11", "B, Table 5", "differentiable functions: ReLU has the lowest final loss", "table5",
-                     f"per target, ReLU's train MSE < MRePU's and < GELU's: {PAIRED}",
-                     "train_mse", ("relu", "mrepu", "gelu"), reference="relu"),
-    *with_auto_init("B12", "B, Figs. 12-14", "differentiable functions: MRePU is best once derivatives count",
-                     "table5", f"per target, MRePU's derivative MSE < ReLU's and < GELU's: {PAIRED}",
-                     "deriv_mse", ("mrepu", "relu", "gelu"), reference="mrepu"),
-    *with_auto_init("B13", "B, Figs. 15-17", "Burgers PINN: GELU best, Tanh close, then MRePU; ReLU fails",
-                     "burgers", f"relative L2 error GELU < Tanh, Tanh < MRePU and MRePU < ReLU: {PAIRED}",
-                     "rel_l2", PINN_ORDER, key="task.name"),
-]
 
-# Beyond the papers: the papers' claims tested where the papers did not go (own report section).
-BEYOND = [
-    Claim("S1", "B, Figs. 15-17, on the PINN suite",
-          "Paper B's Burgers ranking holds on every equation of the suite: GELU < Tanh < MRePU < ReLU",
-          ("pinn_suite",), f"per equation (task.name), relative L2 error GELU < Tanh, Tanh < MRePU and MRePU < "
-          f"ReLU: {PAIRED} (B13's rule); every activation at init.C_W=auto (the default)",
-          note_mrepu_failures(ranking_check("rel_l2", PINN_ORDER, key="task.name"), "rel_l2",
-                              "at init.C_W=auto")),
-]
+
+def evaluate(claim: Claim, sweeps: dict[str, list[Job]], alpha: float) -> tuple[Outcome, list[Job]]:
+    """The claim's verdict at level `alpha` on the pooled jobs of its sweeps (`sweeps`: the jobs of
+    every sweep that ran), and those jobs."""
+    missing = [s for s in claim.sweeps if s not in sweeps]
+    if missing:
+        text = f"sweep {', '.join(missing)} did not run"
+        return Outcome(text, INCONCLUSIVE, text), []
+    jobs = [j for s in claim.sweeps for j in sweeps[s]]
+    try:
+        return claim.check(jobs, alpha), jobs
+    except Exception as exc:  # a check must not take the report down with it
+        text = f"could not be computed: {type(exc).__name__}: {exc}"
+        return Outcome(text, INCONCLUSIVE, text), jobs

@@ -126,7 +126,7 @@ RULES = {
     "threads": (lambda v: v is None or positive_int(v), "null or an integer >= 1"),
     "resume": (lambda v: isinstance(v, bool) or v == "fresh_if_corrupt", "true, false or fresh_if_corrupt"),
     "skip_completed": (lambda v: isinstance(v, bool), "true or false"),
-    # theory tasks (issue 4): susceptibility, kernel_init, kernel_training
+    # theory tasks: susceptibility, kernel_init, kernel_training
     "task.n_C_W": (positive_int, "an integer >= 1"),
     "task.layers": (positive_int, "an integer >= 1"),
     "task.K0": (positive, "a number > 0"),
@@ -140,7 +140,7 @@ RULES = {
     "task.chunk": (positive_int, "an integer >= 1"),
     "task.C_W_values": (_list_of(positive), "a non-empty list of numbers > 0"),
     "task.widths": (_list_of(positive_int), "a non-empty list of integers >= 1"),
-    "task.record_epochs": (_list_of(nonnegative_int), "a non-empty list of integers >= 0"),
+    "callbacks.kernel_recorder.epochs": (_list_of(nonnegative_int), "a non-empty list of integers >= 0"),
 }
 
 CHOICES = {
@@ -151,48 +151,56 @@ CHOICES = {
     "progress": ("log", "bar"),
 }
 
-TOP_LEVEL = {"activation", "init", "model", "task", "regularizer", "optimizer", "trainer", "logger",
+TOP_LEVEL = {"activation", "init", "model", "task", "regularizer", "optimizer", "trainer", "logger", "callbacks",
              "seed", "ensemble", "threads", "log_every", "progress", "progress_every", "checkpoint_every", "resume",
              "skip_completed", "objective", "tags", "experiment_name", "blowup_factor", "convergence_tail",
              "convergence_tol"}
 
 # Groups built with hydra.utils.instantiate: their keys must be arguments of the target.
-INSTANTIATED = ("task", "regularizer", "optimizer", "trainer")
+INSTANTIATED = ("task", "model", "regularizer", "optimizer", "trainer")
+
+# Arguments the runner passes at instantiate time (runner.run.build_model, build_callbacks): a
+# config that sets one is a mistake.
+RUNTIME_ARGS = {"model": {"in_dim", "out_dim", "activation", "init", "size", "seed", "member_offset", "dropout",
+                          "dtype"},
+                "callbacks": {"task", "run_dir"}}
 
 # Groups read by the runner itself, with the keys it reads.
 KNOWN_KEYS = {
-    "model": {"depth", "width"},
     "init": {"scheme", "C_W", "C_W_first", "C_b"},
     "ensemble": {"size", "member_offset"},
     "logger": {"kind", "project", "entity", "group", "tags", "mode", "job_type"},
 }
 
-# Keys that are allowed in an instantiated group but consumed by the runner, not the target.
-RUNNER_KEYS = {"task": set(), "regularizer": set(), "optimizer": set(), "trainer": set()}
+# The keys init.scheme=critical needs (null C_W_first follows C_W; null C_b is 0, or auto's choice).
+CRITICAL_KEYS = ("C_W", "C_W_first", "C_b")
 
 
 def _fail(key: str, value, allowed: str) -> ConfigError:
     return ConfigError(f"{key}={value!r} is invalid: must be {allowed}")
 
 
-def _check_target_keys(cfg: DictConfig, group: str) -> None:
-    node = cfg[group]
+def _check_target_keys(node: DictConfig, where: str, runtime: set[str]) -> None:
+    """The keys of an instantiated node (`where`: its dotted name) are arguments of its target
+    that the runner does not pass itself (`runtime`)."""
     target = node.get("_target_")
     if target is None:
         return
     try:
         obj = get_object(target)
     except Exception as exc:  # noqa: BLE001 - any import problem is a config problem here
-        raise ConfigError(f"{group}._target_={target!r} cannot be imported: {exc}") from None
+        raise ConfigError(f"{where}._target_={target!r} cannot be imported: {exc}") from None
     params = inspect.signature(obj).parameters
     if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
         return
-    allowed = {name for name in params if name != "self"} | RUNNER_KEYS[group]
+    allowed = {name for name in params if name != "self"} - runtime
     for key in node:
         if key.startswith("_") and key.endswith("_"):
             continue
+        if key in runtime:
+            raise ConfigError(f"{where}.{key} is set by the runner, not the config")
         if key not in allowed:
-            raise ConfigError(f"{group}.{key} is not a known key; allowed: {', '.join(sorted(allowed))}")
+            raise ConfigError(f"{where}.{key} is not a known key; allowed: {', '.join(sorted(allowed))}")
 
 
 def _check_ranges(node, prefix: str = "") -> None:
@@ -241,7 +249,17 @@ def validate(cfg: DictConfig) -> None:
     _check_ranges(cfg)
     for group in INSTANTIATED:
         if group in cfg:
-            _check_target_keys(cfg, group)
+            _check_target_keys(cfg[group], group, RUNTIME_ARGS.get(group, set()))
+    for name, node in (cfg.get("callbacks") or {}).items():
+        if not isinstance(node, DictConfig) or "_target_" not in node:
+            raise ConfigError(f"callbacks.{name} is invalid: must be a mapping with a _target_")
+        _check_target_keys(node, f"callbacks.{name}", RUNTIME_ARGS["callbacks"])
+    if cfg.get("init") is not None and cfg.init.get("scheme") == "critical":
+        for key in CRITICAL_KEYS:
+            if key not in cfg.init:
+                raise ConfigError(f"init.{key} is missing: init.scheme=critical needs it (conf/init/critical.yaml)")
+        if cfg.init.C_W is None:
+            raise ConfigError("init.C_W=None is invalid: must be a number > 0, or auto (from the theory)")
     for group, known in KNOWN_KEYS.items():
         for key in cfg.get(group) or {}:
             if key not in known:

@@ -8,35 +8,32 @@ import torch
 from torch import nn
 
 from runner.activations import Activation
-from runner.init import draw_layer, member_generator
+from runner.init import Init, draw_layer, member_generator
 
 
 class EnsembleMLP(nn.Module):
-    """K members of an MLP with `depth` hidden layers of `width` units.
+    """K members of an MLP with `depth` hidden layers of `width` units (conf/model), drawn by
+    `init` from member k's stream (seed, member_offset + k) (runner.init).
 
     Weights have shape (K, fan_in, fan_out) and biases (K, 1, fan_out). Inputs are either
     shared, shape (N, d_in), or per member, shape (K, N, d_in) (PINNs give each member its
     own copy so input derivatives never mix members). Output: (K, N, d_out).
     """
 
-    def __init__(self, in_dim: int, out_dim: int, depth: int, width: int, activation: Activation,
-                 size: int = 1, seed: int = 0, member_offset: int = 0, scheme: str = "critical",
-                 C_W: float = 1.0, C_b: float = 0.0, dropout: float = 0.0,
-                 dtype: torch.dtype | None = None, C_W_first: float | None = None):
+    def __init__(self, in_dim: int, out_dim: int, depth: int, width: int, activation: Activation, init: Init,
+                 size: int, seed: int, member_offset: int, dropout: float, dtype: torch.dtype):
         super().__init__()
         self.activation = activation
         self.size = size
         self.dropout = dropout
-        C_W_first = C_W if C_W_first is None else C_W_first
-        # what theory needs to forecast this net (runner.forecast, the kernel_training task)
-        self.init = {"scheme": scheme, "C_W_first": C_W_first, "C_W": C_W, "C_b": C_b}
+        self.init = init  # what theory needs to forecast this net (the kernel_training task)
         dims = [in_dim] + [width] * depth + [out_dim]
         layers = [[] for _ in dims[1:]]
         for k in range(size):
             gen = member_generator(seed, member_offset + k)
             for i, (fan_in, fan_out) in enumerate(zip(dims[:-1], dims[1:])):
-                layers[i].append(draw_layer(scheme, fan_in, fan_out, gen, C_W_first if i == 0 else C_W, C_b))
-        dtype = dtype or torch.get_default_dtype()
+                layers[i].append(draw_layer(init.scheme, fan_in, fan_out, gen,
+                                            init.C_W_first if i == 0 else init.C_W, init.C_b))
         self.weights = nn.ParameterList(
             nn.Parameter(torch.stack([w for w, _ in ws]).to(dtype)) for ws in layers)
         self.biases = nn.ParameterList(

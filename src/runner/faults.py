@@ -1,4 +1,4 @@
-"""Faults a long sweep meets and what the runner does about them (README, "Faults").
+"""Faults a long sweep meets and what the runner does about them (docs/faults.md).
 
 `RunStopped` errors end a run with one line naming the file or directory and exit code 2: a
 run directory that another process holds, a full disk, no checkpoint left to resume from.

@@ -30,20 +30,12 @@ import torch
 
 from runner import theory
 from runner.activations import Activation
+from runner.init import Init
 
 BAND = 10.0   # a kernel within a factor of 10 of its first-layer value is "in the band"
 NODES = 48    # quadrature nodes per piece: the forecast needs ~1e-6, not round-off
 INPUTS = ("smallest", "median", "largest")
 TOP = 10.0    # the largest first-layer kernel auto considers where no critical C_W sets the scale
-
-
-@dataclass(frozen=True)
-class InitValues:
-    """The Gaussian weight and bias variances of every layer (first layer apart)."""
-
-    C_W_first: float
-    C_W: float
-    C_b: float
 
 
 @dataclass
@@ -133,7 +125,7 @@ def deviation(K: np.ndarray, P: np.ndarray) -> np.ndarray:
     return np.maximum(np.abs(r), np.abs(p)).max((-2, -1))
 
 
-def forecast(act: Activation, K0: np.ndarray, init: InitValues, layers: int, auto: bool = False,
+def forecast(act: Activation, K0: np.ndarray, init: Init, layers: int, auto: bool = False,
              note: str = "", band: float = BAND) -> Forecast:
     """The kernel's fate through `layers` layers for inputs of these K0 (smallest, median, largest)."""
     K, P = flows(act, K0, init.C_W_first, init.C_W, init.C_b, layers)
@@ -167,12 +159,12 @@ def _search(act: Activation, K0: np.ndarray, layers: int, C_W: np.ndarray, C_b: 
     K, P = flows(act, K0, Cf, Cw, Cb, layers)
     dev = deviation(K, P)
     i = _pick(dev, Cf * K0[1], band)
-    return InitValues(float(Cf[i]), float(Cw[i]), float(Cb[i])), float(dev[i])
+    return Init("critical", float(Cf[i]), float(Cw[i]), float(Cb[i])), float(dev[i])
 
 
 def choose_init(act: Activation, K0: np.ndarray, layers: int, C_W_first: float | None = None,
                 C_W: float | None = None, C_b: float | None = None,
-                band: float = BAND) -> tuple[InitValues, str]:
+                band: float = BAND) -> tuple[Init, str]:
     """`init.C_W=auto`: the (C_W_first, C_W, C_b) of the module docstring's objective; values
     given are kept and only the others are chosen. Returns the choice and a note ('' when the
     band is kept)."""
@@ -205,23 +197,23 @@ def choose_init(act: Activation, K0: np.ndarray, layers: int, C_W_first: float |
     return best, note
 
 
-def gaussian_equivalent(scheme: str, n0: int, width: int) -> InitValues:
+def gaussian_equivalent(scheme: str, n0: int, width: int) -> Init:
     """The variances of the framework schemes (pytorch: U(±1/sqrt(fan_in)) weights and biases;
     xavier: Glorot uniform, zero biases) in the theory's convention, from the hidden layers'
     fan-in (the output layer is forecast with the hidden layers' variances)."""
     if scheme == "pytorch":
-        return InitValues(1 / 3, 1 / 3, 1 / (3 * width))
+        return Init(scheme, 1 / 3, 1 / 3, 1 / (3 * width))
     if scheme == "xavier":
-        return InitValues(2 * n0 / (n0 + width), 1.0, 0.0)
+        return Init(scheme, 2 * n0 / (n0 + width), 1.0, 0.0)
     raise ValueError(f"init.scheme={scheme!r} has no Gaussian equivalent here")
 
 
-def plan_init(cfg, in_dim: int, inputs: torch.Tensor | None) -> Forecast:
-    """Resolve cfg.init in place to numbers (C_W_first, C_W, C_b; auto solved from the theory)
-    and forecast the kernel of `inputs`, the network's training inputs, through cfg's model.
+def plan_init(cfg, in_dim: int, inputs: torch.Tensor | None) -> tuple[Init, Forecast]:
+    """cfg.init resolved to numbers for this task (auto solved from the theory; null C_W_first
+    follows C_W, null C_b is 0), and the forecast of `inputs`, the network's training inputs,
+    through cfg's model. cfg itself is left as written.
 
-    Framework schemes (pytorch, xavier) are forecast with their Gaussian-equivalent variances
-    and leave cfg untouched.
+    Framework schemes (pytorch, xavier) resolve to their Gaussian-equivalent variances.
     """
     from runner.activations import build
 
@@ -231,15 +223,13 @@ def plan_init(cfg, in_dim: int, inputs: torch.Tensor | None) -> Forecast:
     init = cfg.init
     if init.scheme != "critical":
         values = gaussian_equivalent(init.scheme, in_dim, cfg.model.width)
-        return forecast(act, K0, values, layers)
-    auto = init.get("C_W") == "auto"
-    given = {key: init.get(key) for key in ("C_W_first", "C_W", "C_b")}
+        return values, forecast(act, K0, values, layers)
+    auto = init.C_W == "auto"
     note = ""
     if auto:
-        values, note = choose_init(act, K0, layers, C_W_first=given["C_W_first"], C_b=given["C_b"])
+        values, note = choose_init(act, K0, layers, C_W_first=init.C_W_first, C_b=init.C_b)
     else:
-        C_W = float(given["C_W"])
-        values = InitValues(float(given["C_W_first"] if given["C_W_first"] is not None else C_W), C_W,
-                            float(given["C_b"] or 0.0))
-    init.C_W_first, init.C_W, init.C_b = values.C_W_first, values.C_W, values.C_b
-    return forecast(act, K0, values, layers, auto=auto, note=note)
+        C_W = float(init.C_W)
+        values = Init("critical", float(init.C_W_first if init.C_W_first is not None else C_W), C_W,
+                      float(init.C_b or 0.0))
+    return values, forecast(act, K0, values, layers, auto=auto, note=note)

@@ -7,11 +7,30 @@ member k of an ensemble is bit-for-bit the single-member run with `ensemble.memb
 from __future__ import annotations
 
 import math
+from dataclasses import asdict, dataclass
 
 import numpy as np
 import torch
 
 SCHEMES = ("critical", "pytorch", "xavier")
+
+
+@dataclass(frozen=True)
+class Init:
+    """A network's initialization as numbers: cfg.init resolved (runner.forecast.plan_init).
+
+    critical: W ~ N(0, C_W / fan_in) in every layer but the first, which has C_W_first, and
+    b ~ N(0, C_b). pytorch and xavier draw by their own rules; their numbers are the Gaussian
+    equivalents the kernel forecast uses.
+    """
+
+    scheme: str
+    C_W_first: float
+    C_W: float
+    C_b: float
+
+    def as_dict(self) -> dict:
+        return asdict(self)
 
 
 def member_generator(seed: int, member: int) -> torch.Generator:
@@ -21,11 +40,12 @@ def member_generator(seed: int, member: int) -> torch.Generator:
 
 
 def draw_layer(scheme: str, fan_in: int, fan_out: int, gen: torch.Generator,
-               C_W: float = 1.0, C_b: float = 0.0) -> tuple[torch.Tensor, torch.Tensor]:
+               C_W: float, C_b: float) -> tuple[torch.Tensor, torch.Tensor]:
     """One layer's weight (fan_in, fan_out) and bias (fan_out,), in float64 for exact statistics.
 
     critical: W ~ N(0, C_W / fan_in), b ~ N(0, C_b) (the convention of the effective theory);
-    pytorch: nn.Linear's default, U(+-1/sqrt(fan_in)) for both; xavier: Glorot uniform, b = 0.
+    pytorch: nn.Linear's default, U(+-1/sqrt(fan_in)) for both; xavier: Glorot uniform, b = 0
+    (these two ignore C_W and C_b).
     """
     if scheme == "critical":
         w = torch.randn(fan_in, fan_out, generator=gen, dtype=torch.float64) * math.sqrt(C_W / fan_in)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import logging
 import math
-import os
 import signal
 import threading
 import time
@@ -18,8 +17,9 @@ from lightning.pytorch.callbacks import TQDMProgressBar
 from torch.utils.data import DataLoader, Dataset
 
 from runner.ensemble import EnsembleMLP
-from runner.faults import Interrupted, naming_full_disk
+from runner.faults import Interrupted
 from runner.regularizers import NoRegularizer
+from runner.results import atomic_path, member_stats
 from runner.tasks.base import Task
 
 log = logging.getLogger("runner")
@@ -38,14 +38,14 @@ class FullBatch(Dataset):
         return self.batch
 
 
-def finite_stats(values: torch.Tensor) -> dict[str, torch.Tensor]:
-    """mean/std/min/max over the finite entries of a per-member tensor (NaN if none)."""
-    finite = values[torch.isfinite(values)]
-    if finite.numel() == 0:
-        nan = values.new_tensor(float("nan"))
-        return {"mean": nan, "std": nan, "min": nan, "max": nan}
-    std = finite.std(unbiased=False) if finite.numel() > 1 else finite.new_tensor(0.0)
-    return {"mean": finite.mean(), "std": std, "min": finite.min(), "max": finite.max()}
+ROW_STATS = ("mean", "std", "min", "max")  # of each quantity over members, in a metrics row
+
+
+def finite_stats(values: torch.Tensor) -> dict[str, float]:
+    """ROW_STATS of a per-member tensor over its finite members (runner.results.member_stats),
+    NaN where none is finite: a metrics row's or a progress line's numbers."""
+    stats = member_stats(values)
+    return {k: math.nan if stats[k] is None else stats[k] for k in ROW_STATS}
 
 
 class EnsembleModule(L.LightningModule):
@@ -63,7 +63,7 @@ class EnsembleModule(L.LightningModule):
     """
 
     def __init__(self, model: EnsembleMLP, task: Task, regularizer: NoRegularizer,
-                 optimizer: Callable, log_every: int = 50):
+                 optimizer: Callable, log_every: int):
         super().__init__()
         self.automatic_optimization = False
         self.model = model
@@ -94,18 +94,10 @@ class EnsembleModule(L.LightningModule):
                                       "losses": [list(row) for row in self.logged_losses]}
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
-        """The loss history up to the checkpoint (a checkpoint without one, written before it was
-        kept, leaves it to start at the resumed epoch). A checkpoint written with one Lightning step
-        per epoch (before chunked steps) counted its epochs in the automatic-optimization loop:
-        carry them to the counter used now."""
+        """The loss history up to the checkpoint (empty in a checkpoint that holds none)."""
         history = checkpoint.get("loss_history") or {"epochs": [], "losses": []}
         self.logged_epochs = [int(e) for e in history["epochs"]]
         self.logged_losses = [[float(v) for v in row] for row in history["losses"]]
-        loops = checkpoint.get("loops", {}).get("fit_loop", {})
-        automatic = loops.get("epoch_loop.automatic_optimization.optim_progress", {}).get("optimizer", {}).get("step")
-        manual = loops.get("epoch_loop.manual_optimization.optim_step_progress")
-        if automatic and manual and not manual["total"]["completed"] and automatic["total"]["completed"]:
-            manual["total"] = dict(automatic["total"])
 
     def chunk_end(self, epoch: int) -> int:
         """The epoch where the chunk starting at `epoch` ends: the first one after it that a
@@ -115,7 +107,7 @@ class EnsembleModule(L.LightningModule):
 
     def on_train_start(self) -> None:
         # Lightning's per-step path (hooks before and after backward and the optimizer step) costs
-        # about 0.3 ms a step and no runner callback uses it; a float16 gradient scaler needs it.
+        # time on every step and no runner callback uses it; a float16 gradient scaler needs it.
         self.lightning_steps = getattr(self.trainer.precision_plugin, "scaler", None) is not None
 
     def optimizer_step_fn(self) -> Callable:
@@ -175,7 +167,7 @@ class EnsembleModule(L.LightningModule):
             self.initial_loss.copy_(member_loss.detach())
         return member_loss
 
-    def row(self, member_loss: torch.Tensor, penalty: torch.Tensor | None) -> dict[str, torch.Tensor]:
+    def row(self, member_loss: torch.Tensor, penalty: torch.Tensor | None) -> dict[str, float]:
         """A metrics row: train/loss, the penalty and the task's monitors, each as
         mean/std/min/max over members."""
         values = {"train/loss": member_loss}
@@ -233,7 +225,7 @@ class ProgressPrinter(EveryEpochs):
     this process trained. Lines before the rate is measured give no estimate.
     """
 
-    def __init__(self, every: int = 500, warmup: int = 3, clock: Callable[[], float] = time.monotonic):
+    def __init__(self, every: int, warmup: int = 3, clock: Callable[[], float] = time.monotonic):
         super().__init__(every)
         self.warmup = warmup
         self.clock = clock
@@ -257,7 +249,7 @@ class ProgressPrinter(EveryEpochs):
             self.mark = (now, epoch)
         if epoch % self.every and epoch != trainer.max_epochs:
             return
-        loss = module.member_loss.float().cpu()
+        loss = module.member_loss.cpu()
         stats = finite_stats(loss)
         diverged = int((~torch.isfinite(loss)).sum())
         left = self.time_left(epoch, trainer.max_epochs, now) if epoch < trainer.max_epochs else None
@@ -272,7 +264,7 @@ class EpochBar(EveryEpochs, TQDMProgressBar):
     time left; a resumed run's rate counts its own epochs) with the member-mean loss, moved every
     `every` epochs. Lightning's own bar would count chunks: one Lightning step holds many epochs."""
 
-    def __init__(self, every: int = 500):
+    def __init__(self, every: int):
         TQDMProgressBar.__init__(self)
         self.every = every
 
@@ -289,7 +281,7 @@ class EpochBar(EveryEpochs, TQDMProgressBar):
     def on_train_batch_end(self, trainer: L.Trainer, module: EnsembleModule, *args) -> None:
         bar = self.train_progress_bar
         if not bar.disable:
-            bar.set_postfix(loss=f"{float(finite_stats(module.member_loss.float().cpu())['mean']):.3e}", refresh=False)
+            bar.set_postfix(loss=f"{float(finite_stats(module.member_loss)['mean']):.3e}", refresh=False)
             bar.n = trainer.global_step
             bar.refresh()
 
@@ -298,14 +290,15 @@ class EpochBar(EveryEpochs, TQDMProgressBar):
 
 
 class LastCheckpoint(EveryEpochs):
-    """checkpoints/last.ckpt every `every` epochs, at the end and whenever training stops early
-    (divergence, Ctrl-C, SIGTERM). Written atomically (temp file, fsync, rename) after the loggers
-    flush, so metrics.csv covers every step it holds; the checkpoint it replaces is kept as
-    previous.ckpt, something to resume from should last.ckpt be damaged."""
+    """checkpoints/last.ckpt of the run directory every `every` epochs, at the end and whenever
+    training stops early (divergence, Ctrl-C, SIGTERM). Written atomically
+    (runner.results.atomic_path) after the loggers flush, so metrics.csv covers every step it
+    holds; the checkpoint it replaces is kept as previous.ckpt, something to resume from should
+    last.ckpt be damaged."""
 
-    def __init__(self, path: Path, every: int = 500):
+    def __init__(self, run_dir: Path, every: int):
         super().__init__(every)
-        self.path = Path(path)
+        self.path = Path(run_dir) / "checkpoints" / "last.ckpt"
         self.previous = self.path.with_name("previous.ckpt")
 
     def on_train_epoch_end(self, trainer: L.Trainer, module: EnsembleModule) -> None:
@@ -315,22 +308,21 @@ class LastCheckpoint(EveryEpochs):
             self.save(trainer)
 
     def save(self, trainer: L.Trainer) -> None:
-        """Flush the loggers, write the checkpoint beside last.ckpt, then rotate it in."""
+        """Flush the loggers, then write the checkpoint and rotate it in."""
         for logger in trainer.loggers:
             logger.save()
-        tmp = self.path.with_name(self.path.name + ".tmp")
-        try:
-            with naming_full_disk(self.path):
-                self.path.parent.mkdir(parents=True, exist_ok=True)
-                trainer.save_checkpoint(tmp, weights_only=False)
-                with open(tmp, "rb") as f:
-                    os.fsync(f.fileno())
-        except BaseException:
-            tmp.unlink(missing_ok=True)
-            raise
-        if self.path.exists():
-            os.replace(self.path, self.previous)
-        os.replace(tmp, self.path)
+        with atomic_path(self.path, previous=self.previous) as tmp:
+            trainer.save_checkpoint(tmp, weights_only=False)
+
+
+def progress(kind: str, every: int) -> ProgressPrinter | EpochBar:
+    """The progress callback of `progress=`: log lines (`log`) or a terminal bar (`bar`), every
+    `every` epochs."""
+    if kind == "bar":
+        return EpochBar(every)
+    if kind == "log":
+        return ProgressPrinter(every)
+    raise ValueError(f"progress={kind!r} is invalid: must be one of log, bar")
 
 
 class StopOnSignal(L.Callback):

@@ -20,11 +20,10 @@ class AdamLBFGS(torch.optim.Optimizer):
     is up to `lbfgs_max_iter` L-BFGS iterations. `weight_decay` applies to the Adam phase only.
     """
 
-    def __init__(self, params: Iterable[torch.nn.Parameter], lr: float = 1e-3, betas=(0.9, 0.999),
-                 weight_decay: float = 0.0, fused: bool | None = None, adam_steps: int = 1000,
-                 lbfgs_lr: float = 1.0, lbfgs_max_iter: int = 50, history_size: int = 50,
-                 tolerance_grad: float = 1e-9, tolerance_change: float = 1e-12,
-                 line_search_fn: str | None = "strong_wolfe", restart_on_stall: bool = True):
+    def __init__(self, params: Iterable[torch.nn.Parameter], lr: float, betas: tuple[float, float],
+                 weight_decay: float, fused: bool | None, adam_steps: int, lbfgs_lr: float, lbfgs_max_iter: int,
+                 history_size: int, tolerance_grad: float, tolerance_change: float, line_search_fn: str | None,
+                 restart_on_stall: bool):
         params = list(params)
         super().__init__(params, {})
         self.adam = torch.optim.Adam(params, lr=lr, betas=tuple(betas), weight_decay=weight_decay,

@@ -37,7 +37,7 @@ class SpectralNorm(NoRegularizer):
 
     has_penalty = True
 
-    def __init__(self, coef: float = 1e-3, n_power_iterations: int = 1):
+    def __init__(self, coef: float, n_power_iterations: int):
         super().__init__()
         self.coef = coef
         self.n_power_iterations = n_power_iterations
@@ -78,7 +78,7 @@ class WeightDecay(NoRegularizer):
 
     has_penalty = True
 
-    def __init__(self, coef: float = 1e-4):
+    def __init__(self, coef: float):
         super().__init__()
         self.coef = coef
 
@@ -89,7 +89,7 @@ class WeightDecay(NoRegularizer):
 class Dropout(NoRegularizer):
     """Dropout with probability p on every hidden layer's output during training."""
 
-    def __init__(self, p: float = 0.1):
+    def __init__(self, p: float):
         super().__init__()
         self.dropout = p
 

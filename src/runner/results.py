@@ -1,4 +1,4 @@
-"""Run outputs: atomic file writes and the summary.json contract."""
+"""Run outputs: atomic file writes, figures, per-member statistics and the summary.json contract."""
 
 from __future__ import annotations
 
@@ -7,7 +7,9 @@ import json
 import math
 import os
 import tempfile
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 import torch
@@ -19,23 +21,34 @@ from runner.faults import naming_full_disk
 INTERRUPTED = "interrupted"
 
 
-def write_bytes_atomic(path: Path, data: bytes) -> None:
-    """Write to a temporary file beside `path`, fsync, then rename: a kill never truncates, and a
-    full disk (DiskFull) leaves the old file as it was."""
+@contextmanager
+def atomic_path(path: Path, previous: Path | None = None) -> Iterator[Path]:
+    """A temporary path beside `path` to write to; when the block ends, the file there is fsynced
+    and renamed over `path` (the file it replaces moved to `previous` first, when given). A kill
+    never leaves `path` truncated, and an error (a full disk: DiskFull) removes the temporary
+    file and leaves `path` as it was."""
     path = Path(path)
     with naming_full_disk(path):
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        os.close(fd)
+        tmp = Path(name)
         try:
-            with os.fdopen(fd, "wb") as f:
-                f.write(data)
-                f.flush()
+            yield tmp
+            with open(tmp, "rb") as f:
                 os.fsync(f.fileno())
+            if previous is not None and path.exists():
+                os.replace(path, previous)
             os.replace(tmp, path)
         except BaseException:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
+            tmp.unlink(missing_ok=True)
             raise
+
+
+def write_bytes_atomic(path: Path, data: bytes) -> None:
+    """`data` into `path` through atomic_path."""
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(data)
 
 
 def write_json_atomic(path: Path, obj) -> None:
@@ -48,19 +61,23 @@ def save_npz_atomic(path: Path, **arrays: np.ndarray) -> None:
     write_bytes_atomic(path, buf.getvalue())
 
 
-def _finite_or_none(x: float) -> float | None:
-    return x if math.isfinite(x) else None
+STATS = ("mean", "std", "median", "min", "max")
 
 
-def member_stats(values: torch.Tensor | np.ndarray | list[float]) -> dict:
-    """mean/std/median/min/max over the finite members, and every member (null where non-finite)."""
-    vals = np.asarray(torch.as_tensor(values).detach().cpu().double(), dtype=float).reshape(-1)
+def member_stats(values: torch.Tensor | np.ndarray | list[float | None]) -> dict:
+    """Statistics of one metric over an ensemble's members: mean, std (population), median, min
+    and max over the finite values (None when no value is finite), `n_finite`, and `members`,
+    every value (None where not finite). The one definition behind summaries, metrics rows,
+    progress lines, tables, plots and claims."""
+    vals = np.array([math.nan if v is None else v for v in values], dtype=float) if isinstance(values, list) \
+        else np.asarray(torch.as_tensor(values).detach().cpu().double(), dtype=float)
+    vals = vals.reshape(-1)
     finite = vals[np.isfinite(vals)]
-    stats = {"mean": None, "std": None, "median": None, "min": None, "max": None}
+    stats: dict = dict.fromkeys(STATS)
     if finite.size:
         stats = {"mean": float(finite.mean()), "std": float(finite.std()), "median": float(np.median(finite)),
                  "min": float(finite.min()), "max": float(finite.max())}
-    stats["members"] = [_finite_or_none(float(v)) for v in vals]
+    stats["members"] = [float(v) if math.isfinite(v) else None for v in vals]
     stats["n_finite"] = int(finite.size)
     return stats
 
@@ -151,11 +168,20 @@ def read_summary(run_dir: Path) -> dict | None:
     return json.loads(path.read_text())
 
 
-def save_figure(fig, path: Path, dpi: int = 110) -> None:
-    """Save a matplotlib figure as PNG atomically and close it."""
+def pyplot():
+    """matplotlib.pyplot on the Agg backend: every figure of the runner goes to a file, never to a
+    display (the one place the backend is chosen)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    return plt
+
+
+def save_figure(fig, path: Path, dpi: int = 110) -> None:
+    """Save a matplotlib figure as PNG atomically and close it."""
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=dpi)
-    plt.close(fig)
+    pyplot().close(fig)
     write_bytes_atomic(path, buf.getvalue())

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ctypes
+import inspect
 import logging
 import os
 import signal
@@ -14,7 +15,8 @@ from pathlib import Path
 
 import lightning as L
 import torch
-from hydra.utils import instantiate
+from hydra.utils import get_object, instantiate
+from lightning.pytorch.callbacks import TQDMProgressBar
 from lightning.pytorch.loggers import Logger
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 from omegaconf import DictConfig, OmegaConf
@@ -24,8 +26,9 @@ from runner.config import ConfigError, validate
 from runner.ensemble import EnsembleMLP
 from runner.forecast import plan_init
 from runner.faults import DiskFull, Interrupted, resume_checkpoint, run_dir_lock
+from runner.init import Init
 from runner.loggers import build_loggers
-from runner.module import EnsembleModule, EpochBar, LastCheckpoint, ProgressPrinter, StopOnSignal
+from runner.module import EnsembleModule, StopOnSignal
 from runner.regularizers import exact_spectral_norms
 from runner.results import (FINISHED, INTERRUPTED, convergence, member_stats, member_status, read_summary,
                             run_status, write_json_atomic)
@@ -45,8 +48,8 @@ def keep_freed_memory() -> None:
     """Have glibc serve tensors up to 32 MB from its heap and keep freed memory for reuse.
 
     By default a buffer above malloc's mmap threshold is a fresh mmap whose pages fault in on
-    first touch, every step; on the 101x101 Table 4 grid that cost about a fifth of the step
-    (scripts/bench_regression.py). The price: freed memory (up to 1 GB) stays with the process.
+    first touch, every step, a large share of a step on Table 4's 101x101 grid (docs/performance.md).
+    The price: freed memory (up to 1 GB) stays with the process.
     A no-op where libc is not glibc.
     """
     try:
@@ -67,17 +70,31 @@ def build_task(cfg: DictConfig) -> Task:
         raise ConfigError(cause if cause.startswith("task.") else f"task: {cause}") from None
 
 
-def build_model(cfg: DictConfig, task: Task, dropout: float = 0.0) -> EnsembleMLP:
-    """The ensemble MLP for a task, initialized per conf/init and conf/model (cfg.init is resolved
-    to numbers first where `run` has not done it: auto and nulls, runner.forecast.plan_init)."""
-    if cfg.init.get("C_W") == "auto" or (cfg.init.scheme == "critical" and cfg.init.get("C_b") is None):
-        plan_init(cfg, task.in_dim, task.network_inputs())
-    return EnsembleMLP(
-        task.in_dim, task.out_dim, cfg.model.depth, cfg.model.width,
-        activations.build(**cfg.activation), size=cfg.ensemble.size, seed=cfg.seed,
-        member_offset=cfg.ensemble.member_offset, scheme=cfg.init.scheme,
-        C_W=cfg.init.get("C_W", 1.0), C_b=cfg.init.get("C_b", 0.0), dropout=dropout,
-        dtype=parameter_dtype(cfg), C_W_first=cfg.init.get("C_W_first"))
+def build_model(cfg: DictConfig, task: Task, init: Init | None = None, dropout: float = 0.0) -> EnsembleMLP:
+    """The ensemble of conf/model for a task, initialized by `init` (cfg.init resolved for this
+    task's inputs by runner.forecast.plan_init when not given). The runner passes what the
+    config does not hold: the task's input and output sizes, the activation object, the
+    ensemble, the init and the dtype."""
+    if init is None:
+        init, _ = plan_init(cfg, task.in_dim, task.network_inputs())
+    model = instantiate(cfg.model, _partial_=True)  # objects passed to instantiate itself become configs
+    return model(in_dim=task.in_dim, out_dim=task.out_dim, activation=activations.build(**cfg.activation), init=init,
+                 size=cfg.ensemble.size, seed=cfg.seed, member_offset=cfg.ensemble.member_offset, dropout=dropout,
+                 dtype=parameter_dtype(cfg))
+
+
+def build_callbacks(cfg: DictConfig, task: Task, run_dir: Path) -> list[L.Callback]:
+    """The Lightning callbacks of conf/callbacks, each given the pieces of this run its target
+    asks for by name (`task`, `run_dir`); a constructor's error is a config error naming it."""
+    runtime = {"task": task, "run_dir": run_dir}
+    callbacks = []
+    for name, node in (cfg.get("callbacks") or {}).items():
+        wants = inspect.signature(get_object(node._target_)).parameters
+        try:
+            callbacks.append(instantiate(node, _partial_=True)(**{k: v for k, v in runtime.items() if k in wants}))
+        except Exception as exc:  # noqa: BLE001 - instantiate wraps the callback's own ValueError
+            raise ConfigError(f"callbacks.{name}: {exc.__cause__ or exc}") from None
+    return callbacks
 
 
 def parameter_dtype(cfg: DictConfig) -> torch.dtype:
@@ -101,12 +118,12 @@ def job_identity(cfg: DictConfig, run_dir: Path, group: str | None = None) -> di
 
 def train(cfg: DictConfig, task: Task, run_dir: Path, job: dict, stop: StopOnSignal,
           ckpt_path: Path | None = None, resume_step: int | None = None,
-          loggers: list[Logger] | None = None) -> tuple[EnsembleModule, L.Trainer]:
-    """Build the ensemble, optimizer, checkpoints and (unless given) loggers from the config and
-    train, from `ckpt_path` (a checked checkpoint at `resume_step`) when given. Progress goes to
-    log lines, or to a bar with progress=bar. Interrupted on Ctrl-C/SIGTERM."""
+          loggers: list[Logger] | None = None, init: Init | None = None) -> tuple[EnsembleModule, L.Trainer]:
+    """Build the ensemble (initialized by `init`, else cfg.init resolved here), optimizer,
+    callbacks (conf/callbacks) and, unless given, loggers from the config and train, from
+    `ckpt_path` (a checked checkpoint at `resume_step`) when given. Interrupted on Ctrl-C/SIGTERM."""
     regularizer = instantiate(cfg.regularizer)
-    model = build_model(cfg, task, dropout=regularizer.dropout)
+    model = build_model(cfg, task, init, dropout=regularizer.dropout)
     module = EnsembleModule(model, task, regularizer, instantiate(cfg.optimizer), cfg.log_every)
     if ckpt_path:
         log.info("resuming from %s (step %d)", ckpt_path, resume_step)
@@ -114,12 +131,10 @@ def train(cfg: DictConfig, task: Task, run_dir: Path, job: dict, stop: StopOnSig
         log.info("resume=%s but no checkpoint in %s; starting from scratch", cfg.resume, run_dir / "checkpoints")
     if loggers is None:
         loggers = build_loggers(cfg, run_dir, job, resume_step)
-    bar = cfg.get("progress", "log") == "bar"
-    progress = EpochBar(cfg.progress_every) if bar else ProgressPrinter(cfg.progress_every)
+    callbacks = build_callbacks(cfg, task, run_dir)
+    bar = any(isinstance(callback, TQDMProgressBar) for callback in callbacks)
     trainer: L.Trainer = instantiate(
-        cfg.trainer, logger=loggers or False,
-        callbacks=[stop, LastCheckpoint(run_dir / "checkpoints" / "last.ckpt", cfg.checkpoint_every),
-                   progress, *task.callbacks()],
+        cfg.trainer, logger=loggers or False, callbacks=[stop, *callbacks],
         default_root_dir=str(run_dir), **({"enable_progress_bar": True} if bar else {}))
     try:
         trainer.fit(module, ckpt_path=str(ckpt_path) if ckpt_path else None)
@@ -129,12 +144,12 @@ def train(cfg: DictConfig, task: Task, run_dir: Path, job: dict, stop: StopOnSig
     return module, trainer
 
 
-def fit(cfg: DictConfig, task: Task, run_dir: Path, job: dict, stop: StopOnSignal,
+def fit(cfg: DictConfig, task: Task, run_dir: Path, job: dict, stop: StopOnSignal, init: Init,
         ckpt_path: Path | None = None, resume_step: int | None = None,
         loggers: list[Logger] | None = None) -> tuple[dict, list[str], dict]:
-    """Train, then evaluate; return final per-member metrics (tensors), each member's status and
-    the members' training loss at the logged epochs (EnsembleModule.loss_history)."""
-    module, trainer = train(cfg, task, run_dir, job, stop, ckpt_path, resume_step, loggers)
+    """Train from `init`, then evaluate; return final per-member metrics (tensors), each member's
+    status and the members' training loss at the logged epochs (EnsembleModule.loss_history)."""
+    module, trainer = train(cfg, task, run_dir, job, stop, ckpt_path, resume_step, loggers, init)
     model = module.model
     model.eval()
     metrics = dict(task.evaluate(model))
@@ -154,8 +169,9 @@ def run(cfg: DictConfig, run_dir: Path, overrides: list[str] | None = None,
         group: str | None = None) -> dict:
     """Validate, train (or measure) and write summary.json atomically; return the summary.
 
-    Before training, cfg.init is resolved to numbers (init.C_W=auto from the theory) and the
-    kernel of the training inputs is forecast through the depth (logged, and in the summary).
+    Before training, cfg.init is resolved to numbers (init.C_W=auto from the theory; the config
+    stays as written) and the kernel of the training inputs is forecast through the depth: both
+    logged, and in the summary (`resolved_init`, `init_forecast`).
     One process at a time works in a run directory (run_dir/.lock, else RunDirInUse). A trained
     run is `completed` when every member trained, else `partly_diverged` or `diverged`
     (runner.results.member_status: non-finite, blown up past blowup_factor, or no better than the
@@ -178,7 +194,7 @@ def run_locked(cfg: DictConfig, run_dir: Path, overrides: list[str] | None, grou
     if cfg.skip_completed and previous and previous.get("status") in FINISHED:
         log.info("skip_completed: %s already finished (%s)", run_dir, previous["status"])
         return previous
-    init_forecast = plan_init(cfg, task.in_dim, task.network_inputs())
+    init, init_forecast = plan_init(cfg, task.in_dim, task.network_inputs())
     if task.trains:
         (log.info if init_forecast.verdict == "stable" and not init_forecast.note else log.warning)(
             init_forecast.line())
@@ -193,7 +209,8 @@ def run_locked(cfg: DictConfig, run_dir: Path, overrides: list[str] | None, grou
                "overrides": list(overrides or []), "seed": cfg.seed,
                "ensemble_size": cfg.ensemble.size, "name": job["name"], "group": job["group"], "tags": job["tags"],
                "host": socket.gethostname(), "slurm_job_id": os.environ.get("SLURM_JOB_ID"),
-               "init": OmegaConf.to_container(cfg.init), "init_forecast": init_forecast.as_dict()}
+               "init": OmegaConf.to_container(cfg.init, resolve=True), "resolved_init": init.as_dict(),
+               "init_forecast": init_forecast.as_dict()}
     start = time.time()
     try:
         L.seed_everything(cfg.seed, verbose=False)
@@ -201,14 +218,14 @@ def run_locked(cfg: DictConfig, run_dir: Path, overrides: list[str] | None, grou
         if cfg.get("threads"):
             torch.set_num_threads(cfg.threads)
         if task.trains:
-            metrics, members, history = fit(cfg, task, run_dir, job, stop, ckpt_path, resume_step, loggers)
+            metrics, members, history = fit(cfg, task, run_dir, job, stop, init, ckpt_path, resume_step, loggers)
             summary["member_status"] = members
             summary["diverged_members"] = sum(m != "ok" for m in members)
             summary["status"] = run_status(members)
             summary["loss_history"] = history
             summary.update(convergence(history, cfg.convergence_tail, cfg.convergence_tol))
         else:
-            metrics = task.run(cfg, run_dir)
+            metrics = task.run(cfg, run_dir, init)
             summary["status"] = "completed"
         summary["metrics"] = {name: member_stats(values) for name, values in metrics.items()}
     except Interrupted as exc:

@@ -43,14 +43,11 @@ def member_flags(summary: dict) -> dict[str, list[bool]]:
 
 
 def resolved_init(summary: dict) -> dict:
-    """The init a run used, as numbers: its scheme and C_W_first, C_W, C_b (auto resolved by
-    runner.forecast.plan_init; for pytorch and xavier, the Gaussian-equivalent variances that the
-    forecast used)."""
-    init = summary.get("init") or {}
-    forecast_init = (summary.get("init_forecast") or {}).get("init") or {}
-    values = {key: init[key] if isinstance(init.get(key), (int, float)) else forecast_init.get(key)
-              for key in INIT_KEYS}
-    return {"scheme": init.get("scheme"), **values}
+    """The init a run used, as numbers: summary.json's `resolved_init`, its scheme and C_W_first,
+    C_W, C_b (runner.forecast.plan_init: auto solved; for pytorch and xavier, the
+    Gaussian-equivalent variances); None each for a run that failed before it was resolved."""
+    init = summary.get("resolved_init") or {}
+    return {"scheme": init.get("scheme"), **{key: init.get(key) for key in INIT_KEYS}}
 
 
 def forecast_fields(summary: dict) -> dict:

@@ -8,6 +8,7 @@ import numpy as np
 import torch
 
 from runner.ensemble import EnsembleMLP
+from runner.init import Init
 
 
 class Task:
@@ -51,12 +52,9 @@ class Task:
     def save_outputs(self, model: EnsembleMLP, run_dir: Path, label: str) -> None:
         """Write predictions and plots into the run directory."""
 
-    def callbacks(self) -> list:
-        """Extra Lightning callbacks the task needs while training (e.g. to record at epochs)."""
-        return []
-
-    def run(self, cfg, run_dir: Path) -> dict[str, torch.Tensor]:
-        """Entry point for tasks with trains = False; returns final metrics."""
+    def run(self, cfg, run_dir: Path, init: Init) -> dict[str, torch.Tensor]:
+        """Entry point for tasks with trains = False, with the run's resolved init
+        (runner.forecast.plan_init); returns final metrics."""
         raise NotImplementedError
 
 

@@ -1,8 +1,8 @@
 """Paper B (Figs. 15-17): the exact solution of viscous Burgers and the published data set.
 
 u_t + u u_x = nu u_xx with u(0, x) = -sin(pi x) on x in [-1, 1] (u(t, +-1) = 0), nu = 0.01/pi.
-The PINN is the Burgers preset of `task=pde` (conf/pde/burgers.yaml; `task=burgers` is its old
-name); its reference is `cole_hopf`, registered there as `burgers_cole_hopf`. The published
+The PINN is `task=burgers`, the Burgers preset of the generic PDE task (conf/task/burgers.yaml);
+its reference is `cole_hopf`, registered there as `burgers_cole_hopf`. The published
 data (Raissi et al.'s burgers_shock.mat, shipped in runner/data with its source named there:
 x = linspace(-1, 1, 256), t = 0, 0.01, ..., 0.99) agree with it to a relative L2 of 3e-12
 (tests/test_burgers.py).

@@ -20,7 +20,7 @@ from runner.tasks.base import Task
 class Digits(Task):
     """MLP classifier on flattened 8x8 digit images; accuracy and cross-entropy per member."""
 
-    def __init__(self, name: str = "digits", test_fraction: float = 0.25, split_seed: int = 0):
+    def __init__(self, name: str, test_fraction: float, split_seed: int):
         from sklearn.datasets import load_digits
         from sklearn.model_selection import train_test_split
 

@@ -22,9 +22,8 @@ from runner.tasks.base import RegressionTask, grid
 class PowerExtrapolation(RegressionTask):
     """Regress y = x^power on `train_range`; evaluate on the wider `eval_range`."""
 
-    def __init__(self, name: str = "x2", power: int = 2, train_range=(-20.0, 20.0),
-                 n_train: int = 401, eval_range=(-100.0, 100.0), n_eval: int = 2001,
-                 normalize: bool = True):
+    def __init__(self, name: str, power: int, train_range: tuple[float, float], n_train: int,
+                 eval_range: tuple[float, float], n_eval: int, normalize: bool):
         self.name, self.power = name, power
         self.train_range, self.eval_range = tuple(train_range), tuple(eval_range)
         x = grid(*self.train_range, n_train)

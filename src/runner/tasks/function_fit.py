@@ -59,8 +59,7 @@ def autograd_tile_step(model: EnsembleMLP) -> TileStep:
 def functional_tile_step(model: EnsembleMLP) -> TileStep:
     """The tile step as a pure function of the parameters (torch.func), so that torch.compile
     captures forward, backward and accumulation in one graph: no autograd engine and no Python
-    between a tile's kernels. Only for compiling: run eagerly it is slower than autograd's
-    (MRePU 101x101 step 283 vs 190 ms)."""
+    between a tile's kernels. Only for compiling: run eagerly it is slower than autograd's."""
     names = [name for name, _ in model.named_parameters()]
 
     def weighted_loss(params, x, y, weight):
@@ -104,10 +103,9 @@ class TiledLoss(torch.autograd.Function):
 class FunctionFit(RegressionTask):
     """Regress an expression target on a grid; also score the network's input gradient."""
 
-    def __init__(self, name: str = "polynomial", target: str = "x**2",
-                 targets: dict[str, str] | None = None, input_range=(-2.0, 2.0),
-                 n_points: int = 101, n_test: int | None = None, normalize: bool = False,
-                 eval_chunk: int = 16384, compile: bool = False, tile: int | None = None):
+    def __init__(self, name: str, target: str, targets: dict[str, str] | None, input_range: tuple[float, float],
+                 n_points: int, n_test: int | None, normalize: bool, eval_chunk: int, compile: bool,
+                 tile: int | None):
         self.name = name
         self.compile = compile
         self.tile = tile
@@ -146,7 +144,7 @@ class FunctionFit(RegressionTask):
 
     def loss(self, model: EnsembleMLP, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         """Per-member MSE; with `compile`, through torch.compile (fuses the elementwise work
-        that dominates large grids on a CPU; ~20 s to compile once per machine, then cached); with `tile`,
+        that dominates large grids on a CPU; compiled once per machine, then cached); with `tile`,
         forward and backward run tile by tile of that many points (see TiledLoss)."""
         x, y = batch["x"], batch["y"]
         if self.tile is None or self.tile >= len(x) or not torch.is_grad_enabled():
@@ -156,8 +154,8 @@ class FunctionFit(RegressionTask):
                 self._compiled_loss = torch.compile(member_mse)
             return self._compiled_loss(model, x, y)
         if self._tile_step is None or self._tile_step[0] is not model:
-            # cpp_wrapper: the graph's kernels are called from C++, not Python (MRePU 101x101
-            # step 59 -> 54 ms on 2 cores)
+            # cpp_wrapper: the graph's kernels are called from C++, not Python: less overhead per
+            # kernel on a step of many small ones
             step = (torch.compile(functional_tile_step(model), options={"cpp_wrapper": True}) if self.compile
                     else autograd_tile_step(model))
             self._tile_step = (model, step)

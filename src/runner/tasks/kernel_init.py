@@ -24,6 +24,7 @@ import torch
 from runner import activations, theory
 from runner.kernels import mean_and_se, sample_init, vertex_direct, vertex_from_G
 from runner.results import save_npz_atomic
+from runner.init import Init
 from runner.tasks.base import Task
 from runner.tasks.susceptibility import write_csv
 
@@ -35,9 +36,8 @@ class KernelInit(Task):
 
     trains = False
 
-    def __init__(self, name: str = "kernel_init", x_fixed=(1.0, 1.0), n_random_inputs: int = 16,
-                 input_std: float = 1.0, C_W_values: list | None = None, widths: list | None = None,
-                 chunk: int = 32, dtype: str = "float64"):
+    def __init__(self, name: str, x_fixed: list[float], n_random_inputs: int, input_std: float,
+                 C_W_values: list | None, widths: list | None, chunk: int, dtype: str):
         if dtype not in DTYPES:
             raise ValueError(f"task.dtype={dtype!r}: choose one of {', '.join(DTYPES)}")
         self.name = name
@@ -53,12 +53,12 @@ class KernelInit(Task):
         rand = torch.randn(self.n_random, self.in_dim, generator=gen, dtype=torch.float64) * self.input_std
         return torch.cat([self.x_fixed, rand])
 
-    def run(self, cfg, run_dir: Path) -> dict[str, torch.Tensor]:
+    def run(self, cfg, run_dir: Path, init: Init) -> dict[str, torch.Tensor]:
         act = activations.build(**cfg.activation)
-        depth, M, C_b = cfg.model.depth, cfg.ensemble.size, float(cfg.init.get("C_b", 0.0))
-        C_Ws = self.C_W_values or [float(cfg.init.get("C_W", 1.0))]
-        # the init group's first-layer variance, unless C_W_values sweeps one C_W for every layer
-        first = None if self.C_W_values else cfg.init.get("C_W_first")
+        depth, M, C_b = cfg.model.depth, cfg.ensemble.size, init.C_b
+        C_Ws = self.C_W_values or [init.C_W]
+        # the init's first-layer variance, unless C_W_values sweeps one C_W for every layer
+        first = None if self.C_W_values else init.C_W_first
         widths = self.widths or [cfg.model.width]
         x = self.inputs(cfg.seed)
         K0 = (x**2).sum(1).numpy() / self.in_dim

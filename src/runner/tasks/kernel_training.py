@@ -5,8 +5,9 @@ y = sin(pi x1) cos(pi x2), because the paper's target is lost) on n_train points
 from x_range², tested on a grid of about n_test points. Inputs are standardized (normalize) and
 then multiplied by input_scale, so K0 = |x|²/2 is about input_scale² on average.
 
-At every epoch in record_epochs (epoch e = after e optimizer steps) a callback records, per
-hidden layer and over the ensemble: the kernel (per member, E[z²] over neurons and training
+At every epoch the kernel recorder lists (KernelRecorder, conf/callbacks/kernel_training.yaml:
+callbacks.kernel_recorder.epochs; epoch e = after e optimizer steps) it records, per hidden
+layer and over the ensemble: the kernel (per member, E[z²] over neurons and training
 inputs) as mean and variance over members, the empirical perpendicular susceptibility
 (runner.kernels.empirical_chi_perp), the four-point vertex from the members' fourth cumulant
 (model-free, so valid for trained weights), the ensemble mean ± std of the output on the test
@@ -26,7 +27,7 @@ import torch
 from runner import theory
 from runner.ensemble import EnsembleMLP
 from runner.kernels import empirical_chi_perp, ensemble_cumulants
-from runner.results import write_bytes_atomic, write_json_atomic
+from runner.results import pyplot, save_figure, write_bytes_atomic, write_json_atomic
 from runner.tasks.base import RegressionTask
 from runner.tasks.susceptibility import write_csv
 
@@ -41,9 +42,8 @@ TARGETS = {
 class KernelTraining(RegressionTask):
     """Train an ensemble on a 2-D regression and record kernel statistics at chosen epochs."""
 
-    def __init__(self, name: str = "kernel_training", target: str = "sin_cos", x_range=(-1.0, 1.0),
-                 n_train: int = 100, n_test: int = 400, record_epochs=(0, 250, 500, 750, 1000),
-                 normalize: bool = True, input_scale: float = 1.0, data_seed: int = 0):
+    def __init__(self, name: str, target: str, x_range: tuple[float, float], n_train: int, n_test: int,
+                 normalize: bool, input_scale: float, data_seed: int):
         if target not in TARGETS:
             raise ValueError(f"task.target={target!r}: choose one of {', '.join(TARGETS)}")
         self.name, self.target = name, target
@@ -57,11 +57,7 @@ class KernelTraining(RegressionTask):
         self.x_test = torch.cartesian_prod(g, g)
         self.y_test = TARGETS[target](self.x_test)
         self.side = side
-        self.record_epochs = sorted(int(e) for e in record_epochs)
         self.records: list[dict] = []
-
-    def callbacks(self) -> list:
-        return [KernelRecorder(self)]
 
     def layer_stats(self, model: EnsembleMLP) -> dict:
         """Per hidden layer statistics on the training inputs for every member."""
@@ -105,7 +101,7 @@ class KernelTraining(RegressionTask):
         K0 = (x**2).sum(1).numpy() / x.shape[1]
         depth, width = model.depth, model.weights[0].shape[-1]
         act, init = model.activation, model.init
-        C_W, C_b, first = init["C_W"], init["C_b"], init["C_W_first"]
+        C_W, C_b, first = init.C_W, init.C_b, init.C_W_first
         with np.errstate(all="ignore"):
             K = theory.kernel_flow(act, C_b, C_W, K0, depth, C_W_first=first)
             chi = theory.chi_perp(act, K, C_W)
@@ -175,12 +171,7 @@ def markdown_table(records: list[dict], init: dict, label: str) -> str:
 
 def plot_training(records: list[dict], init: dict, task: KernelTraining, label: str, plots: Path) -> None:
     """Kernel, χ⊥ and vertex per layer over epochs; ensemble output against the target."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from runner.results import save_figure
+    plt = pyplot()
 
     epochs = [r["epoch"] for r in records]
     depth = len(records[0]["kernel_mean"])
@@ -228,19 +219,22 @@ def plot_training(records: list[dict], init: dict, task: KernelTraining, label: 
 
 
 class KernelRecorder(L.Callback):
-    """Calls task.record at the start of each recorded epoch and after the last step."""
+    """Calls task.record at the start of each of `epochs` and after the last step."""
 
-    def __init__(self, task: KernelTraining):
+    def __init__(self, task: KernelTraining, epochs: list[int]):
+        if not isinstance(task, KernelTraining):
+            raise ValueError(f"records the kernels of task=kernel_training, not of task {task.name!r}")
         self.task = task
+        self.epochs = sorted(int(e) for e in epochs)
 
     def next_due(self, epoch: int) -> int:
         """The next recorded epoch after `epoch`: a training chunk ends there (EnsembleModule)."""
-        return min((e for e in self.task.record_epochs if e > epoch), default=epoch + 10**9)
+        return min((e for e in self.epochs if e > epoch), default=epoch + 10**9)
 
     def on_train_epoch_start(self, trainer: L.Trainer, module) -> None:
-        if trainer.global_step in self.task.record_epochs:
+        if trainer.global_step in self.epochs:
             self.task.record(module.model, trainer.global_step)
 
     def on_train_end(self, trainer: L.Trainer, module) -> None:
-        if trainer.max_epochs in self.task.record_epochs:
+        if trainer.max_epochs in self.epochs:
             self.task.record(module.model, trainer.max_epochs)

@@ -14,7 +14,7 @@ The loss per member is weight_pde * mean(residual^2) on collocation points plus 
 and weight_boundary times the conditions' squared errors (a mean per prescribed quantity, summed).
 Derivatives come from autograd, only those the residual and conditions name, each ensemble member
 on its own copy of the points. Metrics: rel_l2 = ||u - u_exact|| / ||u_exact|| and max_abs_error
-on the evaluation grid, and the loss terms. Presets: conf/pde/ (pde=heat, ...).
+on the evaluation grid, and the loss terms. Presets: task=burgers, task=heat, ... (conf/task/, each built on conf/task/pde.yaml).
 """
 
 from __future__ import annotations
@@ -104,11 +104,10 @@ class PDE(Task):
 
     out_dim = 1
 
-    def __init__(self, variables: dict, residual: str, conditions: list, exact: str, name: str = "pde",
-                 params: dict | None = None, n_collocation: int = 2000, n_boundary: int = 200,
-                 initial_fraction: float = 0.5, sampler: str = "lhs", resample_every: int = 0,
-                 weight_pde: float = 1.0, weight_initial: float = 1.0, weight_boundary: float = 1.0,
-                 normalize: bool = True, eval_grid: dict | None = None, seed: int = 0):
+    def __init__(self, variables: dict, residual: str, conditions: list, exact: str, name: str,
+                 params: dict | None, n_collocation: int, n_boundary: int, initial_fraction: float,
+                 sampler: str, resample_every: int, weight_pde: float, weight_initial: float,
+                 weight_boundary: float, normalize: bool, eval_grid: dict | None, seed: int):
         if sampler not in SAMPLERS:
             raise ValueError(f"task.sampler={sampler!r}: choose one of {', '.join(SAMPLERS)}")
         self.name = name

@@ -1,6 +1,6 @@
 """Figures of a PDE's PINN: solution maps, slices, training curves, and a sweep's rel_l2 per
 activation (written by a Hydra callback at the end of a multirun, or by
-`python -m runner.tasks.pde_plots <sweep dir>`) or per activation x equation (CompareEquations)."""
+`python -m runner.tasks.pde_plots <sweep dir>`)."""
 
 from __future__ import annotations
 
@@ -13,18 +13,10 @@ from pathlib import Path
 import numpy as np
 from hydra.experimental.callback import Callback
 
-from runner.results import save_figure, write_json_atomic
+from runner.aggregate import collect
+from runner.results import FINISHED, member_stats, pyplot, save_figure, write_json_atomic
 
 log = logging.getLogger("runner")
-
-
-def _pyplot():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
 
 
 def _orient(names: tuple[str, ...], axes: list[np.ndarray], u: np.ndarray, horizontal: int):
@@ -39,7 +31,7 @@ def plot_solution(names: tuple[str, ...], axes: list[np.ndarray], u_pred: np.nda
                   title: str, path: Path, horizontal: int = 1) -> None:
     """Predicted, exact and |error|: heat maps over the first two variables (`horizontal` one
     along x; u arrays on the grid of `axes`), or curves over a single variable."""
-    plt = _pyplot()
+    plt = pyplot()
     if len(names) == 1:
         fig, axs = plt.subplots(2, 1, figsize=(7, 5.5), sharex=True)
         axs[0].plot(axes[0], u_exact, "b-", lw=2, label="exact")
@@ -72,7 +64,7 @@ def plot_slices(names: tuple[str, ...], axes: list[np.ndarray], u_pred: np.ndarr
                 title: str, path: Path, horizontal: int, at: list[float]) -> None:
     """u against the vertical variable at the grid values of the horizontal one nearest to `at`,
     predicted vs exact."""
-    plt = _pyplot()
+    plt = pyplot()
     (h, h_axis), (v, v_axis), exact = _orient(names, axes, u_exact, horizontal)
     pred = _orient(names, axes, u_pred, horizontal)[2]
     fig, axs = plt.subplots(1, len(at), figsize=(4 * len(at), 3.4), sharey=True)
@@ -90,7 +82,7 @@ def plot_slices(names: tuple[str, ...], axes: list[np.ndarray], u_pred: np.ndarr
 
 def plot_history(history: list[dict], label: str, path: Path) -> None:
     """Loss terms and rel_l2 against epoch: member mean (line) and min-max band."""
-    plt = _pyplot()
+    plt = pyplot()
     epochs = np.array([row["epoch"] for row in history])
     names = [k for k in history[0] if k != "epoch"]
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
@@ -115,27 +107,27 @@ def plot_history(history: list[dict], label: str, path: Path) -> None:
 
 
 def compare_sweep(sweep_dir: Path, metric: str = "rel_l2") -> dict[str, list[float]] | None:
-    """Collect `metric` of every member of every completed run below `sweep_dir`, per activation;
-    plot them side by side (plots/<metric>_by_activation.png) and write the numbers as JSON."""
+    """Every ok member's `metric` (runner.aggregate.Job.members: the members every table counts)
+    of every run below `sweep_dir` that trained to the end, per activation; plot them side by side
+    (plots/<metric>_by_activation.png) and write the numbers as JSON."""
     sweep_dir = Path(sweep_dir)
     by_activation: dict[str, list[float]] = {}
-    for path in sorted(sweep_dir.glob("**/summary.json")):
-        summary = json.loads(path.read_text())
-        stats = summary.get("metrics", {}).get(metric)
-        if stats is None:
+    for job in collect([sweep_dir]) if sweep_dir.is_dir() else []:
+        if job.status not in FINISHED or metric not in job.summary.get("metrics", {}):
             continue
-        values = [v for v in stats["members"] if v is not None]  # None: a diverged member
-        by_activation.setdefault(summary["activation"], []).extend(values)
+        values = [v for v in job.members(metric) if v is not None]
+        by_activation.setdefault(job.summary["activation"], []).extend(values)
     if not by_activation:
         return None
-    names = sorted(by_activation, key=lambda a: np.median(by_activation[a]) if by_activation[a] else np.inf)
-    plt = _pyplot()
+    medians = {name: member_stats(vals)["median"] for name, vals in by_activation.items()}
+    names = sorted(by_activation, key=lambda a: np.inf if medians[a] is None else medians[a])
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(1.4 * len(names) + 2, 3.8))
     for i, name in enumerate(names):
         vals = by_activation[name]
         ax.scatter(np.full(len(vals), i), vals, color=f"C{i}", alpha=0.7)
         if vals:
-            ax.hlines(np.median(vals), i - 0.3, i + 0.3, color=f"C{i}", lw=2)
+            ax.hlines(medians[name], i - 0.3, i + 0.3, color=f"C{i}", lw=2)
     ax.set_xticks(range(len(names)), names)
     ax.set(yscale="log", ylabel=metric, title=f"{metric} per activation (line: median)")
     fig.tight_layout()
@@ -147,7 +139,7 @@ def compare_sweep(sweep_dir: Path, metric: str = "rel_l2") -> dict[str, list[flo
 class CompareActivations(Callback):
     """Hydra callback: after a multirun, plot `metric` per activation in the sweep directory."""
 
-    def __init__(self, metric: str = "rel_l2"):
+    def __init__(self, metric: str):
         self.metric = metric
 
     def on_multirun_end(self, config, **kwargs) -> None:
@@ -155,26 +147,8 @@ class CompareActivations(Callback):
         if result:
             for name, vals in sorted(result.items()):
                 if vals:
-                    log.info("%s %-10s median %.3e over %d members", self.metric, name, np.median(vals), len(vals))
-
-
-class CompareEquations(Callback):
-    """Hydra callback: after a multirun over equations and activations, the table of `metric` per
-    activation x equation (table.md, table.csv) and its heat map in the sweep directory."""
-
-    def __init__(self, metric: str = "rel_l2"):
-        self.metric = metric
-
-    def on_multirun_end(self, config, **kwargs) -> None:
-        from runner.aggregate import aggregate
-
-        sweep = Path(config.hydra.sweep.dir)
-        try:
-            written = aggregate([sweep], metric=self.metric, extra=("max_abs_error",), rows="activation.name",
-                                cols="task.name", heatmap=True)
-        except FileNotFoundError:
-            return
-        log.info("%s per activation x equation: %s", self.metric, written["table.md"])
+                    log.info("%s %-10s median %.3e over %d members", self.metric, name,
+                             member_stats(vals)["median"], len(vals))
 
 
 if __name__ == "__main__":

@@ -23,9 +23,9 @@ import numpy as np
 import torch
 
 from runner import activations, theory
-from runner.forecast import BAND
 from runner.kernels import sample_init
 from runner.results import save_figure
+from runner.init import Init
 from runner.tasks.base import Task
 from runner.tasks.susceptibility import write_csv
 
@@ -44,9 +44,8 @@ class PhaseDiagram(Task):
     trains = False
     in_dim = 2
 
-    def __init__(self, name: str = "phase_diagram", C_W_range=(0.05, 4.0), n_C_W: int = 24,
-                 K0_range=(1e-3, 10.0), n_K0: int = 24, C_b: float = 0.0, band: float = BAND,
-                 margin: float = 1.0, marks: list | None = None):
+    def __init__(self, name: str, C_W_range: tuple[float, float], n_C_W: int, K0_range: tuple[float, float],
+                 n_K0: int, C_b: float, band: float, margin: float, marks: list | None):
         if band <= 1:
             raise ValueError(f"task.band={band!r} is invalid: must be a number > 1")
         self.name = name
@@ -74,7 +73,7 @@ class PhaseDiagram(Task):
                 out[f, i] = (codes == f).mean(0)
         return out
 
-    def run(self, cfg, run_dir: Path) -> dict[str, torch.Tensor]:
+    def run(self, cfg, run_dir: Path, init: Init) -> dict[str, torch.Tensor]:
         act = activations.build(**cfg.activation)
         depth, width, members = cfg.model.depth, cfg.model.width, cfg.ensemble.size
         log_ratio = self.theory_log_ratio(act, depth)

@@ -18,6 +18,7 @@ import torch
 
 from runner import activations, theory
 from runner.results import write_bytes_atomic
+from runner.init import Init
 from runner.tasks.base import Task
 
 
@@ -39,16 +40,15 @@ class Susceptibility(Task):
 
     trains = False
 
-    def __init__(self, name: str = "susceptibility", C_W_range=(0.01, 10.0), n_C_W: int = 100,
-                 C_b: float = 0.0, K0: float = 1.0, layers: int = 50, K_range=(1e-6, 1e3),
-                 activations: list | None = None):
+    def __init__(self, name: str, C_W_range: tuple[float, float], n_C_W: int, C_b: float, K0: float,
+                 layers: int, K_range: tuple[float, float], activations: list | None):
         self.name = name
         self.C_W = np.logspace(np.log10(C_W_range[0]), np.log10(C_W_range[1]), n_C_W)
         self.C_b, self.K0, self.layers = float(C_b), float(K0), layers
         self.K = np.logspace(np.log10(K_range[0]), np.log10(K_range[1]), 200)
         self.specs = [dict(s) for s in activations] if activations else None
 
-    def run(self, cfg, run_dir: Path) -> dict[str, torch.Tensor]:
+    def run(self, cfg, run_dir: Path, init: Init) -> dict[str, torch.Tensor]:
         specs = self.specs or [dict(cfg.activation)]
         rows, curves, metrics = [], [], {}
         for spec in specs:

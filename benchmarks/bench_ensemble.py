@@ -1,9 +1,8 @@
 """Vectorized seed ensemble vs one run per seed, and the runner's step vs a raw torch loop.
 
 Trains K members of the 5x32 MLP on 101 points for N steps as one ensemble (median of 5 runs), then K sequential
-single-member runs through the training path as it stood before chunked steps (one Lightning
-step per epoch: `timing.PerEpochModule`, the reference), and K through today's path, in one
-process; repeats and reports medians. Then the cost of one ensemble step in the runner (the
+single-member runs through the reference path (one Lightning step per epoch:
+`benchmarks.per_epoch.PerEpochModule`), and K through the runner's chunked path, in one process; repeats and reports medians. Then the cost of one ensemble step in the runner (the
 difference of two run lengths, so setup cancels) over the same step in a hand-written loop
 (the same EnsembleMLP, task loss and fused Adam, no Lightning), median of three pairs. Last lines:
 `ensemble_speedup: <median>` and `step_over_raw: <median>`; `ensemble_speedup_ceiling` is the
@@ -17,9 +16,9 @@ import statistics
 import time
 
 import torch
-from timing import per_epoch_path, time_training
-
+from benchmarks.per_epoch import per_epoch_path
 from runner.config import compose
+from runner.plan import time_training
 from runner.run import build_model, build_task, keep_freed_memory
 
 BASE = ["model=mlp_5x32", "task=x2", "task.n_train=101"]

@@ -19,8 +19,8 @@ import torch
 from torch import nn
 
 from runner.config import compose
+from runner.plan import time_training
 from runner.run import build_task
-from timing import time_training
 
 
 def plain_step_time(task, activation: str, depth: int, width: int, steps: int, warmup: int) -> float:

@@ -29,8 +29,9 @@ import time
 import torch
 
 from runner.config import compose
+from benchmarks.per_epoch import per_epoch_path
+from runner.plan import time_training
 from runner.run import build_model, build_task, keep_freed_memory
-from timing import per_epoch_path, time_training
 
 
 def one_input(short: int, long: int, members: int) -> float:
@@ -39,7 +40,7 @@ def one_input(short: int, long: int, members: int) -> float:
     for act in ("mrepu", "relu", "gelu"):
         base = ["experiment=kimkang_table4", "kimkang=poly_low", f"activation={act}", f"ensemble.size={members}"]
         if act == "mrepu":
-            base.append("init.C_W=auto")  # the paper's 0.5 overflows with the working MRePU (README)
+            base.append("init.C_W=auto")  # the paper's 0.5 overflows with the working MRePU (docs/papers.md)
         time_training(*base, epochs=2)  # fills torch.compile's on-disk cache, as a sweep's first job does
         t_short, t_long = time_training(*base, epochs=short), time_training(*base, epochs=long)
         per_step = (t_long - t_short) / (long - short)
@@ -142,8 +143,8 @@ def main() -> None:
     parser.add_argument("--only-1d", action="store_true", help="skip the 2D part (and its peak_fraction line)")
     parser.add_argument("--repeats-1d", type=int, default=1, help="1D part repeats (median reported)")
     parser.add_argument("--reference-1d", action="store_true",
-                        help="also time the 1D part through one Lightning step per epoch (timing.PerEpochModule), "
-                             "alternating with today's path")
+                        help="also time the 1D part through one Lightning step per epoch (benchmarks.per_epoch.PerEpochModule), "
+                             "alternating with the runner's chunked path")
     args = parser.parse_args()
     logging.disable(logging.WARNING)  # the runs' forecast lines; here, not at import (tests import this file)
     keep_freed_memory()  # as every run does (runner.run.run)

@@ -1,0 +1,246 @@
+"""Sweep plans: conf/reproduce/<scale>.yaml, each sweep's jobs as Hydra expands them, running a
+sweep, and the runtime estimates made before anything runs.
+
+A plan names sweeps (`sweeps: {name: {experiment, overrides}}`), the launcher every sweep uses
+and the verdicts' level (`verdicts.alpha`). Each sweep is an ordinary multirun of
+`python -m runner` into <out>/runs/<sweep>, with skip_completed=true and resume=true, so running
+it again finishes what a killed run left and skips what is done.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from hydra import compose as hydra_compose
+from hydra import initialize_config_dir
+from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from omegaconf import OmegaConf
+
+from runner.config import CONF_DIR, compose
+from runner.module import StopOnSignal
+from runner.run import build_task, job_identity, keep_freed_memory, run, train
+
+ROOT = Path(CONF_DIR).parent
+LIGHTNING_STEP_S = 1e-3  # Lightning's own cost per training step on CPU: the GPU estimate's floor
+
+
+def load_plan(scale: str) -> dict:
+    """conf/reproduce/<scale>.yaml as plain data."""
+    path = Path(CONF_DIR) / "reproduce" / f"{scale}.yaml"
+    return OmegaConf.to_container(OmegaConf.load(path), resolve=True)
+
+
+def scales() -> list[str]:
+    """The plans of conf/reproduce/."""
+    return sorted(path.stem for path in (Path(CONF_DIR) / "reproduce").glob("*.yaml"))
+
+
+def load_alpha(plan: dict, scale: str) -> float:
+    """verdicts.alpha of the plan: the level of every test behind a verdict."""
+    alpha = plan.get("verdicts", {}).get("alpha")
+    if not (isinstance(alpha, (int, float)) and not isinstance(alpha, bool) and 0 < alpha < 1):
+        raise ValueError(f"conf/reproduce/{scale}.yaml: verdicts.alpha={alpha!r} is invalid: must be a number in (0, 1)")
+    return float(alpha)
+
+
+def sweep_jobs(experiment: str, overrides: list[str]) -> list[list[str]]:
+    """The override lists of every job of `python -m runner -m experiment=<experiment> <overrides>`:
+    the preset's hydra.sweeper.params, then the command line (which replaces a swept key), expanded
+    by Hydra's basic sweeper itself (BasicSweeper.split_arguments)."""
+    parser = OverridesParser.create()
+    fixed = [o.input_line for o in parser.parse_overrides(overrides) if not o.is_sweep_override()]
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        cfg = hydra_compose("config", [f"experiment={experiment}", *fixed], return_hydra_config=True)
+    params = [f"{k}={v}" for k, v in (cfg.hydra.sweeper.get("params") or {}).items()]
+    arguments = parser.parse_overrides([*params, f"experiment={experiment}", *overrides])
+    return BasicSweeper.split_arguments(arguments, max_batch_size=None)[0]
+
+
+def work(job_overrides: list[str]) -> tuple[float, int]:
+    """(relative work, training steps) of one job: steps x members x network inputs x width^2 x
+    depth (x C_W values x widths for tasks that draw networks for several). Only ratios between
+    scales of one sweep are used, so each task's constant factor cancels."""
+    cfg = compose(*job_overrides)
+    task = build_task(cfg)
+    inputs = task.network_inputs()
+    steps = int(cfg.trainer.max_epochs) if task.trains else 1
+    points = len(inputs) if inputs is not None else 1 + int(cfg.task.get("n_random_inputs") or 0)
+    widths = list(cfg.task.get("widths") or [cfg.model.width])
+    cws = len(cfg.task.get("C_W_values") or [1])
+    size = steps * cfg.ensemble.size * points * cfg.model.depth * sum(w * w for w in widths) * cws
+    return float(size), steps
+
+
+def time_training(*overrides: str, epochs: int) -> float:
+    """Seconds for `runner.run.train` of `epochs` epochs with these overrides, setup of the model
+    and trainer included (composing the config and building the task are not): CPU trainer, no
+    loggers, no progress lines, one checkpoint at the end, a throwaway directory, and the
+    allocator setting every run gets."""
+    keep_freed_memory()
+    cfg = compose("trainer=cpu", "logger=none", "progress_every=1000000", *overrides,
+                  f"trainer.max_epochs={epochs}", f"checkpoint_every={epochs}")
+    task = build_task(cfg)
+    with tempfile.TemporaryDirectory() as tmp, StopOnSignal() as stop:
+        start = time.perf_counter()
+        train(cfg, task, Path(tmp), job_identity(cfg, Path(tmp)), stop)
+        return time.perf_counter() - start
+
+
+def estimate(plan: dict, names: list[str], timings_path: Path) -> list[str]:
+    """Lines of the runtime estimate: this CPU from the committed smoke run's mean job durations
+    (reports/smoke/timings.json) scaled by work; one GPU as a floor of Lightning's per-step cost
+    (these models are tiny, so a GPU run is bound by per-step overhead)."""
+    smoke = load_plan("smoke")["sweeps"]
+    timings = json.loads(timings_path.read_text()) if timings_path.exists() else {}
+    lines, cpu_total, gpu_floor, known = [], 0.0, 0.0, True
+    for name in names:
+        spec = plan["sweeps"][name]
+        jobs = sweep_jobs(spec["experiment"], spec["overrides"])
+        size, steps = work(jobs[0])
+        gpu_floor += len(jobs) * steps * LIGHTNING_STEP_S
+        if name in timings and name in smoke:
+            ref, _ = work(sweep_jobs(smoke[name]["experiment"], smoke[name]["overrides"])[0])
+            per_job = timings[name] * size / ref
+            cpu_total += per_job * len(jobs)
+            lines.append(f"  {name:12s} {len(jobs):3d} jobs x ~{duration(per_job)}")
+        else:
+            known = False
+            lines.append(f"  {name:12s} {len(jobs):3d} jobs (no smoke timing in {timings_path.name} to scale from)")
+    cpu = duration(cpu_total) + ("" if known else " + the sweeps without a smoke timing")
+    lines.append(f"  this CPU, one job at a time: ~{cpu} (smoke job times x work ratio)")
+    lines.append(f"  one GPU: not measured here (no GPU in this session); floor ~{duration(gpu_floor)} "
+                 f"from Lightning's ~{LIGHTNING_STEP_S * 1e3:.0f} ms per step alone")
+    return lines
+
+
+PROBE_STEPS = (3, 23)   # a job kind's step time: (t(23 steps) - t(3 steps)) / 20, setup included in both
+PROBE_KINDS = 12        # at most this many job kinds timed per sweep; the others take the mean of their size's
+
+
+def job_kind(job_overrides: list[str], cfg) -> tuple:
+    """What sets a job's cost per step: its work per step (members x points x width^2 x depth,
+    `work`), the task, the activation, the penalty and the optimizer (targets, seeds and learning
+    rates of one size cost the same)."""
+    size, steps = work(job_overrides)
+    reg = cfg.get("regularizer") or {}
+    return (size / max(steps, 1), cfg.task.name, cfg.activation.name, reg.get("_target_"), bool(reg.get("coef")),
+            cfg.optimizer.get("_target_"))
+
+
+def probe_sweep(spec: dict, job_overrides: list[str]) -> tuple[list[float], str]:
+    """Each job's projected seconds from a short timing probe here: per job kind, a few training
+    steps of its first job through the runner's own path (runner.run.train: model, init, trainer
+    and steps), twice, for the step time and the setup; the first job once end to end at the probe's
+    length (task, evaluation, plots, summary) for what a job costs besides training. Tasks that
+    train nothing run their first job whole."""
+    jobs = sweep_jobs(spec["experiment"], spec["overrides"])
+    cfgs = [compose(*job, *job_overrides) for job in jobs]
+    job_kinds = [job_kind([*job, *job_overrides], cfg) for job, cfg in zip(jobs, cfgs)]
+    kinds = list(dict.fromkeys(job_kinds))
+    by_size = list(dict.fromkeys([*{k[0]: k for k in reversed(kinds)}.values(), *kinds]))  # each size first
+    probed = by_size[:PROBE_KINDS]
+    first = {kind: i for i, kind in reversed(list(enumerate(job_kinds)))}
+    per_kind: dict[tuple, tuple[float, float]] = {}  # kind -> (setup s, step s)
+    whole: dict[tuple, float] = {}  # kind -> seconds of a whole job (tasks that train nothing)
+    extra = 0.0  # per job: evaluation, outputs and a compile, beyond setup and steps
+    for n, kind in enumerate(probed):
+        i = first[kind]
+        overrides = [*jobs[i], *job_overrides]
+        with tempfile.TemporaryDirectory() as tmp:
+            if not build_task(cfgs[i]).trains:
+                start = time.perf_counter()
+                run(compose(*overrides, "logger=none"), Path(tmp))
+                whole[kind] = time.perf_counter() - start
+                continue
+            if n == 0:  # end to end once: the first call also pays a compile, if the task compiles
+                start = time.perf_counter()
+                run(compose(*overrides, "logger=none", f"trainer.max_epochs={PROBE_STEPS[0]}",
+                            f"checkpoint_every={PROBE_STEPS[0]}"), Path(tmp))
+                end_to_end = time.perf_counter() - start
+        short, long = (time_training(*overrides, epochs=e) for e in PROBE_STEPS)
+        step = max(long - short, 0.0) / (PROBE_STEPS[1] - PROBE_STEPS[0])
+        per_kind[kind] = (max(short - PROBE_STEPS[0] * step, 0.0), step)
+        if n == 0:
+            extra = max(end_to_end - short, 0.0)
+
+    def mean(kinds: list[tuple]) -> tuple[float, float]:
+        return (float(np.mean([per_kind[k][0] for k in kinds])), float(np.mean([per_kind[k][1] for k in kinds])))
+
+    times = []
+    for cfg, kind in zip(cfgs, job_kinds):
+        if kind in whole or (not per_kind and whole):
+            times.append(whole.get(kind, np.mean(list(whole.values()))))
+        else:
+            same_size = [k for k in per_kind if k[0] == kind[0]]
+            setup, step = per_kind.get(kind) or mean(same_size or list(per_kind))
+            times.append(extra + setup + int(cfg.trainer.max_epochs) * step)
+    note = f"{len(probed)} of {len(kinds)} job kinds timed" if len(probed) < len(kinds) else f"{len(kinds)} job kinds timed"
+    return times, note
+
+
+def makespan(times: list[float], workers: int) -> float:
+    """Wall time of jobs handed in order to the first free of `workers` (joblib's dispatch)."""
+    free = [0.0] * max(1, workers)
+    for t in times:
+        free[free.index(min(free))] += t
+    return max(free)
+
+
+def probe_estimate(plan: dict, names: list[str], launcher: list[str]) -> list[str]:
+    """Lines of the probe estimate: per sweep, its jobs' projected times and its wall time with the
+    launcher's parallel jobs (hydra.launcher.n_jobs, default 1), then the total. Process start is
+    timed once here (a Python that imports the runner) and counted twice per sweep: the sweep's
+    own process, then its workers (joblib's reuse theirs for every job of the sweep)."""
+    workers = next((int(o.split("=", 1)[1]) for o in launcher if o.startswith("hydra.launcher.n_jobs=")), 1)
+    job_overrides = [o for o in launcher if not o.startswith("hydra") and "=" in o]
+    threads = next((int(o.split("=", 1)[1]) for o in job_overrides if o.startswith("threads=")), None)
+    if threads:
+        torch.set_num_threads(threads)
+    start = time.perf_counter()
+    subprocess.run([sys.executable, "-c", "import runner.run"], cwd=ROOT, check=True)
+    startup = time.perf_counter() - start
+    lines, total, cpu = [f"  process start {startup:.1f} s (twice per sweep)"], 0.0, 0.0
+    logging.getLogger("runner").setLevel(logging.ERROR)  # the probe's own runs: no forecast lines
+    for name in names:
+        began = time.perf_counter()
+        times, note = probe_sweep(plan["sweeps"][name], job_overrides)
+        wall = 2 * startup + makespan(times, workers)
+        total, cpu = total + wall, cpu + sum(times)
+        lines.append(f"  {name:13s} {len(times):3d} jobs, {duration(min(times))}-{duration(max(times))} each: "
+                     f"~{duration(wall)} on {workers} workers ({note}; probe {time.perf_counter() - began:.0f} s)")
+    lines.append(f"  total ~{duration(total)} wall ({duration(cpu)} of job time), measured on this machine now: "
+                 "a loaded machine projects longer")
+    return lines
+
+
+def duration(seconds: float) -> str:
+    """'42 s', '12 min' or '3.1 h'."""
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+def run_sweep(name: str, spec: dict, launcher: list[str], extra: list[str], runs: Path) -> dict:
+    """One multirun through the normal entrypoint; its console output goes to runs/<name>.log."""
+    cmd = [sys.executable, "-m", "runner", "-m", f"experiment={spec['experiment']}", *spec["overrides"],
+           *extra, *launcher, f"hydra.sweep.dir={runs / name}", "skip_completed=true", "resume=true"]
+    runs.mkdir(parents=True, exist_ok=True)
+    start = time.perf_counter()
+    with open(runs / f"{name}.log", "w") as log:
+        log.write(" ".join(cmd) + "\n")
+        log.flush()
+        rc = subprocess.run(cmd, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT).returncode
+    return {"rc": rc, "seconds": time.perf_counter() - start, "command": " ".join(cmd[2:])}
+
+
