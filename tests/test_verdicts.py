@@ -225,3 +225,13 @@ def test_tail_is_a_share_of_the_logged_epochs():
     losses = [1.0] * 8 + [0.5, 0.5, 0.5]
     assert member_convergence(losses, tail=0.2, tol=0.05)[:2] == (False, 0.5)
     assert member_convergence(losses, tail=0.1, tol=0.05)[:2] == (True, 0.0)  # ceil(1.1) = 2 points
+
+
+def test_an_estimate_without_a_standard_error_says_nan_not_minus_inf():
+    """A Monte Carlo estimate whose standard error is not a number (an overflowed vertex) is shown as
+    such, and its test cannot decide."""
+    from runner.verdicts import normal
+
+    t = normal("layer 2 < layer 10", 0.49, 0.05, 755.0, float("nan"))
+    assert "755 ± nan" in t.detail and "-inf" not in t.detail
+    assert t.p == 1.0 and t.smallest_p == 1.0
