@@ -225,3 +225,27 @@ def test_tail_is_a_share_of_the_logged_epochs():
     losses = [1.0] * 8 + [0.5, 0.5, 0.5]
     assert member_convergence(losses, tail=0.2, tol=0.05)[:2] == (False, 0.5)
     assert member_convergence(losses, tail=0.1, tol=0.05)[:2] == (True, 0.0)  # ceil(1.1) = 2 points
+
+
+def test_an_estimate_without_a_standard_error_says_nan_not_minus_inf():
+    """A Monte Carlo estimate whose standard error is not a number (an overflowed vertex) is shown as
+    such, and its test cannot decide."""
+    from runner.verdicts import normal
+
+    t = normal("layer 2 < layer 10", 0.49, 0.05, 755.0, float("nan"))
+    assert "755 ± nan" in t.detail and "-inf" not in t.detail
+    assert t.p == 1.0 and t.smallest_p == 1.0
+
+
+def test_a_step_that_leans_the_other_way_without_surviving_holm_says_so(tmp_path):
+    """B8 on three targets: on poly_low GELU beats ReLU in 7 of 8 pairs (p = 0.0352 the other way),
+    which Holm's correction over the claim's six tests does not keep (6 x 0.0352 > 0.05): the claim
+    is inconclusive, and the reason names the direction the data lean."""
+    for target in ("poly_low", "poly_high", "x_abs_x"):
+        write_job(tmp_path, "mrepu", "train_mse", [v / 10 for v in RELU], target=target)
+        write_job(tmp_path, "relu", "train_mse", RELU, target=target)
+        gelu = [v / 10 for v in RELU[:7]] + [v * 10 for v in RELU[7:]] if target == "poly_low" else [v * 10 for v in RELU]
+        write_job(tmp_path, "gelu", "train_mse", gelu, target=target)
+    out = CLAIM["B8"].check(collect([tmp_path]), ALPHA)
+    assert out.verdict == "inconclusive", out
+    assert "poly_low: relu < gelu: leans the other way (p = 0.0352 that way)" in out.why

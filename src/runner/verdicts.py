@@ -114,6 +114,9 @@ class Test:
             return ""
         if self.smallest_p >= alpha:
             return f"{self.limit}: the smallest attainable p is {self.smallest_p:.3g}"
+        if self.p_opposite < alpha:  # judge() found it not significant once Holm corrects for the claim's tests
+            return (f"leans the other way (p = {self.p_opposite:.3g} that way), not significant after Holm's "
+                    "correction across the claim's tests")
         return f"no significant difference (p = {self.p:.3g})"
 
     def text(self) -> str:
@@ -121,7 +124,7 @@ class Test:
 
 
 def _fmt(x: float) -> str:
-    return f"{x:.3g}" if math.isfinite(x) else ("inf" if x > 0 else "-inf")
+    return f"{x:.3g}" if math.isfinite(x) else "nan" if math.isnan(x) else "inf" if x > 0 else "-inf"
 
 
 def _bootstrap(data: tuple[np.ndarray, ...], statistic, paired: bool = False) -> tuple[float, float]:
