@@ -1,17 +1,12 @@
-"""scripts/bench_regression.py: the FLOP count behind `peak_fraction` against torch's own FLOP
+"""benchmarks/bench_regression.py: the FLOP count behind `peak_fraction` against torch's own FLOP
 counter on a real training step (exact: both count matmul multiply-adds as 2 FLOPs)."""
-
-import sys
-from pathlib import Path
 
 import pytest
 from torch.utils.flop_counter import FlopCounterMode
 
 from runner.config import compose
 from runner.run import build_model, build_task
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
-from bench_regression import layer_dims, step_flops  # noqa: E402
+from benchmarks.bench_regression import layer_dims, step_flops
 
 
 @pytest.mark.parametrize("tile", ["null", "100"])

@@ -9,7 +9,7 @@ import math
 import numpy as np
 import pytest
 
-from conftest import make_cfg, run_cli
+from conftest import colored_fraction, make_cfg, run_cli
 from runner.config import ConfigError, validate
 from runner.run import build_task, run
 from runner.run import build_model
@@ -209,12 +209,15 @@ def test_kimkang_sweep_plots_rel_l2_per_activation(tmp_path):
     assert res.returncode == 0, res.stderr[-2000:]
     sweep = tmp_path / "sweep"
     table = json.loads((sweep / "rel_l2_by_activation.json").read_text())
-    assert set(table) == {"tanh", "mrepu"} and all(len(v) == 2 for v in table.values())
-    assert colored_fraction(sweep / "plots" / "rel_l2_by_activation.png") > 0.002  # the points and medians
-    c_w = {}
+    c_w, ok_members = {}, {}
     for path in sweep.glob("*/summary.json"):
         summary = json.loads(path.read_text())
         c_w[summary["activation"]] = summary["config"]["init"]["C_W"]
+        ok_members[summary["activation"]] = sorted(v for v, fate in zip(summary["metrics"]["rel_l2"]["members"],
+                                                                         summary["member_status"]) if fate == "ok")
+    # the plot shows exactly the members every table counts (ok ones), per activation
+    assert {act: sorted(v) for act, v in table.items()} == ok_members and any(ok_members.values())
+    assert colored_fraction(sweep / "plots" / "rel_l2_by_activation.png") > 0.002  # the points and medians
     assert c_w == {"tanh": 1.0, "mrepu": 0.45}
 
 
@@ -232,12 +235,14 @@ def test_bad_input_is_one_line(override, needle):
 def test_adam_lbfgs_switches_phase_and_round_trips():
     import torch
 
-    from runner.optim import AdamLBFGS
+    from hydra.utils import instantiate
 
     gen = torch.Generator().manual_seed(0)
     a, b = torch.randn(20, 5, generator=gen, dtype=torch.float64), torch.randn(20, generator=gen, dtype=torch.float64)
     w = torch.zeros(5, dtype=torch.float64, requires_grad=True)
-    opt = AdamLBFGS([w], lr=1e-2, adam_steps=3, lbfgs_max_iter=20)
+    factory = instantiate(make_cfg("optimizer=adam_lbfgs", "optimizer.lr=1e-2", "optimizer.adam_steps=3",
+                                   "optimizer.lbfgs_max_iter=20").optimizer)
+    opt = factory([w])
 
     def closure():
         opt.zero_grad()
@@ -254,7 +259,7 @@ def test_adam_lbfgs_switches_phase_and_round_trips():
     # a 5-dim least-squares problem: L-BFGS lands on the solution, Adam alone would not in 5 steps
     torch.testing.assert_close(w.detach(), best, rtol=1e-6, atol=1e-8)
     state = opt.state_dict()
-    other = AdamLBFGS([w], adam_steps=3)
+    other = factory([w])
     other.load_state_dict(state)
     assert other.steps_done == 5 and other.phase == "lbfgs"
     assert other.lbfgs.state_dict()["state"][0]["n_iter"] == opt.lbfgs.state_dict()["state"][0]["n_iter"] > 0

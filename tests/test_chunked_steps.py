@@ -1,8 +1,7 @@
-"""Chunked training steps (issue 16): many optimizer steps per Lightning step, and nothing else
-changes. The reference is the training path as it stood before, one Lightning step per epoch
-(`scripts/timing.py: PerEpochModule`, also the baseline of scripts/bench_ensemble.py)."""
+"""Chunked training steps: many optimizer steps per Lightning step, and nothing else
+changes. The reference trains with one Lightning step per epoch
+(`benchmarks/per_epoch.py`, also the baseline of benchmarks/bench_ensemble.py)."""
 
-import sys
 from pathlib import Path
 
 import pytest
@@ -11,10 +10,8 @@ import torch
 from runner.module import StopOnSignal
 from runner.run import build_task, job_identity, train
 
+from benchmarks.per_epoch import per_epoch_path
 from conftest import make_cfg
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
-from timing import per_epoch_path  # noqa: E402
 
 pytestmark = pytest.mark.numerics  # compares numbers with references or across code paths
 

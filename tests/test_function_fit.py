@@ -160,7 +160,8 @@ def test_reduced_preset_writes_contract_and_table(tmp_path, preset, n_cols):
             assert (job.path / name).exists(), (job.path, name)
         assert list((job.path / "plots").glob("*.png"))
         assert job.status in ("completed", "diverged")
-    written = aggregate([sweep])
+    written = aggregate([sweep], metric="train_mse", extra=("test_mse", "deriv_mse", "grad_norm_error"),
+                        cols="task.target")
     table = written["table.md"].read_text()
     header = table.splitlines()[2]
     assert header.count("|") == n_cols + 2
@@ -194,7 +195,7 @@ def test_aggregate_lists_failed_and_diverged_jobs(tmp_path, capsys):
     _fake_job(tmp_path, 2, "gelu", "p", "diverged", [None, None])
     _fake_job(tmp_path, 3, "mrepu", "q", "failed", error="RuntimeError: boom")
     _fake_job(tmp_path, 4, "relu", "q", "missing")
-    assert aggregate_main([str(tmp_path), "--no-plots"]) == 0
+    assert aggregate_main([str(tmp_path), "--no-plots", "--metric", "train_mse", "--cols", "task.target"]) == 0
     table = (tmp_path / "table.md").read_text()
     assert "| mrepu | 2.000e+00 ± 1.0e+00 | failed |" in table
     assert "| relu | 2.000e+00 ± 0.0e+00 (1/2) |" in table

@@ -35,7 +35,6 @@ MAJORITY = 0.5   # a qualitative "networks of this kind do X": more than half of
 Check = Callable[[list[Job], float], "Outcome"]  # (jobs, alpha) -> Outcome
 
 
-
 @dataclass(frozen=True)
 class Outcome:
     """What a check found: the measured numbers, the verdict and, unless reproduced, why."""
@@ -185,9 +184,8 @@ def ranking_check(metric: str, order: tuple[str, ...], key: str = "task.target",
     return check
 
 
-
 PAIRED = ("one-sided sign test of member k against member k (same initial weights), failed members +inf, "
-          "pairs with an unconverged member dropped; every test p < α")
+          "pairs with an unconverged member dropped unless settled; every test p < α")
 SHARE = f"the share of members meeting it is above {MAJORITY:g} (one-sided Clopper-Pearson bound, level α)"
 
 

@@ -100,7 +100,9 @@ def write_report(out: Path, scale: str, plan: dict, ran: dict, wall: float, pape
              "(Holm across the claim's tests), else `inconclusive` with the reason. A seed is member k of each "
              "activation's ensemble, which share initial-weight streams; a pair with an unconverged member "
              "(its best training loss over the last 20% of logged epochs still 5% or more below the best "
-             "before, by default) is dropped unless the other member failed, which decides it.",
+             "before, by default) is dropped, unless the other member failed, which decides it, or the pair is "
+             "settled: the gap between the two values, |ln(a/b)|, is larger than either member's loss still "
+             "fell over that last 20% (-ln(1 - improvement)).",
              "", *claims_table(table)]
     lines += ["", "## Rules", ""]
     lines += [f"- **{c.id}** ({', '.join(c.sweeps)}): {c.rule}." for paper in papers for c in paper.claims]

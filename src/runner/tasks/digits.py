@@ -15,6 +15,7 @@ import torch.nn.functional as F
 
 from runner.ensemble import EnsembleMLP
 from runner.tasks.base import Task
+from runner.results import pyplot, save_figure
 
 
 class Digits(Task):
@@ -67,11 +68,7 @@ class Digits(Task):
 
     def save_outputs(self, model: EnsembleMLP, run_dir: Path, label: str) -> None:
         """plots/confusion.png: confusion matrix of the ensemble's averaged probabilities."""
-        from runner.results import save_figure
-
-        import matplotlib
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
+        plt = pyplot()
 
         probs = self._logits(model, self.x_test).softmax(-1)
         probs = torch.nan_to_num(probs).mean(0)  # a diverged member adds nothing

@@ -17,6 +17,7 @@ import torch
 
 from runner.ensemble import EnsembleMLP
 from runner.tasks.base import RegressionTask, grid
+from runner.results import pyplot, save_figure
 
 
 class PowerExtrapolation(RegressionTask):
@@ -86,12 +87,7 @@ class PowerExtrapolation(RegressionTask):
 
 def plot_extrapolation(x, y_true, y_pred, train_range, title: str, path: Path) -> None:
     """Target, every member (thin) and the ensemble mean on the evaluation range (Figs. 1-3)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from runner.results import save_figure
+    plt = pyplot()
 
     fig, ax = plt.subplots(figsize=(6, 4))
     ax.axvspan(*train_range, color="0.9", label="training range")

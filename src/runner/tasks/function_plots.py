@@ -7,22 +7,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
-
-def _pyplot():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
+from runner.results import pyplot, save_figure
 
 
 def plot_fit_1d(x: torch.Tensor, y: torch.Tensor, dy: torch.Tensor, pred: torch.Tensor,
                 dpred: torch.Tensor, title: str, path: Path) -> None:
     """Target and its derivative against every member (thin) and the member mean."""
-    from runner.results import save_figure
 
-    plt = _pyplot()
+    plt = pyplot()
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
     for ax, truth, members, what in ((axes[0], y, pred, "f(x)"), (axes[1], dy, dpred, "f'(x)")):
         for member in members:
@@ -39,9 +31,8 @@ def plot_fit_1d(x: torch.Tensor, y: torch.Tensor, dy: torch.Tensor, pred: torch.
 def plot_contours_2d(x: torch.Tensor, shape: tuple[int, int], y: torch.Tensor, dy: torch.Tensor,
                      pred: torch.Tensor, dpred: torch.Tensor, title: str, path: Path) -> None:
     """Target, prediction and error (top); gradient norms and their error (bottom), one member."""
-    from runner.results import save_figure
 
-    plt = _pyplot()
+    plt = pyplot()
     x1, x2 = (x[:, i].reshape(shape).numpy() for i in range(2))
     grid = lambda v: np.asarray(v).reshape(shape)  # noqa: E731
     gn, gn_pred = dy.norm(dim=1), dpred.norm(dim=1)

@@ -23,7 +23,7 @@ import torch
 
 from runner import activations, theory
 from runner.kernels import mean_and_se, sample_init, vertex_direct, vertex_from_G
-from runner.results import save_npz_atomic
+from runner.results import pyplot, save_figure, save_npz_atomic
 from runner.init import Init
 from runner.tasks.base import Task
 from runner.tasks.susceptibility import write_csv
@@ -120,12 +120,7 @@ class KernelInit(Task):
         return res
 
     def plot(self, results, act, plots: Path) -> None:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-
-        from runner.results import save_figure
+        plt = pyplot()
 
         # exploded ensembles give inf or values whose error bars overflow, which a log axis
         # cannot place: leave points beyond 1e100 out (the legend counts exploded members)

@@ -24,7 +24,7 @@ import torch
 
 from runner import activations, theory
 from runner.kernels import sample_init
-from runner.results import save_figure
+from runner.results import pyplot, save_figure
 from runner.init import Init
 from runner.tasks.base import Task
 from runner.tasks.susceptibility import write_csv
@@ -104,10 +104,7 @@ class PhaseDiagram(Task):
         return {**mark, "log_ratio": r, "fate": FATES[int(fate_codes(np.exp(r), self.band))]}
 
     def plot(self, act, depth, width, members, log_ratio, measured, marks, path: Path) -> None:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
+        plt = pyplot()
 
         fig, axes = plt.subplots(1, 3, figsize=(15, 4.6), sharey=True, constrained_layout=True)
         for ax, n, cmap in zip(axes, (0, 1, 2), ("Blues", "Greens", "Reds")):

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from runner import activations, theory
-from runner.results import write_bytes_atomic
+from runner.results import pyplot, save_figure, write_bytes_atomic
 from runner.init import Init
 from runner.tasks.base import Task
 
@@ -81,12 +81,7 @@ class Susceptibility(Task):
         return metrics
 
     def plot(self, curves, plots: Path) -> None:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-
-        from runner.results import save_figure
+        plt = pyplot()
 
         fig, axes = plt.subplots(2, 3, figsize=(13, 7), sharex=True)
         for i, (tag, K_star, par_s, perp_s, par_L, perp_L, _) in enumerate(curves):
