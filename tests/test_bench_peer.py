@@ -3,6 +3,8 @@ compiled) against torch.optim.Adam, and the JAX ensemble against torch from the 
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 import torch
@@ -48,15 +50,19 @@ def test_functional_step_equals_torch_adam(activation):
         params, state, losses = step(params, state, batch["x"], batch["y"])
         history.append(losses)
     expected = torch_adam_run(cfg, task, model, batch, STEPS)
-    # same forward and backward ops; Adam's arithmetic differs only in rounding order
+    # same forward and backward ops; Adam's arithmetic differs only in rounding order. A weight
+    # whose gradient is near Adam's eps takes a step that round-off moves by a fair share of lr:
+    # atol 1e-6 is 5e-5 of the 20 * lr such a weight can move (measured 2.4e-7 on one of 25,600
+    # weights under ATEN_CPU_CAPABILITY=default)
     np.testing.assert_allclose(torch.stack(history).numpy(), expected, rtol=1e-5)
     for name, p in model.named_parameters():
-        torch.testing.assert_close(params[name], p.detach(), rtol=1e-5, atol=1e-7)
+        torch.testing.assert_close(params[name], p.detach(), rtol=1e-5, atol=1e-6)
     assert int(state[2]) == STEPS
 
 
-@pytest.mark.numerics
 @pytest.mark.slow
+@pytest.mark.skipif(os.environ.get("ATEN_CPU_CAPABILITY") == "default",
+                    reason="inductor's C++ code for this graph does not build under ATEN_CPU_CAPABILITY=default")
 def test_compiled_unrolled_steps_follow_torch_adam():
     """torch.compile of two steps in one graph (the bench compiles one and ten; two keeps the
     compile short), called ten times: torch.optim.Adam's losses and weights. Fused kernels round
