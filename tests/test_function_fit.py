@@ -2,6 +2,7 @@
 the Table 4/5 presets end to end, the aggregation, and MRePU vs ReLU on a polynomial."""
 
 import json
+import logging
 import math
 
 import numpy as np
@@ -14,7 +15,7 @@ from runner.aggregate import aggregate, collect, main as aggregate_main
 from runner.config import ConfigError, validate
 from runner.expression import Expression, ExpressionError
 from runner.run import build_task, run
-from runner.tasks.function_fit import FunctionFit
+from runner.tasks.function_fit import FunctionFit, compiled_or_eager
 
 # ---------------------------------------------------------------- the evaluator
 
@@ -274,3 +275,14 @@ def test_tiled_loss_equals_the_full_batch_loss_and_gradient(compiled):
 def test_tile_must_be_an_integer_of_at_least_two():
     with pytest.raises(ValueError, match=r"task.tile=1 is invalid"):
         fit_task("x**2", "task.tile=1")
+
+
+def test_a_compile_that_cannot_build_falls_back_to_eager_with_one_warning(caplog):
+    def cannot_build(*args):
+        raise torch._dynamo.exc.BackendCompilerFailed(cannot_build, RuntimeError("C++ compile error"), None)
+
+    calls = []
+    step = compiled_or_eager(cannot_build, lambda x: calls.append(x) or 2 * x, "tile step")
+    with caplog.at_level(logging.WARNING):
+        assert step(3) == 6 and step(4) == 8
+    assert calls == [3, 4] and caplog.text.count("running it eagerly") == 1

@@ -14,6 +14,7 @@ also measures how well the network's own input gradient matches it:
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from pathlib import Path
 
@@ -25,6 +26,8 @@ from runner.ensemble import EnsembleMLP
 from runner.expression import Expression, ExpressionError
 from runner.tasks.base import RegressionTask
 
+log = logging.getLogger(__name__)
+
 
 def make_grid(low: float, high: float, n: int, dim: int) -> torch.Tensor:
     """n points per axis on [low, high]^dim, rows of shape (n**dim, dim), 'ij' order."""
@@ -33,6 +36,25 @@ def make_grid(low: float, high: float, n: int, dim: int) -> torch.Tensor:
         return axis.unsqueeze(1)
     mesh = torch.meshgrid(*([axis] * dim), indexing="ij")
     return torch.stack([m.reshape(-1) for m in mesh], dim=1)
+
+
+def compiled_or_eager(compiled: Callable, eager: Callable, what: str) -> Callable:
+    """`compiled` (a torch.compile'd function), or `eager` from the first call on which inductor
+    cannot build it on this machine (its C++ code does not compile, e.g. under
+    ATEN_CPU_CAPABILITY=default): the run goes on eagerly, with one warning line."""
+    current = [compiled]
+
+    def call(*args):
+        if current[0] is eager:
+            return eager(*args)
+        try:
+            return current[0](*args)
+        except torch._dynamo.exc.BackendCompilerFailed as exc:
+            log.warning("task.compile: torch.compile of the %s failed on this machine (%s); running it eagerly",
+                        what, str(exc).strip().splitlines()[0])
+            current[0] = eager
+            return eager(*args)
+    return call
 
 
 def member_mse(model: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
@@ -151,13 +173,15 @@ class FunctionFit(RegressionTask):
             if not self.compile:
                 return member_mse(model, x, y)
             if self._compiled_loss is None:
-                self._compiled_loss = torch.compile(member_mse)
+                self._compiled_loss = compiled_or_eager(torch.compile(member_mse), member_mse, "loss")
             return self._compiled_loss(model, x, y)
         if self._tile_step is None or self._tile_step[0] is not model:
             # cpp_wrapper: the graph's kernels are called from C++, not Python: less overhead per
             # kernel on a step of many small ones
-            step = (torch.compile(functional_tile_step(model), options={"cpp_wrapper": True}) if self.compile
-                    else autograd_tile_step(model))
+            step = autograd_tile_step(model)
+            if self.compile:
+                step = compiled_or_eager(torch.compile(functional_tile_step(model), options={"cpp_wrapper": True}),
+                                         step, "tile step")
             self._tile_step = (model, step)
         return TiledLoss.apply(self._tile_step[1], x, y, self.tile, *model.parameters())
 
