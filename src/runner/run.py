@@ -48,7 +48,7 @@ def keep_freed_memory() -> None:
     """Have glibc serve tensors up to 32 MB from its heap and keep freed memory for reuse.
 
     By default a buffer above malloc's mmap threshold is a fresh mmap whose pages fault in on
-    first touch, every step, a large share of a step on Table 4's 101x101 grid (docs/performance.md).
+    first touch, every step, a large share of a step on a 101x101 grid (docs/performance.md).
     The price: freed memory (up to 1 GB) stays with the process.
     A no-op where libc is not glibc.
     """
