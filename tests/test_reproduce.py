@@ -139,3 +139,14 @@ def test_medium_scale_pairs_at_least_eight_seeds_in_every_comparison():
 def test_alpha_must_be_a_probability():
     with pytest.raises(ValueError, match=r"verdicts.alpha=1.5 is invalid: must be a number in \(0, 1\)"):
         plan.load_alpha({"verdicts": {"alpha": 1.5}}, "x")
+
+
+def test_a_regenerated_report_states_the_wall_time_of_its_runs(tmp_path):
+    from runner.papers.report import provenance
+
+    plan = {"sweeps": {"a": {}, "b": {}}}
+    assert provenance(plan, {}, 0.0, tmp_path) == "; report regenerated from existing runs"
+    assert provenance(plan, {"a": {}, "b": {}}, 3180.0, tmp_path) == "; sweeps ran for 53 min"
+    again = provenance(plan, {}, 0.0, tmp_path)
+    assert again.startswith("; report regenerated from the runs of ") and again.endswith(", whose sweeps ran for 53 min")
+    assert provenance(plan, {"a": {}}, 60.0, tmp_path).startswith("; a re-ran for ")
