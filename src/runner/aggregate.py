@@ -377,8 +377,8 @@ def plot_heatmap(jobs: list[Job], metric: str, rows: str, cols: str, path: Path)
     row_keys, col_keys, cells = pivot(jobs, metric, rows, cols)
     medians = np.full((len(row_keys), len(col_keys)), np.nan)
     for (r, c), cell in cells.items():
-        if cell.stats["median"] is not None:
-            medians[row_keys.index(r), col_keys.index(c)] = cell.stats["median"]
+        if (median := cell.stats["median"]) is not None:
+            medians[row_keys.index(r), col_keys.index(c)] = median
     positive = medians[np.isfinite(medians) & (medians > 0)]
     if not len(positive):
         return False

@@ -160,6 +160,14 @@ def convergence(history: dict, tail: float = 0.2, tol: float = 0.05) -> dict:
     return {"member_converged": [c for c, _, _ in judged], "member_improvement": [i for _, i, _ in judged]}
 
 
+def resolved_init(summary: dict) -> dict | None:
+    """The init a run used, as numbers ({scheme, C_W_first, C_W, C_b}): summary.json's
+    `resolved_init` (a summary without one holds the numbers in `init`); None for a run that
+    failed before its init was resolved."""
+    init = summary.get("resolved_init") or summary.get("init") or {}
+    return dict(init) if isinstance(init.get("C_W"), (int, float)) else None
+
+
 def read_summary(run_dir: Path) -> dict | None:
     """The summary of a run directory, or None if it has none (yet)."""
     path = Path(run_dir) / "summary.json"

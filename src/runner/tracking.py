@@ -26,7 +26,7 @@ from pathlib import Path
 
 from lightning.pytorch.loggers import Logger, TensorBoardLogger, WandbLogger
 
-from runner.results import FINISHED
+from runner.results import FINISHED, resolved_init
 
 log = logging.getLogger("runner")
 
@@ -42,12 +42,12 @@ def member_flags(summary: dict) -> dict[str, list[bool]]:
             if isinstance(value, list) and len(value) == n and all(isinstance(v, bool) for v in value)}
 
 
-def resolved_init(summary: dict) -> dict:
-    """The init a run used, as numbers: summary.json's `resolved_init`, its scheme and C_W_first,
-    C_W, C_b (runner.forecast.plan_init: auto solved; for pytorch and xavier, the
-    Gaussian-equivalent variances); None each for a run that failed before it was resolved."""
-    init = summary.get("resolved_init") or {}
-    return {"scheme": init.get("scheme"), **{key: init.get(key) for key in INIT_KEYS}}
+def init_fields(summary: dict) -> dict:
+    """The init a run used (runner.results.resolved_init: auto solved; for pytorch and xavier, the
+    Gaussian-equivalent variances): scheme, C_W_first, C_W, C_b, None each for a run that failed
+    before it was resolved."""
+    init = resolved_init(summary) or {}
+    return {key: init.get(key) for key in ("scheme", *INIT_KEYS)}
 
 
 def forecast_fields(summary: dict) -> dict:
@@ -65,7 +65,7 @@ def final_values(summary: dict) -> dict:
     if fates:
         out.update({f"members/{fate}": fates.count(fate) for fate in dict.fromkeys([*FATES, *fates])})
     out.update({f"members/{name}": sum(flags) for name, flags in member_flags(summary).items()})
-    out.update({f"resolved_init/{key}": value for key, value in resolved_init(summary).items() if key != "scheme"})
+    out.update({f"resolved_init/{key}": value for key, value in init_fields(summary).items() if key != "scheme"})
     out.update({f"forecast/{key}": value for key, value in forecast_fields(summary).items()})
     if summary.get("error"):
         out["error"] = summary["error"]
@@ -93,7 +93,7 @@ def member_table(summary: dict) -> tuple[list[str], list[list]]:
 def hyperparameters(summary: dict) -> dict:
     """TensorBoard's HParams columns: the run's config, resolved init, forecast and status
     (Lightning flattens the nesting with '/')."""
-    return {**(summary.get("config") or {}), "resolved_init": resolved_init(summary),
+    return {**(summary.get("config") or {}), "resolved_init": init_fields(summary),
             "forecast": forecast_fields(summary), "status": summary.get("status")}
 
 
@@ -115,7 +115,7 @@ def report_wandb(run, summary: dict, run_dir: Path) -> None:
     import wandb
 
     try:
-        run.config.update({"resolved_init": resolved_init(summary), "forecast": forecast_fields(summary)},
+        run.config.update({"resolved_init": init_fields(summary), "forecast": forecast_fields(summary)},
                           allow_val_change=True)
         run.summary.update(final_values(summary))
         media = {f"plots/{path.stem}": wandb.Image(str(path)) for path in plots(run_dir)}

@@ -18,6 +18,7 @@ from runner.aggregate import Job
 from runner.claims import (MAJORITY, PAIRED, SHARE, Check, Claim, Outcome, arm, decide, member_rows, members,
                            nothing, ranking_check, read_rows, scalar, select, stats)
 from runner.papers.base import Paper, SweepView
+from runner.results import resolved_init
 
 AGREEMENT = 0.9  # B14: the share of phase-diagram cells where the theory matches the measurement
 PINN_ORDER = ("gelu", "tanh", "mrepu", "relu")  # the Burgers ranking, best first
@@ -188,13 +189,6 @@ def note_mrepu_failures(check: Check, metric: str, setting: str) -> Check:
     return wrapped
 
 
-def resolved_init(job: Job) -> dict | None:
-    """The init a job ran with, as numbers: summary.json's resolved_init (a summary without one
-    holds the numbers in `init`)."""
-    init = job.summary.get("resolved_init") or job.summary.get("init") or {}
-    return init if isinstance(init.get("C_W"), (int, float)) else None
-
-
 def mrepu_auto(check: Check, key: str) -> Check:
     """`check` with only the MRePU runs at init.C_W=auto (the others kept as they are); the
     measured text starts with the values auto chose, per column `key`."""
@@ -202,7 +196,7 @@ def mrepu_auto(check: Check, key: str) -> Check:
         auto = [j for j in select(jobs, activation="mrepu") if j.value("init.C_W") == "auto"]
         chosen = "; ".join(dict.fromkeys(
             f"{j.value(key)}: C_W_first {i['C_W_first']:.3g}, C_W {i['C_W']:.3g}, C_b {i['C_b']:.3g}"
-            for j in auto if (i := resolved_init(j))))
+            for j in auto if (i := resolved_init(j.summary))))
         out = check([j for j in jobs if j.value("activation") != "mrepu" or j in auto], alpha)
         return Outcome(f"MRePU init.C_W=auto chose {chosen or 'nothing (no run)'}. {out.measured}",
                        out.verdict, out.why)
