@@ -36,8 +36,8 @@ import torch
 from benchmarks import peer
 from benchmarks.per_epoch import per_epoch_path
 from runner.config import compose
-from runner.plan import time_training
-from runner.results import write_json_atomic
+from runner.sweeps import time_training
+from runner.results.files import write_json_atomic
 from runner.run import build_model, build_task, keep_freed_memory
 
 BASE = ["model=mlp_5x32", "task=x2", "task.n_train=101"]

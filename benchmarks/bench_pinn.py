@@ -19,7 +19,7 @@ import torch
 from torch import nn
 
 from runner.config import compose
-from runner.plan import time_training
+from runner.sweeps import time_training
 from runner.run import build_task
 
 

@@ -30,7 +30,7 @@ import torch
 
 from runner.config import compose
 from benchmarks.per_epoch import per_epoch_path
-from runner.plan import time_training
+from runner.sweeps import time_training
 from runner.run import build_model, build_task, keep_freed_memory
 
 

@@ -24,8 +24,8 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
-from runner.activations import Activation
-from runner.ensemble import EnsembleMLP
+from runner.theory.activations import Activation
+from runner.training.ensemble import EnsembleMLP
 
 Params = dict[str, torch.Tensor]
 AdamState = tuple[Params, Params, torch.Tensor]  # first moments, second moments, step count (float64)
@@ -102,7 +102,7 @@ def import_jax(threads: int | None = None) -> Any:
 
 
 def jax_mrepu(z, p: int, shift: float):
-    """MRePU_p(z) = z * max(0, z + shift)^p, as runner.activations.mrepu."""
+    """MRePU_p(z) = z * max(0, z + shift)^p, as runner.theory.activations.mrepu."""
     import jax.numpy as jnp
 
     return z * jnp.maximum(z + shift, 0.0) ** p

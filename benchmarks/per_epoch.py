@@ -10,7 +10,7 @@ from contextlib import contextmanager
 import torch
 
 import runner.run
-from runner.module import EnsembleModule
+from runner.training.module import EnsembleModule
 
 
 class PerEpochModule(EnsembleModule):

@@ -4,7 +4,7 @@
     python scripts/reproduce.py --scale paper --launcher hydra/launcher=slurm hydra.launcher.partition=gpu
     python scripts/reproduce.py --scale smoke --only fig4,fig1 --report-only
 
-The sweeps and their sizes are conf/reproduce/<scale>.yaml (runner.plan); the claims, their
+The sweeps and their sizes are conf/reproduce/<scale>.yaml (runner.sweeps); the claims, their
 verdict rules and the report are runner.papers. Each sweep is an ordinary multirun of
 `python -m runner` into <out>/runs/<sweep>, with skip_completed=true and resume=true, so running
 the command again finishes what a killed run left and skips what is done. Before starting it
@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 
 from runner.papers.report import write_report
-from runner.plan import ROOT, duration, estimate, load_alpha, load_plan, probe_estimate, run_sweep, scales
+from runner.sweeps import ROOT, duration, estimate, load_alpha, load_plan, probe_estimate, run_sweep, scales
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -11,10 +11,10 @@ import pytest
 import torch
 from omegaconf import DictConfig
 
-from runner.activations import Activation
+from runner.theory.activations import Activation
 from runner.config import compose
-from runner.ensemble import EnsembleMLP
-from runner.init import Init
+from runner.training.ensemble import EnsembleMLP
+from runner.theory.init import Init
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -3,7 +3,7 @@ import math
 import pytest
 import torch
 
-from runner import activations
+from runner.theory import activations
 
 pytestmark = pytest.mark.numerics  # compares numbers with references or across code paths
 

@@ -7,9 +7,10 @@ import json
 import pytest
 
 from conftest import colored_fraction
-from runner.aggregate import aggregate, collect
+from runner.aggregate import aggregate
+from runner.results.jobs import collect
 from runner.aggregate import main as aggregate_main
-from runner.results import member_stats
+from runner.results.summary import member_stats
 from runner.tasks.pde_plots import compare_sweep
 
 

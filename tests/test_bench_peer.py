@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from runner.activations import build
+from runner.theory.activations import build
 from runner.config import compose
 from benchmarks.peer import functional_step, initial_state, unrolled_steps
 from runner.run import build_model, build_task

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from runner.module import StopOnSignal
+from runner.training.callbacks import StopOnSignal
 from runner.run import build_task, job_identity, train
 
 from benchmarks.per_epoch import per_epoch_path
@@ -63,9 +63,9 @@ def test_chunks_end_where_callbacks_are_due(tmp_path, caplog):
     cfg = make_cfg("task=x2", "ensemble.size=2", "trainer.max_epochs=110", "checkpoint_every=50",
                    "progress_every=30", "log_every=1000", "logger=none")
     saved, chunk_starts = [], []
-    from runner import module as module_lib
+    from runner.training import callbacks as callbacks_lib, module as module_lib
 
-    original_save, original_step = module_lib.LastCheckpoint.save, module_lib.EnsembleModule.training_step
+    original_save, original_step = callbacks_lib.LastCheckpoint.save, module_lib.EnsembleModule.training_step
 
     def spy_save(self, trainer):
         saved.append(trainer.global_step)
@@ -75,12 +75,12 @@ def test_chunks_end_where_callbacks_are_due(tmp_path, caplog):
         chunk_starts.append(self.global_step)
         return original_step(self, batch, batch_idx)
 
-    module_lib.LastCheckpoint.save, module_lib.EnsembleModule.training_step = spy_save, spy_step
+    callbacks_lib.LastCheckpoint.save, module_lib.EnsembleModule.training_step = spy_save, spy_step
     try:
         with StopOnSignal() as stop, caplog.at_level("INFO", logger="runner"):
             train(cfg, build_task(cfg), tmp_path, job_identity(cfg, tmp_path), stop)
     finally:
-        module_lib.LastCheckpoint.save, module_lib.EnsembleModule.training_step = original_save, original_step
+        callbacks_lib.LastCheckpoint.save, module_lib.EnsembleModule.training_step = original_save, original_step
     assert saved == [50, 100, 110]
     # ends at 3 (ProgressPrinter's short first chunk: its rate is measured from there), 30, 50, 60, 90, 100, 110
     assert chunk_starts == [0, 3, 30, 50, 60, 90, 100]

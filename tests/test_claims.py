@@ -1,4 +1,4 @@
-"""runner.claims and the papers' checks (runner.papers): each claim's rule on hand-made jobs whose answer is known, so a report's
+"""runner.results.claims and the papers' checks (runner.papers): each claim's rule on hand-made jobs whose answer is known, so a report's
 verdicts mean what the rules say (which members are paired, +inf for overflowed members, shares
 against a majority, the C_W filter). The statistics themselves: tests/test_verdicts.py."""
 
@@ -7,14 +7,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from runner.aggregate import Job
-from runner.claims import per_member_rule, ranking_check, stats
+from runner.results.jobs import Job
+from runner.results.claims import per_member_rule, ranking_check, stats
 from runner.papers.kimkang import mrepu_auto, note_mrepu_failures, phase_diagram_check, repu_kernel_check
 from runner.papers.tsvetkova import lam0, spectral_norm_check
 
 
 def job(act, metric, values, target="p", status="completed", C_W=1.0, member_status=None, **config):
-    """A finished job whose members all converged (runner.verdicts drops unconverged pairs)."""
+    """A finished job whose members all converged (runner.results.verdicts drops unconverged pairs)."""
     summary = {"status": status, "metrics": {metric: {"members": values}}, "member_converged": [True] * len(values),
                "config": {"activation": {"name": act}, "task": {"target": target}, "init": {"C_W": C_W},
                           **config}}

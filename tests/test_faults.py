@@ -14,10 +14,11 @@ import time
 import pytest
 
 from conftest import run_cli
-from runner.aggregate import collect, problems
+from runner.results.jobs import collect
+from runner.results.tables import problems
 from runner.faults import DiskFull, LogFileHandler, checkpoint_step, resume_checkpoint
-from runner.loggers import ResumableCSVLogger
-from runner.results import pyplot, save_figure, write_json_atomic
+from runner.training.loggers import ResumableCSVLogger
+from runner.results.files import pyplot, save_figure, write_json_atomic
 
 plt = pyplot()
 

@@ -10,8 +10,9 @@ import pytest
 import torch
 
 from conftest import make_cfg, make_model, run_cli
-from runner import activations
-from runner.aggregate import aggregate, collect, main as aggregate_main
+from runner.theory import activations
+from runner.aggregate import aggregate, main as aggregate_main
+from runner.results.jobs import collect
 from runner.config import ConfigError, validate
 from runner.expression import Expression, ExpressionError
 from runner.run import build_task, run

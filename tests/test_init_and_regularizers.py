@@ -4,9 +4,9 @@ import pytest
 import torch
 
 from conftest import make_model
-from runner import activations
-from runner.init import draw_layer, member_generator
-from runner.regularizers import SpectralNorm, WeightDecay, exact_spectral_norms
+from runner.theory import activations
+from runner.theory.init import draw_layer, member_generator
+from runner.training.regularizers import SpectralNorm, WeightDecay, exact_spectral_norms
 
 
 @pytest.mark.parametrize("C_W,C_b,fan_in", [(1.0, 0.0, 256), (2.0, 0.5, 64), (0.45, 0.1, 512)])

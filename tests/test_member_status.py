@@ -1,4 +1,4 @@
-"""Blown-up members are a status (runner.results.member_status), and the card's own command
+"""Blown-up members are a status (runner.results.summary.member_status), and the card's own command
 (`python -m runner activation=mrepu task=burgers`) trains at the defaults and says so."""
 
 import json
@@ -7,7 +7,7 @@ import math
 import pytest
 
 from conftest import run_cli
-from runner.results import member_status, run_status
+from runner.results.summary import member_status, run_status
 
 NAN, INF = math.nan, math.inf
 

@@ -18,7 +18,7 @@ from conftest import ROOT, colored_fraction, make_cfg, run_cli
 from runner.config import ConfigError, quote_expressions, validate
 from runner.papers import pinn_suite
 from runner.papers.report import write_report
-from runner.results import FINISHED
+from runner.results.summary import FINISHED
 from runner.run import build_model, build_task, run
 from runner.tasks import pde
 from runner.tasks.pde import PDE, partials

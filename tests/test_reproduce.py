@@ -1,4 +1,4 @@
-"""scripts/reproduce.py and runner.plan: sweep expansion, the runtime estimate, and the report's
+"""scripts/reproduce.py and runner.sweeps: sweep expansion, the runtime estimate, and the report's
 structure on a small subset of the smoke scale (the verdicts themselves are science, checked in
 their own tests and stated in reports/smoke/REPORT.md)."""
 
@@ -10,24 +10,24 @@ import sys
 import pytest
 
 from conftest import ROOT
-from runner import plan
+from runner import sweeps
 from runner.config import compose
 from runner.papers import PAPERS
 from runner.papers.base import MEASURED
-from runner.verdicts import VERDICTS
+from runner.results.verdicts import VERDICTS
 
 CLAIMS = [c for paper in PAPERS if paper.section is None for c in paper.claims]  # the report's claims table
 ALL_CLAIMS = [c for paper in PAPERS for c in paper.claims]
 
 
 def test_sweep_jobs_expand_like_hydra():
-    jobs = plan.sweep_jobs("tsvetkova_sn", ["ensemble.size=2", "regularizer.coef=0,1e-2"])
+    jobs = sweeps.sweep_jobs("tsvetkova_sn", ["ensemble.size=2", "regularizer.coef=0,1e-2"])
     assert len(jobs) == 2 * 4 * 2  # targets x activations x coefficients
     assert sum("regularizer.coef=0.01" in j for j in jobs) == 8  # as Hydra writes 1e-2
     assert all("experiment=tsvetkova_sn" in j and "ensemble.size=2" in j for j in jobs)
     assert len({tuple(sorted(j)) for j in jobs}) == len(jobs)
     # a plain override of a swept key replaces the preset's sweep over it
-    jobs = plan.sweep_jobs("kimkang_table4", ["activation=mrepu", "init.C_W=0.1"])
+    jobs = sweeps.sweep_jobs("kimkang_table4", ["activation=mrepu", "init.C_W=0.1"])
     assert len(jobs) == 4 and all("activation=mrepu" in j and "init.C_W=0.1" in j for j in jobs)
     assert sorted(o for j in jobs for o in j if o.startswith("kimkang=")) == [
         f"kimkang={t}" for t in ("poly2d_a", "poly2d_b", "poly_high", "poly_low")]
@@ -47,17 +47,17 @@ def test_sweep_jobs_are_the_jobs_hydra_runs(tmp_path):
     ran = sorted(sorted(o for o in yaml.safe_load((d / ".hydra" / "overrides.yaml").read_text())
                         if not o.startswith(("threads=", "logger=")))
                  for d in sweep.iterdir() if d.is_dir())
-    expected = plan.sweep_jobs("phase_diagram", overrides)
+    expected = sweeps.sweep_jobs("phase_diagram", overrides)
     assert len(ran) == 8 and ran == sorted(sorted(j) for j in expected)
 
 
 def test_work_scales_with_epochs_members_and_points():
-    small, steps = plan.work(["experiment=kimkang_table4", "kimkang=poly2d_a", "ensemble.size=8",
+    small, steps = sweeps.work(["experiment=kimkang_table4", "kimkang=poly2d_a", "ensemble.size=8",
                               "trainer.max_epochs=1000"])
-    full, full_steps = plan.work(["experiment=kimkang_table4", "kimkang=poly2d_a"])
+    full, full_steps = sweeps.work(["experiment=kimkang_table4", "kimkang=poly2d_a"])
     assert (steps, full_steps) == (1000, 10_000)
     assert full / small == pytest.approx(10 * 25 / 8)
-    one_d, _ = plan.work(["experiment=kimkang_table4", "kimkang=poly_low"])
+    one_d, _ = sweeps.work(["experiment=kimkang_table4", "kimkang=poly_low"])
     assert full / one_d == pytest.approx(101)  # 101x101 grid vs 101 points
 
 
@@ -66,7 +66,7 @@ def test_unknown_sweep_is_one_line_error():
                          capture_output=True, text=True)
     assert res.returncode == 2
     assert res.stderr.strip() == ("reproduce: error: unknown sweep 'fig9'; choose from "
-                                  + ", ".join(plan.load_plan("smoke")["sweeps"]))
+                                  + ", ".join(sweeps.load_plan("smoke")["sweeps"]))
 
 
 def test_smoke_subset_writes_a_structured_report(tmp_path):
@@ -117,28 +117,28 @@ def test_estimate_probes_each_sweep_before_anything_runs(tmp_path):
 
 
 def test_makespan_hands_jobs_to_the_first_free_worker():
-    assert plan.makespan([4, 1, 1, 1], 2) == 4      # 4 on one worker, 1+1+1 on the other
-    assert plan.makespan([1, 1, 4], 2) == 5         # the long job last waits for a free worker
-    assert plan.makespan([3, 3, 3], 1) == 9
+    assert sweeps.makespan([4, 1, 1, 1], 2) == 4      # 4 on one worker, 1+1+1 on the other
+    assert sweeps.makespan([1, 1, 4], 2) == 5         # the long job last waits for a free worker
+    assert sweeps.makespan([3, 3, 3], 1) == 9
 
 
 def test_medium_scale_pairs_at_least_eight_seeds_in_every_comparison():
     """A sign test on n pairs cannot go below 0.5^n: the medium scale must allow p < 0.05 with room."""
-    medium = plan.load_plan("medium")
-    assert plan.load_alpha(medium, "medium") == 0.05
+    medium = sweeps.load_plan("medium")
+    assert sweeps.load_alpha(medium, "medium") == 0.05
     comparative = {s for c in ALL_CLAIMS if c.id in {"A4", "B8", "B9", "B10", "B11", "B12", "B13", "S1"}
                    for s in c.sweeps}
     assert comparative <= set(medium["sweeps"])
     for name in comparative:
         spec = medium["sweeps"][name]
-        cfg = compose(*plan.sweep_jobs(spec["experiment"], spec["overrides"])[0])
+        cfg = compose(*sweeps.sweep_jobs(spec["experiment"], spec["overrides"])[0])
         assert cfg.ensemble.size >= 8 and 0.5 ** cfg.ensemble.size < 0.005, name
-    assert set(medium["sweeps"]) == set(plan.load_plan("smoke")["sweeps"])  # every claim has its sweeps
+    assert set(medium["sweeps"]) == set(sweeps.load_plan("smoke")["sweeps"])  # every claim has its sweeps
 
 
 def test_alpha_must_be_a_probability():
     with pytest.raises(ValueError, match=r"verdicts.alpha=1.5 is invalid: must be a number in \(0, 1\)"):
-        plan.load_alpha({"verdicts": {"alpha": 1.5}}, "x")
+        sweeps.load_alpha({"verdicts": {"alpha": 1.5}}, "x")
 
 
 def test_a_regenerated_report_states_the_wall_time_of_its_runs(tmp_path):

@@ -80,7 +80,7 @@ def test_loss_history_of_a_resumed_run_equals_the_uninterrupted_one(tmp_path):
     epochs and member losses (the rows before the checkpoint come from it, the rest from training)."""
     from conftest import make_cfg
     from runner.faults import Interrupted
-    from runner.module import StopOnSignal
+    from runner.training.callbacks import StopOnSignal
     from runner.run import build_task, job_identity, train
 
     class StopAt25(StopOnSignal):

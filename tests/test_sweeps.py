@@ -5,7 +5,7 @@ import json
 import pytest
 import yaml
 
-from conftest import make_cfg, run_cli
+from conftest import run_cli
 
 TINY = ["trainer=cpu", "trainer.max_epochs=30", "ensemble.size=2", "task.n_eval=101"]
 

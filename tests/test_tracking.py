@@ -1,4 +1,4 @@
-"""What the trackers get when a run ends (runner.tracking), read back from their own files: the
+"""What the trackers get when a run ends (runner.results.tracking), read back from their own files: the
 offline W&B record (tests/wandb_record.py) and TensorBoard's event files, compared with the run's
 summary.json; a sweep's summary run; and the time left on the progress lines."""
 
@@ -14,10 +14,10 @@ import pytest
 import torch
 
 from conftest import make_cfg, run_cli
-from runner import tracking
+from runner.results import tracking
 from runner.aggregate import main as aggregate_main
-from runner.module import EpochBar, ProgressPrinter, StopOnSignal
-from runner.results import member_stats
+from runner.training.callbacks import EpochBar, ProgressPrinter, StopOnSignal
+from runner.results.summary import member_stats
 from runner.run import build_task, job_identity, run, train
 from wandb_record import offline_runs
 

@@ -1,4 +1,4 @@
-"""Verdicts on hand-made job directories whose answers are known (runner.verdicts, runner.papers):
+"""Verdicts on hand-made job directories whose answers are known (runner.results.verdicts, runner.papers):
 paired sign tests, the intersection-union rule with Holm for the opposite direction, the
 convergence gate, Clopper-Pearson shares, and the convergence rule itself (runner.results).
 p-values are checked against the binomial distribution written out (C(n, k) / 2^n sums)."""
@@ -10,10 +10,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from runner.aggregate import collect
+from runner.results.jobs import collect
 from runner.papers import PAPERS
-from runner.results import member_convergence
-from runner.verdicts import Arm, holm, judge, paired, share, unpaired
+from runner.results.summary import member_convergence
+from runner.results.verdicts import Arm, holm, judge, paired, share, unpaired
 
 ALPHA = 0.05
 CLAIM = {c.id: c for paper in PAPERS for c in paper.claims}
@@ -230,7 +230,7 @@ def test_tail_is_a_share_of_the_logged_epochs():
 def test_an_estimate_without_a_standard_error_says_nan_not_minus_inf():
     """A Monte Carlo estimate whose standard error is not a number (an overflowed vertex) is shown as
     such, and its test cannot decide."""
-    from runner.verdicts import normal
+    from runner.results.verdicts import normal
 
     t = normal("layer 2 < layer 10", 0.49, 0.05, 755.0, float("nan"))
     assert "755 ± nan" in t.detail and "-inf" not in t.detail

@@ -13,7 +13,7 @@ from omegaconf import DictConfig
 
 from runner.config import CONF_DIR, ConfigError, quote_expressions
 from runner.faults import Interrupted, RunStopped
-from runner.results import FAILED
+from runner.results.summary import FAILED_FATES
 from runner.run import headline, run
 
 log = logging.getLogger("runner")
@@ -40,7 +40,7 @@ def main(cfg: DictConfig) -> float | None:
             sys.exit(1)
         return summary_objective(cfg, {"status": "failed"})
     members = summary.get("member_status") or []
-    counts = ", ".join(f"{members.count(s)} {s}" for s in ("ok", *FAILED) if members.count(s))
+    counts = ", ".join(f"{members.count(s)} {s}" for s in ("ok", *FAILED_FATES) if members.count(s))
     converged = summary.get("member_converged")
     log.info("%s: %s%s%s in %.1fs -> %s", summary["name"], summary["status"],
              f" (members: {counts})" if summary["status"] != "completed" else "",

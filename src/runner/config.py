@@ -19,9 +19,10 @@ from hydra.errors import HydraException
 from hydra.utils import get_object
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
-from runner import activations, resolvers  # noqa: F401 - registers ${per_activation:...}
-from runner.init import SCHEMES
-from runner.loggers import KINDS
+from runner.theory import activations
+from runner import resolvers  # noqa: F401 - registers ${per_activation:...}
+from runner.theory.init import SCHEMES
+from runner.training.loggers import KINDS
 
 
 class ConfigError(ValueError):

@@ -21,19 +21,20 @@ from lightning.pytorch.loggers import Logger
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 from omegaconf import DictConfig, OmegaConf
 
-from runner import activations
+from runner.theory import activations
 from runner.config import ConfigError, validate
-from runner.ensemble import EnsembleMLP
-from runner.forecast import plan_init
+from runner.training.ensemble import EnsembleMLP
+from runner.theory.forecast import plan_init
 from runner.faults import DiskFull, Interrupted, resume_checkpoint, run_dir_lock
-from runner.init import Init
-from runner.loggers import build_loggers
-from runner.module import EnsembleModule, StopOnSignal
-from runner.regularizers import exact_spectral_norms
-from runner.results import (FINISHED, INTERRUPTED, convergence, member_stats, member_status, read_summary,
-                            run_status, write_json_atomic)
+from runner.theory.init import Init
+from runner.training.loggers import build_loggers
+from runner.training.module import EnsembleModule
+from runner.training.callbacks import StopOnSignal
+from runner.training.regularizers import exact_spectral_norms
+from runner.results.summary import FINISHED, INTERRUPTED, convergence, member_stats, member_status, read_summary, run_status
+from runner.results.files import write_json_atomic
 from runner.tasks.base import Task
-from runner.tracking import report_to_trackers
+from runner.results.tracking import report_to_trackers
 
 log = logging.getLogger("runner")
 
@@ -72,7 +73,7 @@ def build_task(cfg: DictConfig) -> Task:
 
 def build_model(cfg: DictConfig, task: Task, init: Init | None = None, dropout: float = 0.0) -> EnsembleMLP:
     """The ensemble of conf/model for a task, initialized by `init` (cfg.init resolved for this
-    task's inputs by runner.forecast.plan_init when not given). The runner passes what the
+    task's inputs by runner.theory.forecast.plan_init when not given). The runner passes what the
     config does not hold: the task's input and output sizes, the activation object, the
     ensemble, the init and the dtype."""
     if init is None:
@@ -174,11 +175,11 @@ def run(cfg: DictConfig, run_dir: Path, overrides: list[str] | None = None,
     logged, and in the summary (`resolved_init`, `init_forecast`).
     One process at a time works in a run directory (run_dir/.lock, else RunDirInUse). A trained
     run is `completed` when every member trained, else `partly_diverged` or `diverged`
-    (runner.results.member_status: non-finite, blown up past blowup_factor, or no better than the
+    (runner.results.summary.member_status: non-finite, blown up past blowup_factor, or no better than the
     zero function), and records each member's loss history and whether it converged
-    (runner.results.convergence, by convergence_tail and convergence_tol); Ctrl-C or SIGTERM
+    (runner.results.summary.convergence, by convergence_tail and convergence_tol); Ctrl-C or SIGTERM
     records `interrupted` and raises Interrupted; other failures are recorded as `failed` and re-raised.
-    Once summary.json is written, the active trackers (W&B, TensorBoard) get it too (runner.tracking).
+    Once summary.json is written, the active trackers (W&B, TensorBoard) get it too (runner.results.tracking).
     """
     run_dir = Path(run_dir)
     validate(cfg)

@@ -1,7 +1,7 @@
 """The papers layer: what two papers claim, checked on the generic runner's results, and the
 report that renders them (runner.papers.report, written by scripts/reproduce.py).
 
-Each module is one paper, or a study beyond them: its claims (runner.claims.Claim) on sweeps
+Each module is one paper, or a study beyond them: its claims (runner.results.claims.Claim) on sweeps
 named in conf/reproduce/<scale>.yaml, how the report shows those sweeps, and optionally a report
 section of its own (runner.papers.base.Paper). PAPERS lists them in report order; a new study is
 one more module here plus its conf/experiment/ presets and its sweeps in conf/reproduce/

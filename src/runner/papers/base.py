@@ -6,8 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Callable
 
-from runner.aggregate import Job
-from runner.claims import Claim, Outcome
+from runner.results.jobs import Job
+from runner.results.claims import Claim, Outcome
 
 # (claim, its outcome, the jobs it read), in the order of the paper's claims
 Checked = list[tuple[Claim, Outcome, list[Job]]]

@@ -3,8 +3,8 @@ of test and train accuracy per activation; no claim."""
 
 from __future__ import annotations
 
-from runner.aggregate import Job
-from runner.claims import members, select, stats
+from runner.results.jobs import Job
+from runner.results.claims import members, select, stats
 from runner.papers.base import Checked, Paper, SweepView
 
 

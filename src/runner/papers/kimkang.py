@@ -13,12 +13,11 @@ import math
 
 import numpy as np
 
-from runner import verdicts
-from runner.aggregate import Job
-from runner.claims import (MAJORITY, PAIRED, SHARE, Check, Claim, Outcome, arm, decide, member_rows, members,
-                           nothing, ranking_check, read_rows, scalar, select, stats)
+from runner.results import verdicts
+from runner.results.jobs import Job
+from runner.results.claims import MAJORITY, PAIRED, SHARE, Check, Claim, Outcome, arm, decide, member_rows, members, nothing, ranking_check, read_rows, scalar, select, stats
 from runner.papers.base import Paper, SweepView
-from runner.results import resolved_init
+from runner.results.summary import resolved_init
 
 AGREEMENT = 0.9  # B14: the share of phase-diagram cells where the theory matches the measurement
 PINN_ORDER = ("gelu", "tanh", "mrepu", "relu")  # the Burgers ranking, best first
@@ -128,7 +127,7 @@ def repu_depth_check(jobs: list[Job], alpha: float) -> Outcome:
 
 
 def mrepu_trains_check(jobs: list[Job], alpha: float) -> Outcome:
-    """Per member: ok (runner.results.member_status) and its final test MSE at most a tenth of the
+    """Per member: ok (runner.results.summary.member_status) and its final test MSE at most a tenth of the
     ensemble's at epoch 0; the share of such members above MAJORITY."""
     runs = select(jobs)
     if not runs:

@@ -4,11 +4,11 @@ and the claim S1."""
 
 from __future__ import annotations
 
-from runner.aggregate import Job
-from runner.claims import PAIRED, Claim, members, ranking_check, select
+from runner.results.jobs import Job
+from runner.results.claims import PAIRED, Claim, members, ranking_check, select
 from runner.papers.base import Checked, Paper, SweepView, claims_table
 from runner.papers.kimkang import PINN_ORDER, note_mrepu_failures
-from runner.results import member_stats
+from runner.results.summary import member_stats
 
 CLAIMS = [
     Claim("S1", "B, Figs. 15-17, on the PINN suite",

@@ -16,13 +16,16 @@ from pathlib import Path
 
 import torch
 
-from runner.aggregate import Job, aggregate, collect, problems
-from runner.claims import evaluate
+from runner.results.jobs import Job, collect
+from runner.aggregate import aggregate
+from runner.results.tables import problems
+from runner.results.claims import evaluate
 from runner.papers import PAPERS
 from runner.papers.base import DEFAULT_VIEW, Checked, Paper, SweepView, cell, claims_table
-from runner.plan import duration, load_alpha
-from runner.results import FINISHED, write_bytes_atomic
-from runner.verdicts import CONTRADICTED, INCONCLUSIVE, REPRODUCED, VERDICTS
+from runner.sweeps import duration, load_alpha
+from runner.results.summary import FINISHED
+from runner.results.files import write_bytes_atomic
+from runner.results.verdicts import CONTRADICTED, INCONCLUSIVE, REPRODUCED, VERDICTS
 
 
 def views(papers: list[Paper]) -> dict[str, SweepView]:

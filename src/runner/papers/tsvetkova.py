@@ -6,9 +6,9 @@ activations relu, leaky_relu, tanh, sin x penalty coefficients λ.
 
 from __future__ import annotations
 
-from runner import verdicts
-from runner.aggregate import Job
-from runner.claims import PAIRED, SHARE, Claim, Outcome, decide, nothing, paired_test, per_member_rule, select
+from runner.results import verdicts
+from runner.results.jobs import Job
+from runner.results.claims import PAIRED, SHARE, Claim, Outcome, decide, nothing, paired_test, per_member_rule, select
 from runner.papers.base import Paper, SweepView
 
 TARGETS, ACTS = ("x2", "x3"), ("relu", "leaky_relu", "tanh", "sin")

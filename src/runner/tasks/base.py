@@ -7,8 +7,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from runner.ensemble import EnsembleMLP
-from runner.init import Init
+from runner.training.ensemble import EnsembleMLP
+from runner.theory.init import Init
 
 
 class Task:
@@ -34,7 +34,7 @@ class Task:
 
     def network_inputs(self) -> torch.Tensor | None:
         """The (N, in_dim) inputs the network sees in training, as fed to it (after any scaling),
-        for the kernel forecast before training (runner.forecast); None: unit-scale inputs."""
+        for the kernel forecast before training (runner.theory.forecast); None: unit-scale inputs."""
         batch = self.train_batch() if self.trains else {}
         return batch.get("x")
 
@@ -54,7 +54,7 @@ class Task:
 
     def run(self, cfg, run_dir: Path, init: Init) -> dict[str, torch.Tensor]:
         """Entry point for tasks with trains = False, with the run's resolved init
-        (runner.forecast.plan_init); returns final metrics."""
+        (runner.theory.forecast.plan_init); returns final metrics."""
         raise NotImplementedError
 
 
@@ -101,7 +101,7 @@ class RegressionTask(Task):
     def save_predictions(self, path: Path, x: torch.Tensor, y_true: torch.Tensor,
                          y_pred: torch.Tensor) -> None:
         """predictions.npz: x (N, d_in), y_true (N, d_out), y_pred (K, N, d_out)."""
-        from runner.results import save_npz_atomic
+        from runner.results.files import save_npz_atomic
 
         save_npz_atomic(path, x=x.cpu().numpy(), y_true=y_true.cpu().numpy(),
                         y_pred=y_pred.detach().cpu().numpy().astype(np.float32))

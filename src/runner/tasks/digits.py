@@ -13,9 +13,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from runner.ensemble import EnsembleMLP
+from runner.training.ensemble import EnsembleMLP
 from runner.tasks.base import Task
-from runner.results import pyplot, save_figure
+from runner.results.files import pyplot, save_figure
 
 
 class Digits(Task):

@@ -15,9 +15,9 @@ from pathlib import Path
 
 import torch
 
-from runner.ensemble import EnsembleMLP
+from runner.training.ensemble import EnsembleMLP
 from runner.tasks.base import RegressionTask, grid
-from runner.results import pyplot, save_figure
+from runner.results.files import pyplot, save_figure
 
 
 class PowerExtrapolation(RegressionTask):

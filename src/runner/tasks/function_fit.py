@@ -22,7 +22,7 @@ import numpy as np
 import torch
 from torch.func import functional_call
 
-from runner.ensemble import EnsembleMLP
+from runner.training.ensemble import EnsembleMLP
 from runner.expression import Expression, ExpressionError
 from runner.tasks.base import RegressionTask
 
@@ -218,7 +218,7 @@ class FunctionFit(RegressionTask):
 
     def save_outputs(self, model: EnsembleMLP, run_dir: Path, label: str) -> None:
         pred, grad = self.input_gradient(model, self.x_test)
-        from runner.results import save_npz_atomic
+        from runner.results.files import save_npz_atomic
 
         save_npz_atomic(run_dir / "predictions.npz", x=self.x_test.numpy(), y_true=self.y_test.numpy(),
                         y_pred=pred.numpy().astype(np.float32), dy_true=self.dy_test.numpy(),

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from runner.results import pyplot, save_figure
+from runner.results.files import pyplot, save_figure
 
 
 def plot_fit_1d(x: torch.Tensor, y: torch.Tensor, dy: torch.Tensor, pred: torch.Tensor,

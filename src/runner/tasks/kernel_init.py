@@ -7,7 +7,7 @@ members) and over inputs (per member the mean over the random inputs, then over 
 sits next to the theory: the leading-order recursion K(l) and its 1/n-corrected version.
 
 Four-point vertex (fixed input): V̂(l) = n_{l-1} Var_members(Ĝ(l)) with Ĝ(l) the conditional
-variance of layer l given layer l-1 (see runner.kernels.vertex_from_G); the direct estimator
+variance of layer l given layer l-1 (see runner.theory.measurements.vertex_from_G); the direct estimator
 (n_{l-1}/3)(E[z⁴] − 3E[z²]²) is reported beside it. Plots show the normalized four-point function
 3V/(n_{l-1}K²), which grows with depth and shrinks with width. Members whose kernel overflows
 are counted per layer and excluded; finite members whose kernel moved 10 decades from layer 1
@@ -21,12 +21,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from runner import activations, theory
-from runner.kernels import mean_and_se, sample_init, vertex_direct, vertex_from_G
-from runner.results import pyplot, save_figure, save_npz_atomic
-from runner.init import Init
+from runner.theory import activations
+from runner.theory import recursions
+from runner.theory.measurements import mean_and_se, sample_init, vertex_direct, vertex_from_G
+from runner.results.files import pyplot, save_figure, save_npz_atomic
+from runner.theory.init import Init
 from runner.tasks.base import Task
-from runner.tasks.susceptibility import write_csv
+from runner.results.files import write_csv
 
 DTYPES = {"float64": torch.float64, "float32": torch.float32}
 
@@ -64,7 +65,7 @@ class KernelInit(Task):
         K0 = (x**2).sum(1).numpy() / self.in_dim
         rows, metrics, arrays, results = [], {}, {}, []
         for C_W in C_Ws:
-            K_th = theory.kernel_flow(act, C_b, C_W, K0, depth, C_W_first=first)  # (N, L)
+            K_th = recursions.kernel_flow(act, C_b, C_W, K0, depth, C_W_first=first)  # (N, L)
             for n in widths:
                 tag = f"cw{C_W:g}_n{n}"
                 stats = sample_init(act, x, depth, n, C_W, C_b, M, seed=cfg.seed,
@@ -103,18 +104,18 @@ class KernelInit(Task):
         finite = stats.finite
         K_w, K_w_se = mean_and_se(stats.kernel[:, :, 0], finite)
         res = {"K_theory": K_th[0],
-               "K_theory_nlo": theory.kernel_flow_nlo(act, C_b, C_W, K0[0], depth, n, C_W_first=first),
+               "K_theory_nlo": recursions.kernel_flow_nlo(act, C_b, C_W, K0[0], depth, n, C_W_first=first),
                "K_weights": K_w, "K_weights_se": K_w_se}
         if self.n_random:
             per_member = stats.kernel[:, :, 1:].mean(2)  # fixed weights, averaged over inputs
             res["K_inputs"], res["K_inputs_se"] = mean_and_se(per_member, finite)
             res["K_inputs_theory"] = K_th[1:].mean(0)
-        V = theory.vertex_flow(act, C_b, C_W, K0[0], depth, n, C_W_first=first)
+        V = recursions.vertex_flow(act, C_b, C_W, K0[0], depth, n, C_W_first=first)
         V_G, V_G_se = vertex_from_G(stats)
         with np.errstate(all="ignore"):
             res.update(V_theory=V, V_G=V_G, V_G_se=V_G_se, V_direct=vertex_direct(stats),
-                       kurtosis_theory=theory.excess_kurtosis(V, K_th[0], stats.n_prev),
-                       kurtosis_G=theory.excess_kurtosis(V_G, K_w, stats.n_prev))
+                       kurtosis_theory=recursions.excess_kurtosis(V, K_th[0], stats.n_prev),
+                       kurtosis_G=recursions.excess_kurtosis(V_G, K_w, stats.n_prev))
         res.update(overflowed=stats.overflowed().astype(float), exploded=stats.exploded().astype(float),
                    collapsed=stats.collapsed().astype(float), valid=finite.sum(0).astype(float))
         return res

@@ -9,7 +9,7 @@ At every epoch the kernel recorder lists (KernelRecorder, conf/callbacks/kernel_
 callbacks.kernel_recorder.epochs; epoch e = after e optimizer steps) it records, per hidden
 layer and over the ensemble: the kernel (per member, E[z²] over neurons and training
 inputs) as mean and variance over members, the empirical perpendicular susceptibility
-(runner.kernels.empirical_chi_perp), the four-point vertex from the members' fourth cumulant
+(runner.theory.measurements.empirical_chi_perp), the four-point vertex from the members' fourth cumulant
 (model-free, so valid for trained weights), the ensemble mean ± std of the output on the test
 set, and the number of overflowed members (non-finite anywhere), which every statistic excludes.
 Epoch 0 is compared with the theory (C_W_first, C_W, C_b: the model's initialization).
@@ -24,12 +24,12 @@ import lightning as L
 import numpy as np
 import torch
 
-from runner import theory
-from runner.ensemble import EnsembleMLP
-from runner.kernels import empirical_chi_perp, ensemble_cumulants
-from runner.results import pyplot, save_figure, write_bytes_atomic, write_json_atomic
+from runner.theory import recursions
+from runner.training.ensemble import EnsembleMLP
+from runner.theory.measurements import empirical_chi_perp, ensemble_cumulants
+from runner.results.files import pyplot, save_figure, write_bytes_atomic, write_json_atomic
 from runner.tasks.base import RegressionTask
-from runner.tasks.susceptibility import write_csv
+from runner.results.files import write_csv
 
 TARGETS = {
     "sin_cos": lambda x: torch.sin(math.pi * x[:, :1]) * torch.cos(math.pi * x[:, 1:2]),
@@ -103,11 +103,11 @@ class KernelTraining(RegressionTask):
         act, init = model.activation, model.init
         C_W, C_b, first = init.C_W, init.C_b, init.C_W_first
         with np.errstate(all="ignore"):
-            K = theory.kernel_flow(act, C_b, C_W, K0, depth, C_W_first=first)
-            chi = theory.chi_perp(act, K, C_W)
-            V = theory.vertex_flow(act, C_b, C_W, K0, depth, width, C_W_first=first)
+            K = recursions.kernel_flow(act, C_b, C_W, K0, depth, C_W_first=first)
+            chi = recursions.chi_perp(act, K, C_W)
+            V = recursions.vertex_flow(act, C_b, C_W, K0, depth, width, C_W_first=first)
             n_prev = np.array([x.shape[1]] + [width] * (depth - 1), dtype=float)
-            kurt = theory.excess_kurtosis(V, K, n_prev)
+            kurt = recursions.excess_kurtosis(V, K, n_prev)
         return {"kernel": K.mean(0).tolist(), "chi_perp": chi.mean(0).tolist(),
                 "kurtosis": kurt.mean(0).tolist()}
 

@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from runner.ensemble import EnsembleMLP
+from runner.training.ensemble import EnsembleMLP
 from runner.expression import RESERVED, Expression, ExpressionError, derivative_key, derivative_name
 from runner.tasks import burgers
 from runner.tasks.base import Task
@@ -439,7 +439,7 @@ class PDE(Task):
                 **{f"loss_{k}": v.detach().cpu() for k, v in terms.items()}}
 
     def save_outputs(self, model: EnsembleMLP, run_dir: Path, label: str) -> None:
-        from runner.results import save_npz_atomic
+        from runner.results.files import save_npz_atomic
         from runner.tasks import pde_plots
 
         pred = self.predict_grid(model).reshape(-1, *self.u_ref.shape).numpy()

@@ -13,8 +13,9 @@ from pathlib import Path
 import numpy as np
 from hydra.experimental.callback import Callback
 
-from runner.aggregate import collect
-from runner.results import FINISHED, member_stats, pyplot, save_figure, write_json_atomic
+from runner.results.jobs import collect
+from runner.results.summary import FINISHED, member_stats
+from runner.results.files import pyplot, save_figure, write_json_atomic
 
 log = logging.getLogger("runner")
 
@@ -107,7 +108,7 @@ def plot_history(history: list[dict], label: str, path: Path) -> None:
 
 
 def compare_sweep(sweep_dir: Path, metric: str = "rel_l2") -> dict[str, list[float]] | None:
-    """Every ok member's `metric` (runner.aggregate.Job.members: the members every table counts)
+    """Every ok member's `metric` (runner.results.jobs.Job.members: the members every table counts)
     of every run below `sweep_dir` that trained to the end, per activation; plot them side by side
     (plots/<metric>_by_activation.png) and write the numbers as JSON."""
     sweep_dir = Path(sweep_dir)

@@ -1,10 +1,10 @@
 """Phase diagram of initialization: over C_W x input scale K0 at one depth, the kernel's fate.
 
 For every (C_W, K0) cell, with C_W on every layer (C_W_first = C_W) and C_b fixed:
-- theory: the single-input kernel K(l) of runner.theory through `model.depth` hidden layers;
+- theory: the single-input kernel K(l) of runner.theory.recursions through `model.depth` hidden layers;
   the fate is `explodes` where K(L)/K(1) > band (or K(L) is not finite), `vanishes` where
   K(L)/K(1) < 1/band, else `stable`;
-- measured: `ensemble.size` freshly drawn networks of `model.width` (runner.kernels.sample_init)
+- measured: `ensemble.size` freshly drawn networks of `model.width` (runner.theory.measurements.sample_init)
   on an input with |x|²/n0 = K0; each member's last-layer kernel (mean z² over its neurons)
   gets the same rule, giving the fraction of members that explode, vanish or stay in band.
 
@@ -22,12 +22,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from runner import activations, theory
-from runner.kernels import sample_init
-from runner.results import pyplot, save_figure
-from runner.init import Init
+from runner.theory import activations
+from runner.theory import recursions
+from runner.theory.measurements import sample_init
+from runner.results.files import pyplot, save_figure
+from runner.theory.init import Init
 from runner.tasks.base import Task
-from runner.tasks.susceptibility import write_csv
+from runner.results.files import write_csv
 
 FATES = ("vanishes", "stable", "explodes")
 
@@ -57,7 +58,7 @@ class PhaseDiagram(Task):
     def theory_log_ratio(self, act: activations.Activation, depth: int) -> np.ndarray:
         """log K(L)/K(1) over the grid, shape (n_C_W, n_K0)."""
         with np.errstate(all="ignore"):
-            K = theory.kernel_flow(act, self.C_b, self.C_W[:, None], self.K0[None, :], depth)
+            K = recursions.kernel_flow(act, self.C_b, self.C_W[:, None], self.K0[None, :], depth)
             return np.nan_to_num(np.log(K[..., -1] / K[..., 0]), nan=np.inf)
 
     def measured_fractions(self, act, depth: int, width: int, members: int, seed: int) -> np.ndarray:
@@ -99,7 +100,7 @@ class PhaseDiagram(Task):
     def mark_fate(self, act, mark: dict) -> dict:
         """A marked setting with the theory's log K(L)/K(1) and fate at its own depth."""
         with np.errstate(all="ignore"):
-            K = theory.kernel_flow(act, self.C_b, float(mark["C_W"]), float(mark["K0"]), int(mark["depth"]))
+            K = recursions.kernel_flow(act, self.C_b, float(mark["C_W"]), float(mark["K0"]), int(mark["depth"]))
             r = float(np.nan_to_num(np.log(K[-1] / K[0]), nan=np.inf))
         return {**mark, "log_ratio": r, "fate": FATES[int(fate_codes(np.exp(r), self.band))]}
 

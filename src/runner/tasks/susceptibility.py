@@ -9,26 +9,16 @@ Nothing is trained; metrics.csv holds one row per (activation, C_W).
 
 from __future__ import annotations
 
-import csv
-import io
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from runner import activations, theory
-from runner.results import pyplot, save_figure, write_bytes_atomic
-from runner.init import Init
+from runner.theory import activations
+from runner.theory import recursions
+from runner.results.files import pyplot, save_figure, write_csv
+from runner.theory.init import Init
 from runner.tasks.base import Task
-
-
-def write_csv(path: Path, rows: list[dict]) -> None:
-    """Rows of dicts as CSV (columns of the first row), written atomically."""
-    buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=list(rows[0]))
-    writer.writeheader()
-    writer.writerows(rows)
-    write_bytes_atomic(path, buf.getvalue().encode())
 
 
 def label(act: activations.Activation) -> str:
@@ -54,21 +44,21 @@ class Susceptibility(Task):
         for spec in specs:
             act = activations.build(**spec)
             tag = label(act)
-            K_star = theory.lowest_fixed_point(act, self.C_b, self.C_W)
-            K_L = theory.kernel_flow(act, self.C_b, self.C_W, self.K0, self.layers)[:, -1]
+            K_star = recursions.lowest_fixed_point(act, self.C_b, self.C_W)
+            K_L = recursions.kernel_flow(act, self.C_b, self.C_W, self.K0, self.layers)[:, -1]
             with np.errstate(all="ignore"):
-                par_s = theory.chi_par(act, np.nan_to_num(K_star, nan=1.0), self.C_W)
-                perp_s = theory.chi_perp(act, np.nan_to_num(K_star, nan=1.0), self.C_W)
+                par_s = recursions.chi_par(act, np.nan_to_num(K_star, nan=1.0), self.C_W)
+                perp_s = recursions.chi_perp(act, np.nan_to_num(K_star, nan=1.0), self.C_W)
                 par_s, perp_s = np.where(np.isnan(K_star), np.nan, par_s), np.where(np.isnan(K_star), np.nan, perp_s)
-                par_L, perp_L = theory.chi_par(act, K_L, self.C_W), theory.chi_perp(act, K_L, self.C_W)
-                ratio_K = theory.chi_par(act, self.K, 1.0) / theory.chi_perp(act, self.K, 1.0)
+                par_L, perp_L = recursions.chi_par(act, K_L, self.C_W), recursions.chi_perp(act, K_L, self.C_W)
+                ratio_K = recursions.chi_par(act, self.K, 1.0) / recursions.chi_perp(act, self.K, 1.0)
             for i, cw in enumerate(self.C_W):
                 with np.errstate(all="ignore"):
                         rows.append({"activation": tag, "C_W": cw, "K_star": K_star[i], "chi_par_star": par_s[i],
                                  "chi_perp_star": perp_s[i], "ratio_star": par_s[i] / perp_s[i],
                                  "K_L": K_L[i], "chi_par_L": par_L[i], "chi_perp_L": perp_L[i],
                                  "ratio_L": par_L[i] / perp_L[i]})
-            crit = theory.critical_init(act)
+            crit = recursions.critical_init(act)
             has_fp = self.C_W[np.isfinite(K_star)]
             metrics[f"{tag}/ratio_at_smallest_K"] = torch.tensor([ratio_K[0]])
             metrics[f"{tag}/ratio_at_largest_K"] = torch.tensor([ratio_K[-1]])

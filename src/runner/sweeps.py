@@ -26,7 +26,7 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 from omegaconf import OmegaConf
 
 from runner.config import CONF_DIR, compose
-from runner.module import StopOnSignal
+from runner.training.callbacks import StopOnSignal
 from runner.run import build_task, job_identity, keep_freed_memory, run, train
 
 ROOT = Path(CONF_DIR).parent

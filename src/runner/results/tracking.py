@@ -26,7 +26,8 @@ from pathlib import Path
 
 from lightning.pytorch.loggers import Logger, TensorBoardLogger, WandbLogger
 
-from runner.results import FINISHED, resolved_init
+from runner.results.jobs import Job
+from runner.results.summary import FINISHED, resolved_init
 
 log = logging.getLogger("runner")
 
@@ -43,7 +44,7 @@ def member_flags(summary: dict) -> dict[str, list[bool]]:
 
 
 def init_fields(summary: dict) -> dict:
-    """The init a run used (runner.results.resolved_init: auto solved; for pytorch and xavier, the
+    """The init a run used (runner.results.summary.resolved_init: auto solved; for pytorch and xavier, the
     Gaussian-equivalent variances): scheme, C_W_first, C_W, C_b, None each for a run that failed
     before it was resolved."""
     init = resolved_init(summary) or {}
@@ -148,6 +149,24 @@ def report_to_trackers(loggers: list[Logger], summary: dict, run_dir: Path) -> N
             first_line = str(exc).splitlines()[0] if str(exc) else ""
             log.warning("%s did not get the run's summary (%s: %s); %s has it", type(logger).__name__,
                         type(exc).__name__, first_line, Path(run_dir) / "summary.json")
+
+
+def wandb_target(jobs: list[Job], out: Path) -> dict:
+    """Where a sweep's summary run goes: the jobs' W&B group (the one they share, else the output
+    directory's name) and the logger settings of a job that used W&B (else conf/logger/wandb.yaml)."""
+    from omegaconf import OmegaConf
+
+    from runner.config import CONF_DIR
+    from runner.training.loggers import wandb_mode
+
+    settings = next((job.summary["config"]["logger"] for job in jobs
+                     if job.summary.get("config", {}).get("logger", {}).get("kind") == "wandb"), None)
+    if settings is None:
+        settings = OmegaConf.to_container(OmegaConf.load(Path(CONF_DIR) / "logger" / "wandb.yaml"))
+    group_names = {job.summary["group"] for job in jobs if job.summary.get("group")}
+    return {"project": settings.get("project") or "runner", "entity": settings.get("entity"),
+            "mode": wandb_mode(settings.get("mode") or "auto"),
+            "group": group_names.pop() if len(group_names) == 1 else out.name}
 
 
 def _number(text: str) -> float | None:

@@ -1,64 +1,17 @@
-"""Run outputs: atomic file writes, figures, per-member statistics and the summary.json contract."""
+"""The summary.json contract: per-member statistics, member fates, run statuses and convergence."""
 
 from __future__ import annotations
 
-import io
 import json
 import math
-import os
-import tempfile
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 import torch
 
-from runner.faults import naming_full_disk
-
 # A run that Ctrl-C or SIGTERM stopped (summary.json also holds `signal` and `epoch`): not done,
 # so skip_completed runs it again and resume=true continues it; tables list it, never drop it.
 INTERRUPTED = "interrupted"
-
-
-@contextmanager
-def atomic_path(path: Path, previous: Path | None = None) -> Iterator[Path]:
-    """A temporary path beside `path` to write to; when the block ends, the file there is fsynced
-    and renamed over `path` (the file it replaces moved to `previous` first, when given). A kill
-    never leaves `path` truncated, and an error (a full disk: DiskFull) removes the temporary
-    file and leaves `path` as it was."""
-    path = Path(path)
-    with naming_full_disk(path):
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        os.close(fd)
-        tmp = Path(name)
-        try:
-            yield tmp
-            with open(tmp, "rb") as f:
-                os.fsync(f.fileno())
-            if previous is not None and path.exists():
-                os.replace(path, previous)
-            os.replace(tmp, path)
-        except BaseException:
-            tmp.unlink(missing_ok=True)
-            raise
-
-
-def write_bytes_atomic(path: Path, data: bytes) -> None:
-    """`data` into `path` through atomic_path."""
-    with atomic_path(path) as tmp:
-        tmp.write_bytes(data)
-
-
-def write_json_atomic(path: Path, obj) -> None:
-    write_bytes_atomic(path, (json.dumps(obj, indent=2, allow_nan=False) + "\n").encode())
-
-
-def save_npz_atomic(path: Path, **arrays: np.ndarray) -> None:
-    buf = io.BytesIO()
-    np.savez_compressed(buf, **arrays)
-    write_bytes_atomic(path, buf.getvalue())
 
 
 STATS = ("mean", "std", "median", "min", "max")
@@ -84,12 +37,12 @@ def member_stats(values: torch.Tensor | np.ndarray | list[float | None]) -> dict
 
 # Run statuses of runs that trained to the end: their members' metrics are in the summary.
 # `completed`: every member ok; `partly_diverged`: some member is not ok; `diverged`: none is ok.
-# "Not ok" is any failed fate of FAILED (the run-level names predate no_better_than_zero; they
+# "Not ok" is any failed fate of FAILED_FATES (the run-level names predate no_better_than_zero; they
 # count members that are not ok, and member_status says which fate each one met).
 FINISHED = ("completed", "partly_diverged", "diverged")
 
 # Member fates other than `ok`, in the order member_status tests them: the member failed.
-FAILED = ("diverged", "blown_up", "no_better_than_zero")
+FAILED_FATES = ("diverged", "blown_up", "no_better_than_zero")
 
 
 def member_status(final: torch.Tensor, initial: torch.Tensor, zero_output: torch.Tensor,
@@ -119,7 +72,7 @@ def member_status(final: torch.Tensor, initial: torch.Tensor, zero_output: torch
 
 def run_status(members: list[str]) -> str:
     """completed (every member ok), diverged (none ok) or partly_diverged (some not ok, whatever
-    their fate: see FAILED)."""
+    their fate: see FAILED_FATES)."""
     bad = sum(m != "ok" for m in members)
     return "completed" if not bad else "diverged" if bad == len(members) else "partly_diverged"
 
@@ -174,22 +127,3 @@ def read_summary(run_dir: Path) -> dict | None:
     if not path.exists():
         return None
     return json.loads(path.read_text())
-
-
-def pyplot():
-    """matplotlib.pyplot on the Agg backend: every figure of the runner goes to a file, never to a
-    display (the one place the backend is chosen)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
-def save_figure(fig, path: Path, dpi: int = 110) -> None:
-    """Save a matplotlib figure as PNG atomically and close it."""
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=dpi)
-    pyplot().close(fig)
-    write_bytes_atomic(path, buf.getvalue())

@@ -2,13 +2,12 @@
 
 metrics.csv is part of the run-directory contract, so every logger option except `none`
 also writes it; `wandb` and `tensorboard` add their tracker beside it. What a tracker gets when
-the run ends (final metrics, status, resolved init, plots) is runner.tracking.
+the run ends (final metrics, status, resolved init, plots) is runner.results.tracking.
 """
 
 from __future__ import annotations
 
 import csv
-import io
 import netrc
 import os
 from pathlib import Path
@@ -20,7 +19,7 @@ from lightning.pytorch.utilities import rank_zero_only
 from omegaconf import DictConfig, OmegaConf
 
 from runner.faults import DiskFull, naming_full_disk
-from runner.results import write_bytes_atomic
+from runner.results.files import csv_bytes, write_bytes_atomic
 
 KINDS = ("csv", "wandb", "tensorboard", "none")
 
@@ -124,15 +123,6 @@ class KeepingExperimentWriter(ExperimentWriter):
         write_bytes_atomic(Path(self.metrics_file_path), csv_bytes(fieldnames, rows))
 
 
-def csv_bytes(header: list[str], rows: list[dict]) -> bytes:
-    """A CSV file's content: the header, then the rows."""
-    buf = io.StringIO(newline="")
-    writer = csv.DictWriter(buf, fieldnames=header)
-    writer.writeheader()
-    writer.writerows(rows)
-    return buf.getvalue().encode()
-
-
 def build_loggers(cfg: DictConfig, run_dir: Path, job: dict,
                   resume_step: int | None = None) -> list[Logger]:
     """Loggers for one run. `job` holds name, group and tags derived from the config;
@@ -149,7 +139,7 @@ def build_loggers(cfg: DictConfig, run_dir: Path, job: dict,
             mode=wandb_mode(lc.mode), config=OmegaConf.to_container(cfg, resolve=True),
             job_type=lc.job_type))
     elif kind == "tensorboard":
-        # no hp_metric placeholder: runner.tracking writes the HParams entry with the final metrics
+        # no hp_metric placeholder: runner.results.tracking writes the HParams entry with the final metrics
         loggers.append(TensorBoardLogger(save_dir=str(run_dir), name="tensorboard", version="",
                                          default_hp_metric=False))
     return loggers

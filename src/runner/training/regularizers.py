@@ -10,7 +10,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from runner.ensemble import EnsembleMLP
+from runner.training.ensemble import EnsembleMLP
 
 
 class NoRegularizer(nn.Module):

@@ -5,7 +5,7 @@ Every test is scipy.stats (Holm's step-down, five lines, is written out: statsmo
 dependency); nothing here knows which claim or paper it serves.
 
 - `paired`: member k of one arm against member k of the other (the same seed and member index,
-  so the same initial-weight stream). A member whose fate is not `ok` (runner.results.FAILED) or
+  so the same initial-weight stream). A member whose fate is not `ok` (runner.results.summary.FAILED_FATES) or
   whose value is not finite counts as +inf, the worst value; pairs where both are +inf are ties.
   One-sided sign test (`scipy.stats.binomtest` on the wins among non-tied pairs) in the stated
   direction, and the opposite direction's p. Effect: the median paired log-ratio ln(a/b) over
@@ -14,7 +14,7 @@ dependency); nothing here knows which claim or paper it serves.
 - `unpaired`: two independent groups (e.g. networks of different depths, whose weights are not
   shared): one-sided Mann-Whitney U (`scipy.stats.mannwhitneyu`), failed members as +inf; effect
   ln(median a / median b) over finite values with a bootstrap interval.
-- Convergence gate (both): a member that neither converged (runner.results.member_convergence)
+- Convergence gate (both): a member that neither converged (runner.results.summary.member_convergence)
   nor failed is undecided; pairs (paired) or members (unpaired) with an undecided member are
   dropped, unless the order is final anyway (against a failed member) or, paired, settled: the
   gap between the two values is larger than either member's loss still moved over the tail of
@@ -44,7 +44,7 @@ from typing import Sequence
 import numpy as np
 from scipy import stats
 
-from runner.results import FAILED
+from runner.results.summary import FAILED_FATES
 
 REPRODUCED, CONTRADICTED, INCONCLUSIVE = "reproduced", "contradicted", "inconclusive"
 VERDICTS = (REPRODUCED, CONTRADICTED, INCONCLUSIVE)
@@ -54,13 +54,13 @@ CONFIDENCE = 0.95  # of the effect's bootstrap interval
 @dataclass(frozen=True)
 class Arm:
     """One side of a comparison, member by member: its value of the metric (None or non-finite
-    when there is none), its fate (runner.results.member_status) and whether it converged."""
+    when there is none), its fate (runner.results.summary.member_status) and whether it converged."""
 
     name: str
     values: Sequence[float | None]
     fates: Sequence[str]
     converged: Sequence[bool]
-    improvement: Sequence[float | None] | None = None  # runner.results.member_convergence, per member
+    improvement: Sequence[float | None] | None = None  # runner.results.summary.member_convergence, per member
 
     def __post_init__(self):
         if not len(self.values) == len(self.fates) == len(self.converged):
@@ -80,9 +80,9 @@ class Arm:
 
     @property
     def failed(self) -> np.ndarray:
-        """Members that failed (a fate of FAILED, or no finite value): counted as +inf."""
+        """Members that failed (a fate of FAILED_FATES, or no finite value): counted as +inf."""
         values = np.array([math.nan if v is None else float(v) for v in self.values])
-        return np.array([f in FAILED for f in self.fates], dtype=bool) | ~np.isfinite(values)
+        return np.array([f in FAILED_FATES for f in self.fates], dtype=bool) | ~np.isfinite(values)
 
     @property
     def worst_is_inf(self) -> np.ndarray:

@@ -7,13 +7,13 @@ from contextlib import contextmanager
 import torch
 from torch import nn
 
-from runner.activations import Activation
-from runner.init import Init, draw_layer, member_generator
+from runner.theory.activations import Activation
+from runner.theory.init import Init, draw_layer, member_generator
 
 
 class EnsembleMLP(nn.Module):
     """K members of an MLP with `depth` hidden layers of `width` units (conf/model), drawn by
-    `init` from member k's stream (seed, member_offset + k) (runner.init).
+    `init` from member k's stream (seed, member_offset + k) (runner.theory.init).
 
     Weights have shape (K, fan_in, fan_out) and biases (K, 1, fan_out). Inputs are either
     shared, shape (N, d_in), or per member, shape (K, N, d_in) (PINNs give each member its

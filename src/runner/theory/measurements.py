@@ -14,8 +14,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from runner.activations import Activation
-from runner.init import draw_layer, member_generator
+from runner.theory.activations import Activation
+from runner.theory.init import draw_layer, member_generator
 
 RUNAWAY_ORDERS = 10.0  # a kernel that moved this many decades from layer 1 has collapsed/exploded
 

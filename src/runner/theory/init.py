@@ -17,7 +17,7 @@ SCHEMES = ("critical", "pytorch", "xavier")
 
 @dataclass(frozen=True)
 class Init:
-    """A network's initialization as numbers: cfg.init resolved (runner.forecast.plan_init).
+    """A network's initialization as numbers: cfg.init resolved (runner.theory.forecast.plan_init).
 
     critical: W ~ N(0, C_W / fan_in) in every layer but the first, which has C_W_first, and
     b ~ N(0, C_b). pytorch and xavier draw by their own rules; their numbers are the Gaussian

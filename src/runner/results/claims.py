@@ -4,9 +4,9 @@ A `Claim` names the sweeps it reads (names in conf/reproduce/<scale>.yaml), says
 says, states its rule in words, and computes an Outcome (measured text, verdict, why) from the
 jobs of those sweeps at a significance level alpha (conf/reproduce/<scale>.yaml: verdicts.alpha).
 The papers' claims are runner.papers; this module holds what any claim is made of: reading
-members out of jobs (with the one rule of which members count, runner.aggregate.Job.members),
+members out of jobs (with the one rule of which members count, runner.results.jobs.Job.members),
 pairing members by (seed, member), and the kinds of check the papers use. The statistics are
-runner.verdicts. Verdicts: `reproduced`, `contradicted` or `inconclusive` (with the reason).
+runner.results.verdicts. Verdicts: `reproduced`, `contradicted` or `inconclusive` (with the reason).
 
 - Comparative checks (`ranking_check`, `paired_test`) are sets of one-sided tests: paired by seed
   (member k of each arm shares its initial-weight stream) where the arms share them, else
@@ -25,10 +25,10 @@ from typing import Callable
 
 import numpy as np
 
-from runner import verdicts
-from runner.aggregate import Job
-from runner.results import FINISHED, member_stats
-from runner.verdicts import INCONCLUSIVE, Arm, Test, judge
+from runner.results import verdicts
+from runner.results.jobs import Job
+from runner.results.summary import FINISHED, member_stats
+from runner.results.verdicts import INCONCLUSIVE, Arm, Test, judge
 
 MAJORITY = 0.5   # a qualitative "networks of this kind do X": more than half of the members do
 
@@ -55,7 +55,7 @@ class Claim:
 
 
 def decide(measured: str, tests: list[Test], alpha: float) -> Outcome:
-    """The outcome of a claim made of `tests` (runner.verdicts.judge)."""
+    """The outcome of a claim made of `tests` (runner.results.verdicts.judge)."""
     judgement = judge(tests, alpha)
     return Outcome(measured, judgement.verdict, judgement.why)
 
@@ -163,7 +163,7 @@ def ranking_check(metric: str, order: tuple[str, ...], key: str = "task.target",
     """Per column (`key`), paired sign tests of `order`, best first: each adjacent pair (a ranking
     holds when each of its steps does), or with `reference` the reference against every other
     activation (nothing else ordered). Failed members count as +inf; unconverged pairs are dropped
-    (runner.verdicts). The claim holds when every test in every column does."""
+    (runner.results.verdicts). The claim holds when every test in every column does."""
     def check(jobs: list[Job], alpha: float) -> Outcome:
         parts, tests = [], []
         columns = list(dict.fromkeys(j.value(key) for j in select(jobs)))

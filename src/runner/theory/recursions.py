@@ -21,7 +21,7 @@ import numpy as np
 import torch
 from scipy.optimize import brentq
 
-from runner.activations import Activation
+from runner.theory.activations import Activation
 
 U_MAX = 13.0        # |u| beyond this holds < 1e-37 of the Gaussian mass
 NODES = 200         # Gauss-Legendre nodes per piece

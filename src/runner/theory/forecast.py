@@ -1,6 +1,6 @@
 """Before a step is taken: where the kernel of the actual training inputs goes, and `init.C_W=auto`.
 
-The infinite-width theory (runner.theory) gives, for one input x of a network with weights
+The infinite-width theory (runner.theory.recursions) gives, for one input x of a network with weights
 W ~ N(0, C_W/fan_in) and biases b ~ N(0, C_b), the preactivation variance of every layer:
 K(1) = C_b + C_W_first |x|²/n0, then K(l+1) = C_b + C_W <σ²>_{K(l)}. A perturbation of the
 input's direction grows by χ⊥(K(l)) = C_W <σ'²>_{K(l)} per layer. Both stay near 1 through
@@ -28,9 +28,9 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import torch
 
-from runner import theory
-from runner.activations import Activation
-from runner.init import Init
+from runner.theory import recursions
+from runner.theory.activations import Activation
+from runner.theory.init import Init
 
 BAND = 10.0   # a kernel within a factor of 10 of its first-layer value is "in the band"
 NODES = 48    # quadrature nodes per piece: the forecast needs ~1e-6, not round-off
@@ -100,10 +100,10 @@ def flows(act: Activation, K0: np.ndarray, C_W_first, C_W, C_b, layers: int) -> 
     """Kernels K (..., inputs, layers) and χ⊥ products P (P(1) = 1) for arrays of settings (...)."""
     Cf, Cw, Cb = (np.asarray(v, dtype=float)[..., None] for v in (C_W_first, C_W, C_b))
     with np.errstate(over="ignore", invalid="ignore"):
-        K = theory.kernel_flow(act, Cb, Cw, K0, layers, C_W_first=Cf, nodes=NODES)
+        K = recursions.kernel_flow(act, Cb, Cw, K0, layers, C_W_first=Cf, nodes=NODES)
         # an input at exactly K = 0 (x = 0, C_b = 0) takes χ⊥'s limit K -> 0+
         K_chi = np.clip(np.nan_to_num(K[..., :-1], nan=np.inf), 1e-12, None)
-        chi = np.asarray(theory.chi_perp(act, K_chi, Cw[..., None], nodes=NODES))
+        chi = np.asarray(recursions.chi_perp(act, K_chi, Cw[..., None], nodes=NODES))
         P = np.concatenate([np.ones_like(K[..., :1]), np.cumprod(chi, -1)], -1)
     return K, P
 
@@ -170,7 +170,7 @@ def choose_init(act: Activation, K0: np.ndarray, layers: int, C_W_first: float |
     band is kept)."""
     K0 = np.asarray(K0, dtype=float).copy()
     K0[1] = max(K0[1], 1e-12)  # the median input sets the first-layer scale
-    crit = theory.critical_init(act)
+    crit = recursions.critical_init(act)
     has_critical = crit.exists and (crit.stable or crit.universality == "half-stable")
     if has_critical:
         C_W = crit.C_W if C_W is None else C_W
@@ -215,7 +215,7 @@ def plan_init(cfg, in_dim: int, inputs: torch.Tensor | None) -> tuple[Init, Fore
 
     Framework schemes (pytorch, xavier) resolve to their Gaussian-equivalent variances.
     """
-    from runner.activations import build
+    from runner.theory.activations import build
 
     act = build(**cfg.activation)
     K0 = input_K0(inputs)

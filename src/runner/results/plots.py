@@ -1,0 +1,190 @@
+"""Comparison plots of a sweep's jobs: loss curves, fits of f and f', heat maps, group curves."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import numpy as np
+
+from runner.results.files import pyplot, save_figure
+from runner.results.jobs import Job
+from runner.results.tables import groups, label, pivot
+
+
+def _first_jobs(jobs: list[Job], rows: str, cols: str) -> dict[tuple[str, str], Job]:
+    """The first completed job of every (row, column) cell, for plots."""
+    first = {}
+    for job in jobs:
+        if job.status == "completed":
+            first.setdefault((label(job.value(rows)), label(job.value(cols))), job)
+    return first
+
+
+def _read_loss(path: Path) -> dict[str, np.ndarray] | None:
+    """step and train/loss/{mean,min,max} rows of a metrics.csv (None without one)."""
+    if not path.exists():
+        return None
+    with path.open() as f:
+        rows = [r for r in csv.DictReader(f) if r.get("train/loss/mean")]
+    if not rows:
+        return None
+    return {k: np.array([float(r[f"train/loss/{k}"] if k != "step" else r["step"]) for r in rows])
+            for k in ("step", "mean", "min", "max")}
+
+
+def plot_loss_curves(jobs: list[Job], rows: str, cols: str, path: Path) -> bool:
+    """Per column, the member-mean training loss of every row with a min-max band."""
+    first = _first_jobs(jobs, rows, cols)
+    col_keys = list(dict.fromkeys(c for _, c in first))
+    curves = {key: _read_loss(job.path / "metrics.csv") for key, job in first.items()}
+    if not any(v is not None for v in curves.values()):
+        return False
+    plt = pyplot()
+    fig, axes = plt.subplots(1, len(col_keys), figsize=(4.5 * len(col_keys), 3.8), squeeze=False)
+    for ax, c in zip(axes[0], col_keys):
+        for i, ((r, cc), curve) in enumerate((k, v) for k, v in curves.items() if k[1] == c):
+            if curve is None:
+                continue
+            ax.plot(curve["step"], curve["mean"], color=f"C{i}", lw=1.4, label=r)
+            ax.fill_between(curve["step"], curve["min"], curve["max"], color=f"C{i}", alpha=0.2, lw=0)
+        ax.set(yscale="log", xlabel="epoch", ylabel="training loss", title=c)
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    save_figure(fig, path)
+    return True
+
+
+def _load_predictions(job: Job) -> dict | None:
+    path = job.path / "predictions.npz"
+    if not path.exists():
+        return None
+    with np.load(path) as data:
+        return {k: data[k] for k in data.files} if "dy_pred" in data.files else None
+
+
+def _median_member(pred: dict, ok: list[bool]) -> int:
+    """The member with the median test error among the ok members (any member when none is ok)."""
+    err = ((pred["y_pred"] - pred["y_true"][None]) ** 2).mean(axis=(1, 2))
+    if len(ok) == len(err) and any(ok):
+        err = np.where(ok, err, np.inf)
+    err = np.where(np.isfinite(err), err, np.inf)
+    return int(np.argsort(err)[(np.isfinite(err).sum() - 1) // 2 if np.isfinite(err).any() else 0])
+
+
+def plot_function_fits(jobs: list[Job], rows: str, cols: str, plot_dir: Path) -> list[Path]:
+    """f and f' per one-input column, or error contours per two-input column.
+
+    Each row shows its median member (by test error, among the ok members), as a single trained
+    network.
+    """
+    plt = pyplot()
+    first = _first_jobs(jobs, rows, cols)
+    preds = {key: (p, [f == "ok" for f in job.summary.get("member_status") or []])
+             for key, job in first.items() if (p := _load_predictions(job)) is not None}
+    written = []
+    for c in dict.fromkeys(cc for _, cc in preds):
+        entries = [(r, p, ok) for (r, cc), (p, ok) in preds.items() if cc == c]
+        dim = entries[0][1]["x"].shape[1]
+        if dim == 1:
+            fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
+            x = entries[0][1]["x"][:, 0]
+            for i, (r, p, ok) in enumerate(entries):
+                k = _median_member(p, ok)
+                axes[0].plot(x, p["y_pred"][k, :, 0], color=f"C{i}", lw=1.2, label=r)
+                axes[1].plot(x, p["dy_pred"][k, :, 0], color=f"C{i}", lw=1.2, label=r)
+            axes[0].plot(x, entries[0][1]["y_true"][:, 0], "k--", lw=1, label="exact")
+            axes[1].plot(x, entries[0][1]["dy_true"][:, 0], "k--", lw=1, label="exact")
+            axes[0].set(xlabel="x", ylabel="f(x)", title=c)
+            axes[1].set(xlabel="x", ylabel="f'(x)", title=f"{c}: derivative")
+            for ax in axes:
+                ax.legend(fontsize=8)
+        elif dim == 2:
+            shape = tuple(int(s) for s in entries[0][1]["grid_shape"])
+            x1, x2 = (entries[0][1]["x"][:, i].reshape(shape) for i in range(2))
+            fig, axes = plt.subplots(len(entries), 3, figsize=(12.5, 3.6 * len(entries)), squeeze=False)
+            for row_axes, (r, p, ok) in zip(axes, entries):
+                k = _median_member(p, ok)
+                err = (p["y_pred"][k, :, 0] - p["y_true"][:, 0]).reshape(shape)
+                gerr = (np.linalg.norm(p["dy_pred"][k], axis=1) - np.linalg.norm(p["dy_true"], axis=1)).reshape(shape)
+                panels = [(p["y_pred"][k, :, 0].reshape(shape), "viridis", f"{r}: prediction"),
+                          (err, "RdBu_r", f"{r}: error"), (gerr, "RdBu_r", f"{r}: gradient-norm error")]
+                for ax, (values, cmap, title) in zip(row_axes, panels):
+                    finite = np.isfinite(values).all()
+                    if finite and cmap == "RdBu_r":
+                        bound = float(np.abs(values).max()) or 1.0
+                        cs = ax.contourf(x1, x2, values, levels=21, cmap=cmap, vmin=-bound, vmax=bound)
+                    elif finite:
+                        cs = ax.contourf(x1, x2, values, levels=21, cmap=cmap)
+                    if finite:
+                        fig.colorbar(cs, ax=ax)
+                    ax.set(title=title, xlabel="x1", ylabel="x2", aspect="equal")
+            fig.suptitle(c)
+        else:
+            continue
+        fig.tight_layout()
+        name = "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in c)[:60]
+        out = plot_dir / f"fit_{name}.png"
+        save_figure(fig, out)
+        written.append(out)
+    return written
+
+
+def plot_heatmap(jobs: list[Job], metric: str, rows: str, cols: str, path: Path) -> bool:
+    """Rows x columns colored by the median of `metric` over each cell's finite members (log
+    scale), each cell annotated with it and, when members were left out, finite/total."""
+    row_keys, col_keys, cells = pivot(jobs, metric, rows, cols)
+    medians = np.full((len(row_keys), len(col_keys)), np.nan)
+    for (r, c), cell in cells.items():
+        if (median := cell.stats["median"]) is not None:
+            medians[row_keys.index(r), col_keys.index(c)] = median
+    positive = medians[np.isfinite(medians) & (medians > 0)]
+    if not len(positive):
+        return False
+    from matplotlib.colors import LogNorm
+
+    plt = pyplot()
+    fig, ax = plt.subplots(figsize=(1.3 * len(col_keys) + 2.5, 0.6 * len(row_keys) + 1.8))
+    im = ax.imshow(np.where(medians > 0, medians, np.nan), cmap="viridis_r", aspect="auto",
+                   norm=LogNorm(vmin=positive.min(), vmax=max(positive.max(), positive.min() * 1.01)))
+    for (r, c), cell in cells.items():
+        i, j = row_keys.index(r), col_keys.index(c)
+        value = medians[i, j]
+        text = "none finite" if np.isnan(value) else f"{value:.2g}"
+        if len(cell.values) < cell.total:
+            text += f"\n({len(cell.values)}/{cell.total})"
+        dark = value > 0 and im.norm(value) > 0.5  # the dark end of viridis_r
+        ax.text(j, i, text, ha="center", va="center", fontsize=8,
+                color="red" if np.isnan(value) else "w" if dark else "k")
+    ax.set_xticks(range(len(col_keys)), col_keys, rotation=30, ha="right")
+    ax.set_yticks(range(len(row_keys)), row_keys)
+    ax.set(xlabel=cols, ylabel=rows, title=f"median {metric} over members")
+    fig.colorbar(im, ax=ax, label=metric)
+    fig.tight_layout()
+    save_figure(fig, path)
+    return True
+
+
+def plot_group_curves(jobs: list[Job], by: list[str], path: Path) -> bool:
+    """Each group's training-loss curve: mean over its jobs of the member mean, min-max band."""
+    plt = pyplot()
+    fig, ax = plt.subplots(figsize=(6.5, 4.2))
+    drawn = 0
+    for i, (key, group) in enumerate(groups(jobs, by).items()):
+        curves = [c for c in (_read_loss(j.path / "metrics.csv") for j in group) if c is not None]
+        if not curves:
+            continue
+        n = min(len(c["step"]) for c in curves)  # a running job's curve is shorter
+        mean = np.mean([c["mean"][:n] for c in curves], axis=0)
+        low = np.min([c["min"][:n] for c in curves], axis=0)
+        high = np.max([c["max"][:n] for c in curves], axis=0)
+        ax.plot(curves[0]["step"][:n], mean, color=f"C{i % 10}", lw=1.4, label=", ".join(key))
+        ax.fill_between(curves[0]["step"][:n], low, high, color=f"C{i % 10}", alpha=0.15, lw=0)
+        drawn += 1
+    if drawn:
+        ax.set(yscale="log", xlabel="epoch", ylabel="training loss", title=" × ".join(by))
+        ax.legend(fontsize=8)
+        fig.tight_layout()
+        save_figure(fig, path)
+    plt.close(fig)
+    return bool(drawn)
