@@ -38,7 +38,7 @@ from benchmarks.per_epoch import per_epoch_path
 from runner.config import compose
 from runner.sweeps import time_training
 from runner.results.files import write_json_atomic
-from runner.run import build_model, build_task, keep_freed_memory
+from runner.run import build, keep_freed_memory
 
 BASE = ["model=mlp_5x32", "task=x2", "task.n_train=101"]
 ACTIVATIONS = ("relu", "gelu", "mrepu")
@@ -49,8 +49,8 @@ def raw_step_seconds(members: int, steps: int) -> float:
     """Seconds per step of a plain loop: zero_grad, the task's loss, backward, fused Adam."""
     keep_freed_memory()
     cfg = compose("trainer=cpu", *BASE, f"ensemble.size={members}")
-    task = build_task(cfg)
-    model = build_model(cfg, task)
+    exp = build(cfg)
+    task, model = exp.task, exp.build_model()
     optimizer = torch.optim.Adam(model.parameters(), lr=cfg.optimizer.lr, fused=True)
     batch = task.train_batch()
 
@@ -160,8 +160,8 @@ def peer_lines(activation: str, members: int, steps: int, repeats: int, jax_ok: 
     """The runner, torch.compile of one and of UNROLL functional steps, and JAX on one activation."""
     keep_freed_memory()
     cfg = compose("trainer=cpu", *BASE, f"ensemble.size={members}", f"activation={activation}")
-    task = build_task(cfg)
-    model = build_model(cfg, task)
+    exp = build(cfg)
+    task, model = exp.task, exp.build_model()
     batch = task.train_batch()
     x, y = batch["x"], batch["y"]
     step = peer.functional_step(model, cfg.optimizer.lr, tuple(cfg.optimizer.betas), cfg.optimizer.get("eps", 1e-8))

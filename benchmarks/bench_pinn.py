@@ -20,7 +20,7 @@ from torch import nn
 
 from runner.config import compose
 from runner.sweeps import time_training
-from runner.run import build_task
+from runner.run import build
 
 
 def plain_step_time(task, activation: str, depth: int, width: int, steps: int, warmup: int) -> float:
@@ -70,7 +70,7 @@ def main() -> None:
     ratios, lines = [], []
     for activation in args.activations.split(","):
         base = ["task=burgers", f"activation={activation}", "model=mlp_7x64", "ensemble.size=1"]
-        task = build_task(compose("trainer=cpu", *base))
+        task = build(compose("trainer=cpu", *base)).task
         plain_times, runner_times = [], []
         for r in range(args.repeats):
             plain = plain_step_time(task, activation, depth, width, args.steps, args.warmup)

@@ -31,7 +31,7 @@ import torch
 from runner.config import compose
 from benchmarks.per_epoch import per_epoch_path
 from runner.sweeps import time_training
-from runner.run import build_model, build_task, keep_freed_memory
+from runner.run import build, keep_freed_memory
 
 
 def one_input(short: int, long: int, members: int) -> float:
@@ -83,7 +83,7 @@ def gemm_ceiling(members: int, steps: int) -> float:
     """GFLOP/s of only the batched matmuls of the preset's tiled 101x101 step (fresh buffers per
     tile, as autograd allocates them); an upper bound for any step built on these GEMM calls."""
     cfg = compose("experiment=kimkang_table4", "kimkang=poly2d_a")
-    task = build_task(cfg)
+    task = build(cfg).task
     dims = layer_dims(cfg, task)
     weights = [torch.randn(members, a, b) for a, b in zip(dims[:-1], dims[1:])]
     biases = [torch.randn(members, 1, b) for b in dims[1:]]
@@ -117,8 +117,8 @@ def step_gflops(act: str, members: int, steps: int, mode: str) -> tuple[float, f
     if act == "mrepu":
         overrides.append("init.C_W=0.1")
     cfg = compose("trainer=cpu", *overrides)
-    task = build_task(cfg)
-    model = build_model(cfg, task)
+    exp = build(cfg)
+    task, model = exp.task, exp.build_model()
     opt = torch.optim.Adam(model.parameters(), lr=1e-3, fused=True)
     batch = task.train_batch()
 

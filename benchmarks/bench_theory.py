@@ -33,7 +33,7 @@ def main() -> None:
     parser.add_argument("--chunk", type=int, default=32)
     parser.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args()
-    act = activations.build("mrepu", p=2)
+    act = activations.mrepu(p=2)
     C_W = np.logspace(-2, 1, 100)
     times = []
     for _ in range(args.repeats):

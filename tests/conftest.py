@@ -11,12 +11,16 @@ import pytest
 import torch
 from omegaconf import DictConfig
 
-from runner.theory.activations import Activation
 from runner.config import compose
-from runner.training.ensemble import EnsembleMLP
+from runner.run import Experiment, build, build_loggers, fit, job_identity
+from runner.theory.activations import Activation
 from runner.theory.init import Init
+from runner.training.ensemble import EnsembleMLP
 
 ROOT = Path(__file__).resolve().parents[1]
+# the built-in activations: conf/activation/*.yaml, but for the two that take a user's function
+BUILTIN_ACTIVATIONS = sorted(p.stem for p in (ROOT / "conf" / "activation").glob("*.yaml")
+                             if p.stem not in ("formula", "python"))
 
 if os.environ.get("PYTEST_XDIST_WORKER_COUNT") and "OMP_NUM_THREADS" not in os.environ:
     # pytest -n N: each worker (and the runs it starts) gets its share of the cores; torch thread
@@ -40,6 +44,19 @@ def make_cfg(*overrides: str) -> DictConfig:
     return compose("trainer=cpu", *overrides)
 
 
+def make_experiment(*overrides: str) -> Experiment:
+    """The objects of the run these overrides compose, on the CPU trainer (runner.run.build)."""
+    return build(make_cfg(*overrides))
+
+
+def fit_run(exp: Experiment, run_dir: Path, stop, ckpt_path: Path | None = None, resume_step: int | None = None):
+    """runner.run.fit of `exp` in run_dir with the config's loggers, from ckpt_path when given (a
+    checkpoint at resume_step): (module, trainer)."""
+    init, _ = exp.resolve_init()
+    loggers = build_loggers(exp, Path(run_dir), job_identity(exp), resume_step)
+    return fit(exp, init, Path(run_dir), stop, loggers, ckpt_path)
+
+
 def make_model(in_dim: int, out_dim: int, depth: int, width: int, activation: Activation, size: int,
                seed: int = 0, member_offset: int = 0, C_W: float = 1.0, C_b: float = 0.0) -> EnsembleMLP:
     """An EnsembleMLP at critical init (C_W on every layer), float32, no dropout, for tests that
@@ -48,10 +65,10 @@ def make_model(in_dim: int, out_dim: int, depth: int, width: int, activation: Ac
                        seed=seed, member_offset=member_offset, dropout=0.0, dtype=torch.float32)
 
 
-def run_cli(*args: str, cwd: Path, timeout: int = 300) -> subprocess.CompletedProcess:
-    """Run `python -m runner ARGS` in `cwd` and capture its output."""
+def run_cli(*args: str, cwd: Path, timeout: int = 300, module: str = "runner") -> subprocess.CompletedProcess:
+    """Run `python -m runner ARGS` (or another module of the runner) in `cwd` and capture its output."""
     env = dict(os.environ, PYTHONWARNINGS="ignore", WANDB_MODE="offline", WANDB_SILENT="true")
-    return subprocess.run([sys.executable, "-m", "runner", *args], cwd=cwd, env=env,
+    return subprocess.run([sys.executable, "-m", module, *args], cwd=cwd, env=env,
                           capture_output=True, text=True, timeout=timeout)
 
 

@@ -11,7 +11,7 @@ from runner.aggregate import aggregate
 from runner.results.jobs import collect
 from runner.aggregate import main as aggregate_main
 from runner.results.summary import member_stats
-from runner.tasks.pde_plots import compare_sweep
+from runner.results.plots import compare_sweep
 
 
 def make_job(sweep, num, overrides, status=None, members=None, curve=None):

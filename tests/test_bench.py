@@ -5,7 +5,7 @@ import pytest
 from torch.utils.flop_counter import FlopCounterMode
 
 from runner.config import compose
-from runner.run import build_model, build_task
+from runner.run import build
 from benchmarks.bench_regression import layer_dims, step_flops
 
 
@@ -14,8 +14,8 @@ from benchmarks.bench_regression import layer_dims, step_flops
 def test_step_flops_equal_torch_flop_counter(target, n_points, tile):
     cfg = compose("experiment=kimkang_table4", f"kimkang={target}", "ensemble.size=3", f"task.n_points={n_points}",
                   "task.compile=false", f"task.tile={tile}")
-    task = build_task(cfg)
-    model = build_model(cfg, task)
+    exp = build(cfg)
+    task, model = exp.task, exp.build_model()
     with FlopCounterMode(display=False) as counter:
         task.loss(model, task.train_batch()).sum().backward()
     assert counter.get_total_flops() == step_flops(layer_dims(cfg, task), len(task.x_train), 3)

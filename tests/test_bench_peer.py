@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 import torch
 
-from runner.theory.activations import build
-from runner.config import compose
 from benchmarks.peer import functional_step, initial_state, unrolled_steps
-from runner.run import build_model, build_task
+from runner.config import compose
+from runner.run import build
+from runner.theory import activations
 
 STEPS = 20
 
@@ -21,8 +21,8 @@ def setup(activation: str, members: int = 25):
     """The bench's ensemble (5x32 MLP, 101 points of x^2, normalized) with this activation."""
     cfg = compose("trainer=cpu", "model=mlp_5x32", "task=x2", "task.n_train=101",
                   f"ensemble.size={members}", f"activation={activation}")
-    task = build_task(cfg)
-    return cfg, task, build_model(cfg, task), task.train_batch()
+    exp = build(cfg)
+    return cfg, exp.task, exp.build_model(), exp.task.train_batch()
 
 
 def torch_adam_run(cfg, task, model, batch, steps: int) -> np.ndarray:
@@ -85,7 +85,7 @@ def test_jax_activation_equals_torch(name, params):
     pytest.importorskip("jax")
     from benchmarks.peer import jax_activation
 
-    activation = build(name, **params)
+    activation = getattr(activations, name)(**params)
     z = torch.tensor([-3.0, -1.0, -0.5, -1e-3, 0.0, 1e-3, 0.3, 1.0, 2.5], dtype=torch.float32)
     got = np.asarray(jax_activation(activation)(z.numpy()))
     # torch's GELU is x (1 + erf(x/sqrt 2)) / 2, which cancels for x < 0: |error| ~ |x| float32 eps

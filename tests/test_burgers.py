@@ -10,10 +10,9 @@ import numpy as np
 import pytest
 
 from conftest import colored_fraction, make_cfg, run_cli
-from runner.config import ConfigError, validate
-from runner.run import build_task, run
-from runner.run import build_model
-from runner.tasks.burgers import PUBLISHED_DATA, PUBLISHED_NU, exact_solution, load_reference
+from runner.checks import ConfigError
+from runner.run import build, run
+from runner.tasks.pde.burgers import PUBLISHED_DATA, PUBLISHED_NU, exact_solution, load_reference
 
 
 @pytest.mark.numerics
@@ -56,7 +55,7 @@ def test_exact_solution_satisfies_pde_and_conditions():
 
 def test_reference_grid_is_the_published_one():
     x, t, usol = load_reference()
-    task = build_task(make_cfg("task=burgers", "task.n_collocation=10"))
+    task = build(make_cfg("task=burgers", "task.n_collocation=10")).task
     assert task.variables == ("x", "t") and math.isclose(task.params["nu"], PUBLISHED_NU)
     np.testing.assert_allclose(task.axes[0], x, atol=1e-15)
     np.testing.assert_allclose(task.axes[1], t, atol=1e-15)
@@ -106,8 +105,8 @@ def test_burgers_preset_trains_like_a_hand_written_pinn(precision, tmp_path):
     common = ["task=burgers", "activation=tanh", "model=mlp_3x64", "task.n_collocation=200", "task.n_boundary=100",
               "ensemble.size=2", "seed=3", "logger=none", f"trainer.precision={precision}"]
     cfg = make_cfg(*common)
-    task = build_task(cfg)
-    model = build_model(cfg, task)
+    task = build(cfg).task
+    model = build(cfg).build_model()
     batch = task.train_batch()
     task.loss(model, batch)
     reference = hand_written_terms(copy.deepcopy(model).double(), batch["collocation"].double(),
@@ -223,13 +222,13 @@ def test_kimkang_sweep_plots_rel_l2_per_activation(tmp_path):
 
 @pytest.mark.parametrize("override,needle", [
     ("task.n_collocation=0", "task.n_collocation=0 is invalid"),
-    ("task.sampler=sobol", "task.sampler='sobol' is invalid"),
+    ("task.sampler=sobol", "task.sampler='sobol' is invalid: must be a sampler with a _target_"),
     ("optimizer=adam_lbfgs optimizer.adam_steps=-1", "optimizer.adam_steps=-1 is invalid"),
     ("optimizer=adam_lbfgs optimizer.lbfgs_max_iter=0", "optimizer.lbfgs_max_iter=0 is invalid"),
 ])
 def test_bad_input_is_one_line(override, needle):
     with pytest.raises(ConfigError, match=needle.replace("[", r"\[").replace("]", r"\]")):
-        validate(make_cfg("task=burgers", *override.split()))
+        build(make_cfg("task=burgers", *override.split()))
 
 
 def test_adam_lbfgs_switches_phase_and_round_trips():

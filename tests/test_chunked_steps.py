@@ -8,10 +8,10 @@ import pytest
 import torch
 
 from runner.training.callbacks import StopOnSignal
-from runner.run import build_task, job_identity, train
 
 from benchmarks.per_epoch import per_epoch_path
-from conftest import make_cfg
+from conftest import fit_run, make_cfg
+from runner.run import build
 
 pytestmark = pytest.mark.numerics  # compares numbers with references or across code paths
 
@@ -25,9 +25,9 @@ def train_both(tmp_path: Path, *overrides: str):
         with StopOnSignal() as stop:
             if name == "per_epoch":
                 with per_epoch_path():
-                    module, _ = train(cfg, build_task(cfg), run_dir, job_identity(cfg, run_dir), stop)
+                    module, _ = fit_run(build(cfg), run_dir, stop)
             else:
-                module, _ = train(cfg, build_task(cfg), run_dir, job_identity(cfg, run_dir), stop)
+                module, _ = fit_run(build(cfg), run_dir, stop)
         out.append((module, run_dir))
     return out
 
@@ -78,7 +78,7 @@ def test_chunks_end_where_callbacks_are_due(tmp_path, caplog):
     callbacks_lib.LastCheckpoint.save, module_lib.EnsembleModule.training_step = spy_save, spy_step
     try:
         with StopOnSignal() as stop, caplog.at_level("INFO", logger="runner"):
-            train(cfg, build_task(cfg), tmp_path, job_identity(cfg, tmp_path), stop)
+            fit_run(build(cfg), tmp_path, stop)
     finally:
         callbacks_lib.LastCheckpoint.save, module_lib.EnsembleModule.training_step = original_save, original_step
     assert saved == [50, 100, 110]
@@ -95,7 +95,7 @@ def test_an_all_nan_ensemble_stops_inside_a_chunk(tmp_path):
     cfg = make_cfg("task=x2", "ensemble.size=2", "trainer.max_epochs=400", "checkpoint_every=400",
                    "progress_every=400", "optimizer.lr=1e6", "init.C_W=1e6", "logger=none")
     with StopOnSignal() as stop:
-        module, _ = train(cfg, build_task(cfg), tmp_path, job_identity(cfg, tmp_path), stop)
+        module, _ = fit_run(build(cfg), tmp_path, stop)
     assert not torch.isfinite(module.member_loss).any()
     assert 0 < module.trainer.global_step < 400
 
@@ -121,8 +121,8 @@ def test_a_checkpoint_from_one_step_per_epoch_resumes_to_the_uninterrupted_resul
         with StopOnSignal() as stop:
             if per_epoch:
                 with per_epoch_path():
-                    return train(cfg, build_task(cfg), run_dir, job_identity(cfg, run_dir), stop)[0]
-            return train(cfg, build_task(cfg), run_dir, job_identity(cfg, run_dir), stop, ckpt, 30 if ckpt else None)[0]
+                    return fit_run(build(cfg), run_dir, stop)[0]
+            return fit_run(build(cfg), run_dir, stop, ckpt, 30 if ckpt else None)[0]
 
     uninterrupted = fit(tmp_path / "straight", 60)
     fit(tmp_path / "old", 30, per_epoch=True)

@@ -46,8 +46,9 @@ def test_multirun_dirs_never_collide(tmp_path):
 def test_help_lists_groups(tmp_path):
     res = run_cli("--help", cwd=tmp_path)
     assert res.returncode == 0
-    for line in ("activation: elu, gelu, leaky_relu, mrepu, relu, repu", "regularizer: dropout, none, spectral_norm",
-                 "task:", "init: critical, pytorch, xavier", "logger: csv, none, tensorboard, wandb"):
+    for line in ("activation: elu, formula, gelu, leaky_relu, mrepu, python, relu, repu",
+                 "regularizer: dropout, none, spectral_norm", "task:", "init: critical, pytorch, xavier",
+                 "logger: csv, none, tensorboard, wandb", "progress: bar, log", "task/sampler: lhs, uniform"):
         assert line in res.stdout
 
 
@@ -83,7 +84,7 @@ def test_unknown_option_lists_valid_ones(tmp_path):
 
 def test_wandb_offline_run(tmp_path):
     run_dir = tmp_path / "run"
-    res = run_cli("logger=wandb", "logger.mode=offline", *SMALL, f"hydra.run.dir={run_dir}", cwd=tmp_path)
+    res = run_cli("logger=wandb", "logger.wandb.mode=offline", *SMALL, f"hydra.run.dir={run_dir}", cwd=tmp_path)
     assert res.returncode == 0, res.stderr[-2000:]
     runs = list((run_dir / "wandb").glob("offline-run-*"))
     assert len(runs) == 1 and list(runs[0].glob("*.wandb"))

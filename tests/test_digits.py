@@ -3,8 +3,8 @@
 import pytest
 
 from conftest import colored_fraction, make_cfg
-from runner.config import ConfigError
-from runner.run import build_task, run
+from runner.checks import ConfigError
+from runner.run import build, run
 
 
 def test_relu_mlp_learns_digits(tmp_path):
@@ -21,4 +21,4 @@ def test_relu_mlp_learns_digits(tmp_path):
 
 def test_split_is_checked():
     with pytest.raises(ConfigError, match="test_fraction"):
-        build_task(make_cfg("task=digits", "task.test_fraction=1.5"))
+        build(make_cfg("task=digits", "task.test_fraction=1.5")).task

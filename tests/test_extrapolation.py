@@ -3,7 +3,7 @@
 import pytest
 
 from conftest import make_cfg
-from runner.run import build_task, run
+from runner.run import build, run
 
 
 @pytest.fixture(scope="module")
@@ -46,7 +46,7 @@ def test_tail_metrics_on_curves_with_known_shape():
 
     import torch
 
-    task = build_task(make_cfg("task=x2"))
+    task = build(make_cfg("task=x2")).task
     x = task.x_eval[:, 0].double()
     line, wave = 2 * x + 1, torch.sin(x / 5)
     shape = task._tail_shape(torch.stack([line, wave, torch.full_like(x, math.nan)]).float(),

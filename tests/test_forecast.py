@@ -7,17 +7,16 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import make_cfg
+from conftest import make_experiment
 from runner.theory import activations
 from runner.theory import recursions
-from runner.theory.forecast import BAND, choose_init, forecast, input_K0, plan_init
-from runner.theory.init import Init
+from runner.theory.forecast import BAND, choose_init, forecast, input_K0
+from runner.theory.init import Init, PyTorchInit
 from runner.theory.measurements import sample_init
-from runner.run import build_task
 
 
 def test_forecast_is_kernel_flow_of_the_smallest_median_and_largest_input():
-    act = activations.build("tanh")
+    act = activations.tanh()
     x = torch.tensor([[0.0, 0.0], [1.0, 0.0], [1.0, 1.0], [0.5, 0.5], [2.0, 2.0]])
     K0 = input_K0(x)  # |x|²/n0 = 0, 0.5, 1, 0.25, 4
     assert K0 == pytest.approx([0.0, 0.5, 4.0])
@@ -31,7 +30,7 @@ def test_forecast_is_kernel_flow_of_the_smallest_median_and_largest_input():
 
 
 def test_forecast_verdicts_name_the_layer_where_the_kernel_leaves_the_band():
-    mrepu, repu = activations.build("mrepu", p=2), activations.build("repu", p=2)
+    mrepu, repu = activations.mrepu(p=2), activations.repu(p=2)
     K0 = np.array([0.1, 0.5, 1.0])
     fc = forecast(mrepu, K0, Init("critical", 1.0, 1.0, 0.0), layers=8)
     K = recursions.kernel_flow(mrepu, 0.0, 1.0, K0, 8)
@@ -40,7 +39,7 @@ def test_forecast_verdicts_name_the_layer_where_the_kernel_leaves_the_band():
     assert "explodes at layer" in fc.line() and "set init.C_W=auto" in fc.line()
     fc = forecast(repu, K0, Init("critical", 0.5, 0.5, 0.0), layers=8)
     assert fc.verdict == "vanishes"
-    relu = forecast(activations.build("relu"), K0, Init("critical", 2.0, 2.0, 0.0), layers=8)
+    relu = forecast(activations.relu(), K0, Init("critical", 2.0, 2.0, 0.0), layers=8)
     assert relu.verdict == "stable" and relu.deviation == pytest.approx(0.0, abs=1e-9)
 
 
@@ -57,13 +56,12 @@ CASES = {  # the inputs and depth of each task as `python -m runner task=X` trai
 def test_auto_keeps_ninety_percent_of_an_ensembles_layer_L_kernels_in_the_band(activation, case):
     """64 freshly drawn members: the last hidden layer's kernel of each training input (mean of
     z² over its neurons) within x BAND of the theory's first-layer kernel of that input."""
-    cfg = make_cfg(f"activation={activation}", *CASES[case])
-    task = build_task(cfg)
-    x = task.network_inputs()
-    i, fc = plan_init(cfg, task.in_dim, x)
+    exp = make_experiment(f"activation={activation}", *CASES[case])
+    x = exp.task.network_inputs()
+    i, fc = exp.resolve_init()
     assert fc.auto and fc.verdict == "stable" and not fc.note, fc.line()
     x = x[torch.randperm(len(x), generator=torch.Generator().manual_seed(0))[:48]].double()
-    stats = sample_init(activations.build(**cfg.activation), x, cfg.model.depth, cfg.model.width, i.C_W, i.C_b,
+    stats = sample_init(exp.activation, x, exp.model.depth, exp.model.width, i.C_W, i.C_b,
                         members=64, seed=0, C_W_first=i.C_W_first)
     K1 = i.C_b + i.C_W_first * x.pow(2).mean(1).numpy()          # theory, per input
     K_L = stats.kernel[:, -1, :]                                  # (members, inputs)
@@ -75,32 +73,32 @@ def test_auto_keeps_ninety_percent_of_an_ensembles_layer_L_kernels_in_the_band(a
 
 def test_auto_says_when_nothing_keeps_the_band():
     """Sigmoid through 8 layers of unit inputs: no setting keeps both the kernel and χ⊥ in band."""
-    init, note = choose_init(activations.build("sigmoid"), np.array([0.0, 0.33, 1.0]), 8)
+    init, note = choose_init(activations.sigmoid(), np.array([0.0, 0.33, 1.0]), 8)
     assert "least bad" in note
-    fc = forecast(activations.build("sigmoid"), np.array([0.0, 0.33, 1.0]), init, 8, auto=True, note=note)
+    fc = forecast(activations.sigmoid(), np.array([0.0, 0.33, 1.0]), init, 8, auto=True, note=note)
     assert "least bad" in fc.line()
     assert fc.deviation > math.log(BAND)
 
 
 def test_given_values_are_kept_and_the_rest_chosen():
-    act = activations.build("mrepu", p=2)
+    act = activations.mrepu(p=2)
     init, _ = choose_init(act, np.array([0.0, 0.5, 2.0]), 6, C_b=0.0)
     assert init.C_b == 0.0
     init, _ = choose_init(act, np.array([0.0, 0.5, 2.0]), 6, C_W_first=0.01)
     assert init.C_W_first == 0.01
 
 
-def test_plan_init_leaves_the_config_as_written():
-    """The resolved init is its own object (summary.json's resolved_init); cfg.init still says auto."""
-    cfg = make_cfg("activation=mrepu", "task=x2")
-    task = build_task(cfg)
-    init, fc = plan_init(cfg, task.in_dim, task.network_inputs())
-    assert cfg.init.C_W == "auto" and cfg.init.C_W_first is None and cfg.init.C_b is None
+def test_resolving_leaves_the_scheme_as_configured():
+    """The resolved init is its own object (summary.json's resolved_init); the scheme still says auto."""
+    exp = make_experiment("activation=mrepu", "task=x2")
+    init, fc = exp.resolve_init()
+    assert exp.init.C_W == "auto" and exp.init.C_W_first is None and exp.init.C_b is None
+    assert exp.config.init.C_W == "auto"
     assert init.scheme == "critical" and fc.init == init.as_dict() and init.C_W > 0
-    given, _ = plan_init(make_cfg("init.C_W=0.8"), 1, None)
+    given, _ = make_experiment("init.C_W=0.8").resolve_init()
     assert given == Init("critical", C_W_first=0.8, C_W=0.8, C_b=0.0)  # null C_W_first follows C_W; null C_b is 0
-    pytorch, _ = plan_init(make_cfg("init=pytorch", "model.width=64"), 1, None)
-    assert pytorch == Init("pytorch", 1 / 3, 1 / 3, 1 / (3 * 64))  # the Gaussian equivalent
+    pytorch, _ = make_experiment("init=pytorch", "model.width=64").resolve_init()
+    assert pytorch == PyTorchInit("pytorch", 1 / 3, 1 / 3, 1 / (3 * 64))  # the Gaussian equivalent
 
 
 def test_a_config_without_init_C_W_fails_in_one_line(tmp_path):
@@ -108,5 +106,5 @@ def test_a_config_without_init_C_W_fails_in_one_line(tmp_path):
 
     res = run_cli("~init.C_W", "trainer=cpu", cwd=tmp_path)
     assert res.returncode == 2 and res.stderr.strip() == (
-        "runner: error: init.C_W is missing: init.scheme=critical needs it (conf/init/critical.yaml)")
+        "runner: error: init.C_W is missing: runner.theory.init.Gaussian needs it")
     assert not list(tmp_path.rglob("summary.json"))  # stopped before any work

@@ -13,9 +13,9 @@ from conftest import make_cfg, make_model, run_cli
 from runner.theory import activations
 from runner.aggregate import aggregate, main as aggregate_main
 from runner.results.jobs import collect
-from runner.config import ConfigError, validate
 from runner.expression import Expression, ExpressionError
-from runner.run import build_task, run
+from runner.checks import ConfigError
+from runner.run import build, run
 from runner.tasks.function_fit import FunctionFit, compiled_or_eager
 
 # ---------------------------------------------------------------- the evaluator
@@ -23,7 +23,7 @@ from runner.tasks.function_fit import FunctionFit, compiled_or_eager
 
 def fit_task(target: str, *overrides: str) -> FunctionFit:
     """task=polynomial (conf/task/polynomial.yaml) with this target."""
-    return build_task(make_cfg("task=polynomial", f"task.target={target}", *overrides))
+    return build(make_cfg("task=polynomial", f"task.target={target}", *overrides)).task
 
 
 @pytest.mark.parametrize("text,needle", [
@@ -94,12 +94,12 @@ def test_grids_follow_the_paper():
     assert one.x_train[1, 0] - one.x_train[0, 0] == pytest.approx(0.04)  # 101 points on [-2, 2]
     assert fit_task("x1*x2").x_train.shape == (101 * 101, 2)
     cfg = make_cfg("experiment=kimkang_table4", "kimkang=poly2d_b")
-    assert build_task(cfg).x_train.shape == (51 * 51, 2)
+    assert build(cfg).task.x_train.shape == (51 * 51, 2)
 
 
 def test_target_on_the_command_line_replaces_the_preset():
     cfg = make_cfg("experiment=kimkang_table4", "task.target=x1*x2 + x2**3")
-    task = build_task(cfg)
+    task = build(cfg).task
     assert task.in_dim == 2 and task.expression.text == "x1*x2 + x2**3"
     x = task.x_train
     assert torch.allclose(task.y_train[:, 0], x[:, 0] * x[:, 1] + x[:, 1] ** 3, atol=1e-5)
@@ -111,10 +111,8 @@ def test_target_on_the_command_line_replaces_the_preset():
     ("task.n_points=1", "task.n_points=1 is invalid"),
 ])
 def test_bad_targets_are_config_errors(override, needle):
-    cfg = make_cfg("task=polynomial", override)
-    validate(cfg)
     with pytest.raises(ConfigError) as err:
-        build_task(cfg)
+        build(make_cfg("task=polynomial", override))
     assert needle in str(err.value) and "\n" not in str(err.value)
 
 
@@ -130,7 +128,7 @@ def test_per_activation_settings_pick_the_paper_values():
 @pytest.mark.parametrize("normalize", [False, True])
 def test_input_gradient_is_each_members_own(normalize):
     task = fit_task("x1**2 - x2", "task.n_points=5", f"task.normalize={normalize}")
-    model = make_model(2, 1, 2, 8, activations.build("gelu"), size=3, seed=1)
+    model = make_model(2, 1, 2, 8, activations.gelu(), size=3, seed=1)
     x = task.x_test[:7]
     pred, grad = task.input_gradient(model, x)
     h = 1e-3  # central differences of each member's prediction, in original units
@@ -219,11 +217,9 @@ def test_paper_mrepu_cw_overflows_at_init_with_the_working_definition():
     activation changed: revisit conf/kimkang/*.yaml."""
     cfg = make_cfg("experiment=kimkang_table4", "activation=mrepu", "ensemble.size=16")
     assert cfg.init.C_W == 0.5
-    task = build_task(cfg)
-    from runner.run import build_model
-
+    exp = build(cfg)
     with torch.no_grad():
-        out = build_model(cfg, task)(task.train_batch()["x"])
+        out = exp.build_model()(exp.task.train_batch()["x"])
     assert (~torch.isfinite(out).all(dim=(1, 2))).sum() >= 12
 
 
@@ -253,10 +249,10 @@ def test_tiled_loss_equals_the_full_batch_loss_and_gradient(compiled):
     full-batch pass to float32 summation error (measured 6e-7 eager, 2e-6 compiled)."""
     cfg = make_cfg("experiment=kimkang_table4", "kimkang=poly2d_a", "activation=mrepu", "ensemble.size=3",
                    "init.C_W=0.1", "task.n_points=31", f"task.compile={str(compiled).lower()}")
-    from runner.run import build_model
+    from runner.run import build
 
-    task = build_task(cfg)
-    model = build_model(cfg, task)
+    task = build(cfg).task
+    model = build(cfg).build_model()
     batch, weights = task.train_batch(), torch.tensor([1.0, -2.0, 0.5])
     results = []
     for tile in (None, 100):  # 961 points: nine tiles of 100 and one of 61

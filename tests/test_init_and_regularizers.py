@@ -5,13 +5,13 @@ import torch
 
 from conftest import make_model
 from runner.theory import activations
-from runner.theory.init import draw_layer, member_generator
+from runner.theory.init import Init, PyTorchInit, XavierInit, member_generator
 from runner.training.regularizers import SpectralNorm, WeightDecay, exact_spectral_norms
 
 
 @pytest.mark.parametrize("C_W,C_b,fan_in", [(1.0, 0.0, 256), (2.0, 0.5, 64), (0.45, 0.1, 512)])
 def test_critical_init_variances(C_W, C_b, fan_in):
-    w, b = draw_layer("critical", fan_in, 400, member_generator(0, 0), C_W, C_b)
+    w, b = Init("critical", C_W, C_W, C_b).draw(fan_in, 400, member_generator(0, 0))
     # Var of a sample variance of n Gaussians is 2 sigma^4 / n: allow 5 standard errors.
     n = w.numel()
     assert w.var().item() == pytest.approx(C_W / fan_in, rel=5 * math.sqrt(2 / n))
@@ -23,17 +23,17 @@ def test_critical_init_variances(C_W, C_b, fan_in):
 
 
 def test_pytorch_and_xavier_bounds():
-    w, b = draw_layer("pytorch", 100, 50, member_generator(1, 0), C_W=1.0, C_b=0.0)
+    w, b = PyTorchInit("pytorch", 1 / 3, 1 / 3, 1 / 150).draw(100, 50, member_generator(1, 0))
     assert w.abs().max() <= 0.1 and b.abs().max() <= 0.1
     assert w.var().item() == pytest.approx(0.01 / 3, rel=0.05)  # U(-a, a) has variance a^2/3
-    w, b = draw_layer("xavier", 100, 50, member_generator(1, 0), C_W=1.0, C_b=0.0)
+    w, b = XavierInit("xavier", 1.0, 1.0, 0.0).draw(100, 50, member_generator(1, 0))
     assert w.abs().max() <= math.sqrt(6 / 150) and torch.all(b == 0)
 
 
 def test_member_streams_are_distinct_and_reproducible():
-    a = make_model(1, 1, 2, 8, activations.build("tanh"), size=3, seed=7)
-    b = make_model(1, 1, 2, 8, activations.build("tanh"), size=1, seed=7, member_offset=2)
-    c = make_model(1, 1, 2, 8, activations.build("tanh"), size=1, seed=8, member_offset=2)
+    a = make_model(1, 1, 2, 8, activations.tanh(), size=3, seed=7)
+    b = make_model(1, 1, 2, 8, activations.tanh(), size=1, seed=7, member_offset=2)
+    c = make_model(1, 1, 2, 8, activations.tanh(), size=1, seed=8, member_offset=2)
     assert torch.equal(a.weights[0][2], b.weights[0][0])
     assert not torch.equal(a.weights[0][0], a.weights[0][1])
     assert not torch.equal(b.weights[0][0], c.weights[0][0])
@@ -41,7 +41,7 @@ def test_member_streams_are_distinct_and_reproducible():
 
 @pytest.mark.numerics
 def test_ensemble_forward_equals_per_member_mlp():
-    model = make_model(2, 3, 3, 16, activations.build("gelu"), size=4, seed=0)
+    model = make_model(2, 3, 3, 16, activations.gelu(), size=4, seed=0)
     x = torch.randn(10, 2)
     out = model(x)
     for k in range(4):
@@ -57,7 +57,7 @@ def test_ensemble_forward_equals_per_member_mlp():
 @pytest.mark.numerics
 def test_spectral_penalty_converges_to_exact_norm_and_has_paper_gradient():
     torch.manual_seed(0)
-    model = make_model(3, 2, 2, 32, activations.build("relu"), size=5, seed=1, C_W=2.0)
+    model = make_model(3, 2, 2, 32, activations.relu(), size=5, seed=1, C_W=2.0)
     reg = SpectralNorm(coef=0.3, n_power_iterations=1)
     reg.setup(model)
     sigmas = reg.sigmas(model, steps=200)
@@ -73,6 +73,6 @@ def test_spectral_penalty_converges_to_exact_norm_and_has_paper_gradient():
 
 
 def test_weight_decay_penalty():
-    model = make_model(1, 1, 2, 4, activations.build("relu"), size=2, seed=0)
+    model = make_model(1, 1, 2, 4, activations.relu(), size=2, seed=0)
     expected = 0.5 * 0.1 * sum((w.detach() ** 2).sum(dim=(1, 2)) for w in model.weights)
     torch.testing.assert_close(WeightDecay(0.1).penalty(model), expected)

@@ -21,7 +21,7 @@ X1 = torch.tensor([[1.0, 1.0]])
 def test_empirical_kernel_follows_the_recursion(name, params, C_W, scale):
     # 40 networks of 10x512: every layer within 4 standard errors of the 1/n-corrected recursion
     # and within 5% of the leading-order one (SE here is 0.5-2%).
-    act = activations.build(name, **params)
+    act = getattr(activations, name)(**params)
     stats = sample_init(act, X1 * scale, depth=10, width=512, C_W=C_W, C_b=0.0, members=40, seed=1)
     mean, se = mean_and_se(stats.kernel[:, :, 0], stats.finite)
     K0 = scale**2
@@ -33,7 +33,7 @@ def test_empirical_kernel_follows_the_recursion(name, params, C_W, scale):
 
 @pytest.mark.parametrize("C_W", [0.5, 1.0, 2.0])
 def test_repu_explodes_or_collapses_within_ten_layers(C_W):
-    act = activations.build("repu", p=2)
+    act = activations.repu(p=2)
     K = recursions.kernel_flow(act, 0.0, C_W, 1.0, 10)
     predicted = "collapse" if K[-1] < 1e-10 * K[0] else "explode"
     assert K[-1] < 1e-10 * K[0] or K[-1] > 1e10 * K[0]  # the theory runs away either way
@@ -48,7 +48,7 @@ def test_repu_explodes_or_collapses_within_ten_layers(C_W):
 
 
 def test_vertex_grows_with_depth_and_is_larger_at_smaller_width():
-    act = activations.build("tanh")
+    act = activations.tanh()
     kurt = {}
     for n in (32, 128):
         stats = sample_init(act, X1, depth=8, width=n, C_W=1.0, C_b=0.0, members=300, seed=2)
@@ -63,7 +63,7 @@ def test_vertex_grows_with_depth_and_is_larger_at_smaller_width():
 
 
 def test_empirical_chi_perp_matches_theory_at_init():
-    act = activations.build("tanh")
+    act = activations.tanh()
     model = make_model(2, 1, 3, 512, act, size=8, seed=0, C_W=1.5).double()
     x = torch.randn(16, 2, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
     _, zs = model(x, return_preactivations=True)

@@ -6,6 +6,7 @@ import ast
 import csv
 import json
 import re
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -14,14 +15,17 @@ from hydra import compose, initialize_config_dir
 
 from omegaconf import OmegaConf
 
-from conftest import ROOT, colored_fraction, make_cfg, run_cli
-from runner.config import ConfigError, quote_expressions, validate
+from conftest import ROOT, colored_fraction, make_cfg, make_experiment, run_cli
+from runner.config import quote_expressions
 from runner.papers import pinn_suite
 from runner.papers.report import write_report
 from runner.results.summary import FINISHED
-from runner.run import build_model, build_task, run
-from runner.tasks import pde
-from runner.tasks.pde import PDE, partials
+from runner.checks import ConfigError
+from runner.run import build, run
+from runner.tasks.pde import equation
+from runner.tasks.pde.equation import partials
+from runner.tasks.pde.samplers import LatinHypercube
+from runner.tasks.pde.task import PDE
 
 # the PDE presets: task options built on the generic pde task
 PRESETS = sorted(p.stem for p in (ROOT / "conf" / "task").glob("*.yaml")
@@ -35,7 +39,7 @@ def pde_task(**arguments) -> PDE:
     """A PDE task of conf/task/pde.yaml's settings with these arguments."""
     settings = OmegaConf.to_container(make_cfg("task=heat").task, resolve=True)
     settings = {k: v for k, v in settings.items() if not k.startswith("_")}
-    return PDE(**{**settings, "name": "pde", "eval_grid": None, **arguments})
+    return PDE(**{**settings, "name": "pde", "eval_grid": None, "sampler": LatinHypercube(), **arguments})
 
 
 def domain_points(task: PDE, n: int = 4000, seed: int = 1) -> torch.Tensor:
@@ -64,7 +68,7 @@ def test_the_suite_has_the_issues_presets():
 def test_preset_exact_solution_satisfies_its_residual_and_conditions(name):
     """Float64, derivatives of the exact solution by autograd: mean squared residual <= 1e-8 in the
     domain, and every condition (values and u_t alike) met on its own points."""
-    task = build_task(make_cfg(f"task={name}", "task.n_collocation=16"))
+    task = build(make_cfg(f"task={name}", "task.n_collocation=16")).task
     assert task.name == name
     errors = task.check_exact(domain_points(task))
     assert errors["residual"] <= 1e-8, errors
@@ -90,7 +94,7 @@ def test_burgers_has_one_spelling_built_on_the_generic_pde_task():
     burgers = make_cfg("task=burgers").task
     assert burgers._target_ == make_cfg("task=pde").task._target_ and burgers.name == "burgers"
     assert make_cfg("experiment=kimkang_burgers").task == burgers
-    assert make_cfg("experiment=raissi_burgers").task.exact == "burgers_cole_hopf"
+    assert make_cfg("experiment=raissi_burgers").task.exact._target_ == "runner.tasks.pde.burgers.ColeHopf"
     assert not (ROOT / "conf" / "pde").exists()
     with pytest.raises(Exception, match="pde"):
         make_cfg("pde=burgers")
@@ -102,8 +106,8 @@ def test_burgers_has_one_spelling_built_on_the_generic_pde_task():
 @pytest.mark.numerics
 def test_partials_match_hand_derivatives_and_compute_only_what_is_named(monkeypatch):
     calls = []
-    grad = pde._grad
-    monkeypatch.setattr(pde, "_grad", lambda y, p, c: calls.append(1) or grad(y, p, c))
+    grad = equation._grad
+    monkeypatch.setattr(equation, "_grad", lambda y, p, c: calls.append(1) or grad(y, p, c))
     pts = torch.rand(50, 2, dtype=torch.float64, generator=torch.Generator().manual_seed(0)).requires_grad_(True)
     x, t = pts[:, :1].detach(), pts[:, 1:].detach()
     # u = sin(2x) t^3: keys () u, (0,) u_x, (0, 1) u_xt, (0, 0, 0) u_xxx, (1, 1) u_tt
@@ -114,8 +118,8 @@ def test_partials_match_hand_derivatives_and_compute_only_what_is_named(monkeypa
     for key, value in want.items():
         torch.testing.assert_close(out[key], value, rtol=1e-12, atol=1e-12)
     assert len(calls) == 4  # gradients of u, u_x, u_xx, u_t: one backward pass each, nothing else
-    burgers = build_task(make_cfg("task=burgers", "task.n_collocation=32"))
-    model = build_model(make_cfg("task=burgers", "model=mlp_3x64", "ensemble.size=2"), burgers)
+    burgers = build(make_cfg("task=burgers", "task.n_collocation=32")).task
+    model = build(make_cfg("task=burgers", "task.n_collocation=32", "model=mlp_3x64", "ensemble.size=2")).build_model()
     calls.clear()
     burgers.loss(model, burgers.train_batch())
     assert len(calls) == 2  # u -> (u_x, u_t), u_x -> u_xx, as the hand-written Burgers residual did
@@ -124,7 +128,7 @@ def test_partials_match_hand_derivatives_and_compute_only_what_is_named(monkeypa
 def test_residual_is_compiled_once(monkeypatch):
     """Training steps never parse: the residual is a closure built at construction."""
     task = pde_task(**HEAT)
-    model = build_model(make_cfg("task=x2", "model=mlp_3x64", "ensemble.size=2"), task)
+    model = replace(make_experiment("model=mlp_3x64", "ensemble.size=2"), task=task).build_model()
 
     def no_parse(*args, **kwargs):
         raise AssertionError("parsed during a training step")
@@ -139,8 +143,8 @@ def test_residual_is_compiled_once(monkeypatch):
 def test_derivative_condition_enters_the_initial_term():
     """The wave preset's u_t(0, x) = 0: its squared error is part of the initial loss, per member."""
     cfg = make_cfg("task=wave", "task.n_collocation=16", "task.n_boundary=30", "ensemble.size=2", "model=mlp_3x64")
-    task = build_task(cfg)
-    model = build_model(cfg, task)
+    task = build(cfg).task
+    model = build(cfg).build_model()
     terms = task.terms(model, task.train_batch())
     (_, _, rows, target), (_, key, rows_t, target_t) = [t for t in task.targets if t[0] == "initial"]
     assert key == (1,) and torch.equal(rows, rows_t)
@@ -152,7 +156,7 @@ def test_derivative_condition_enters_the_initial_term():
 
 
 def test_points_lie_on_their_conditions_and_network_inputs_are_scaled():
-    task = build_task(make_cfg("task=poisson", "task.n_collocation=100", "task.n_boundary=40"))
+    task = build(make_cfg("task=poisson", "task.n_collocation=100", "task.n_boundary=40")).task
     pts = task.condition_points
     on_edge = (pts == 0) | (pts == 1)
     assert on_edge.any(1).all() and len(pts) == 40
@@ -246,16 +250,16 @@ def test_the_issues_bad_input_is_one_line_and_exit_2(tmp_path, override, needle)
     (["task=heat", 'task.conditions=[{where: "t=0", v: "0"}]'], "task.conditions[0].v is not a known key"),
     (["task=heat", 'task.conditions=[{where: "t=0", u_y: "0"}]'], "task.conditions[0].u_y is invalid"),
     (["task=heat", 'task.conditions=[{where: "t=0", u: "u"}]'], "task.conditions[0].u='u' is invalid"),
-    (["task=heat", "task.exact=nope"], "or a registered reference: burgers_cole_hopf"),
-    (["task=heat", "task.exact=burgers_cole_hopf"], "missing nu"),
+    (["task=heat", "task.exact=nope"], "or a reference with a _target_, e.g. runner.tasks.pde.burgers.ColeHopf"),
+    (LAPLACE + ["task.exact={_target_: runner.tasks.pde.burgers.ColeHopf, nu: 0.01}"],
+     "task.exact is invalid: ColeHopf is a function of x, t; the equation's variables are x, y"),
     (["task=heat", "task.eval_grid={z: 10}"], "task.eval_grid.z is not a variable"),
     (["task=heat", "task.sampler=sobol"], "task.sampler='sobol' is invalid"),
+    (["task=heat", "+task.sampler.bins=3"], "task.sampler.bins is not a known key"),
 ])
 def test_more_bad_input_names_the_key(overrides, needle):
     with pytest.raises(ConfigError) as err:
-        cfg = make_cfg(*overrides)
-        validate(cfg)
-        build_task(cfg)
+        build(make_cfg(*overrides))
     assert needle in str(err.value) and "\n" not in str(err.value)
 
 

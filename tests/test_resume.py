@@ -81,7 +81,8 @@ def test_loss_history_of_a_resumed_run_equals_the_uninterrupted_one(tmp_path):
     from conftest import make_cfg
     from runner.faults import Interrupted
     from runner.training.callbacks import StopOnSignal
-    from runner.run import build_task, job_identity, train
+    from conftest import fit_run
+    from runner.run import build
 
     class StopAt25(StopOnSignal):
         def on_train_epoch_end(self, trainer, module):
@@ -94,7 +95,7 @@ def test_loss_history_of_a_resumed_run_equals_the_uninterrupted_one(tmp_path):
 
     def fit(run_dir, stop, ckpt=None):
         with stop:
-            return train(cfg, build_task(cfg), run_dir, job_identity(cfg, run_dir), stop, ckpt, 25 if ckpt else None)[0]
+            return fit_run(build(cfg), run_dir, stop, ckpt, 25 if ckpt else None)[0]
 
     straight = fit(tmp_path / "straight", StopOnSignal())
     with pytest.raises(Interrupted):

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 
+from conftest import BUILTIN_ACTIVATIONS
 from runner.theory import activations
 from runner.theory import recursions
 
@@ -22,7 +23,7 @@ def arccos_J(n: int, theta: float = 0.0) -> float:
 def test_repu_moments_match_arc_cosine_kernels(p):
     # k_n(x, x) = (1/π)|x|^{2n} J_n(0) = 2 E[Θ(w·x)(w·x)^{2n}], so <RePU_p²>_K = K^p J_p(0)/(2π)
     # and <RePU_p'²>_K = p² K^{p-1} J_{p-1}(0)/(2π); tolerance: 1e-12 relative.
-    act = activations.build("repu", p=p)
+    act = activations.repu(p=p)
     s2 = recursions.gaussian_expectation(lambda z: act(z) ** 2, K_GRID)
     np.testing.assert_allclose(s2, K_GRID**p * arccos_J(p) / (2 * math.pi), rtol=1e-12)
     np.testing.assert_allclose(recursions.chi_perp(act, K_GRID, 1.0),
@@ -38,7 +39,7 @@ def test_erf_kernel_matches_williams_closed_form():
 
 @pytest.mark.parametrize("p", [1, 2, 3, 5])
 def test_repu_closed_forms_match_quadrature(p):
-    act = activations.build("repu", p=p)
+    act = activations.repu(p=p)
     C_b, C_W = 0.1, 0.7
     np.testing.assert_allclose(recursions.kernel_map(act, K_GRID, C_b, C_W),
                                recursions.repu_kernel_map(p, K_GRID, C_b, C_W), rtol=1e-12)
@@ -49,7 +50,7 @@ def test_repu_closed_forms_match_quadrature(p):
 
 
 def test_chi_par_is_the_derivative_of_the_kernel_map():
-    act = activations.build("tanh")
+    act = activations.tanh()
     K, h = 0.7, 1e-5
     numeric = (recursions.kernel_map(act, K + h, 0, 1.3) - recursions.kernel_map(act, K - h, 0, 1.3)) / (2 * h)
     assert recursions.chi_par(act, K, 1.3) == pytest.approx(numeric, rel=1e-8)
@@ -57,7 +58,7 @@ def test_chi_par_is_the_derivative_of_the_kernel_map():
 
 @pytest.mark.parametrize("p", [2, 3, 4])
 def test_no_C_W_makes_both_repu_susceptibilities_one(p):
-    act = activations.build("repu", p=p)
+    act = activations.repu(p=p)
     C_W = np.logspace(-3, 3, 61)[:, None]
     par, perp = recursions.chi_par(act, K_GRID, C_W), recursions.chi_perp(act, K_GRID, C_W)
     # wherever χ⊥ = 1 (C_W = 1/<σ'²>), χ∥ = (2p-1)/p ≥ 1.5: both 1 never happens
@@ -71,7 +72,7 @@ def test_no_C_W_makes_both_repu_susceptibilities_one(p):
 
 def test_mrepu_ratio_tends_to_one_as_K_vanishes():
     for p in (2, 3):
-        act = activations.build("mrepu", p=p)
+        act = activations.mrepu(p=p)
         K = np.logspace(-7, -1, 13)
         gap = recursions.chi_par(act, K, 1.0) / recursions.chi_perp(act, K, 1.0) - 1
         assert np.all(gap > 0) and np.all(np.diff(gap) > 0)  # monotone, from above
@@ -81,7 +82,7 @@ def test_mrepu_ratio_tends_to_one_as_K_vanishes():
 
 
 def test_mrepu_kernel_grows_and_fixed_point_needs_C_W_below_one():
-    act = activations.build("mrepu", p=2)
+    act = activations.mrepu(p=2)
     assert np.all(recursions.kernel_map(act, K_GRID, 0.0, 1.0) > K_GRID)  # <σ²>_K > K for every K
     K_star = recursions.lowest_fixed_point(act, 0.0, np.array([0.5, 0.9, 0.99, 1.0, 1.5]))
     assert np.all(np.isfinite(K_star[:3])) and np.all(np.isnan(K_star[3:]))
@@ -94,11 +95,21 @@ def test_mrepu_kernel_grows_and_fixed_point_needs_C_W_below_one():
     assert crit.a1 == pytest.approx(18.0, rel=1e-2)  # a1 = σ3/σ1 + (3/4)(σ2/σ1)² = 6 + 12
 
 
-@pytest.mark.parametrize("name", activations.NAMES)
-def test_numerical_universality_class_matches_the_declared_one(name):
-    act = activations.build(name)
-    crit = recursions.critical_init(act)
-    assert crit.universality == act.universality
+# PDLT ch. 5's classes as the docs state them (docs/papers.md); the runner measures them.
+DOCUMENTED_CLASS = {"relu": "scale-invariant", "leaky_relu": "scale-invariant", "tanh": "K*=0", "sin": "K*=0",
+                    "elu": "K*=0", "mrepu": "K*=0", "gelu": "half-stable", "silu": "half-stable",
+                    "softplus": "none", "sigmoid": "none", "repu": "none"}
+
+
+def test_every_builtin_has_a_documented_class():
+    assert set(DOCUMENTED_CLASS) == set(BUILTIN_ACTIVATIONS)
+
+
+@pytest.mark.parametrize("name", BUILTIN_ACTIVATIONS)
+def test_measured_universality_class_is_the_documented_one(name):
+    act = getattr(activations, name)()
+    crit = act.criticality
+    assert crit.universality == DOCUMENTED_CLASS[name]
     if crit.exists and crit.K_star:  # half-stable: a genuine critical fixed point
         K = crit.K_star
         assert recursions.kernel_map(act, K, crit.C_b, crit.C_W) == pytest.approx(K, rel=1e-8)
@@ -107,25 +118,25 @@ def test_numerical_universality_class_matches_the_declared_one(name):
 
 
 def test_critical_values_match_pdlt():
-    assert recursions.critical_init(activations.build("relu")).values() == pytest.approx((0.0, 2.0), abs=1e-10)
+    assert recursions.critical_init(activations.relu()).values() == pytest.approx((0.0, 2.0), abs=1e-10)
     slope = 0.01
-    lrelu = recursions.critical_init(activations.build("leaky_relu", slope=slope))
+    lrelu = recursions.critical_init(activations.leaky_relu(slope=slope))
     assert lrelu.C_W == pytest.approx(2 / (1 + slope**2), rel=1e-10)
-    assert recursions.critical_init(activations.build("tanh")).values() == (0.0, 1.0)
+    assert recursions.critical_init(activations.tanh()).values() == (0.0, 1.0)
     # PDLT §5.3: GELU is critical at (C_b, C_W) ≈ (0.17292, 1.98305)
-    gelu = recursions.critical_init(activations.build("gelu"))
+    gelu = recursions.critical_init(activations.gelu())
     assert gelu.C_b == pytest.approx(0.17292, abs=2e-5) and gelu.C_W == pytest.approx(1.98305, abs=2e-5)
-    assert recursions.critical_init(activations.build("sigmoid")).exists is False
+    assert recursions.critical_init(activations.sigmoid()).exists is False
 
 
 def test_kernel_flow_closed_forms():
-    relu = activations.build("relu")
+    relu = activations.relu()
     K = recursions.kernel_flow(relu, 0.2, 1.5, 0.8, 6)
     expected = [0.2 + 1.5 * 0.8]
     for _ in range(5):
         expected.append(0.2 + 1.5 * expected[-1] / 2)
     np.testing.assert_allclose(K, expected, rtol=1e-12)
-    repu = activations.build("repu", p=2)
+    repu = activations.repu(p=2)
     K = recursions.kernel_flow(repu, 0.0, np.array([0.5, 1.0]), 1.0, 10)
     assert K.shape == (2, 10)
     ref = np.array([0.5, 1.0])
@@ -140,7 +151,7 @@ def test_kernel_flow_closed_forms():
 def test_vertex_flow_relu_closed_form_and_widths():
     # ReLU at criticality: K constant, C_W²(<σ⁴> − <σ²>²) = 4(3/2 − 1/4)K² = 5K², χ∥ = 1,
     # so V(l) = 5 (l − 1) K²; with n_l/n_{l-1} = 2 the previous V doubles each layer.
-    relu = activations.build("relu")
+    relu = activations.relu()
     V = recursions.vertex_flow(relu, 0.0, 2.0, 1.0, 6, 128)
     np.testing.assert_allclose(V, 5 * 4.0 * np.arange(6), rtol=1e-11)
     V2 = recursions.vertex_flow(relu, 0.0, 2.0, 1.0, 3, [64, 128, 256])
@@ -152,7 +163,7 @@ def test_vertex_flow_relu_closed_form_and_widths():
 def test_kernel_sweep_is_vectorized_and_fast():
     import time
 
-    act = activations.build("mrepu", p=2)
+    act = activations.mrepu(p=2)
     C_W = np.logspace(-1, 1, 100)
     start = time.perf_counter()
     K = recursions.kernel_flow(act, 0.0, C_W, 0.01, 50)
@@ -165,7 +176,7 @@ def test_init_C_W_auto_takes_the_critical_pair_where_one_is_stable():
     """Hidden layers at PDLT's criticality for ReLU and GELU (auto then only sizes the first layer)."""
     from runner.theory.forecast import choose_init
 
-    relu, _ = choose_init(activations.build("relu"), np.array([0.0, 0.5, 2.0]), 4)
+    relu, _ = choose_init(activations.relu(), np.array([0.0, 0.5, 2.0]), 4)
     assert (relu.C_W, relu.C_b, relu.C_W_first) == pytest.approx((2.0, 0.0, 2.0))
-    gelu, _ = choose_init(activations.build("gelu"), np.array([0.0, 0.5, 2.0]), 4)
+    gelu, _ = choose_init(activations.gelu(), np.array([0.0, 0.5, 2.0]), 4)
     assert (gelu.C_W, gelu.C_b) == pytest.approx((1.98306, 0.17292), abs=1e-4)

@@ -13,12 +13,12 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import make_cfg, run_cli
+from conftest import fit_run, make_cfg, run_cli
 from runner.results import tracking
 from runner.aggregate import main as aggregate_main
 from runner.training.callbacks import EpochBar, ProgressPrinter, StopOnSignal
 from runner.results.summary import member_stats
-from runner.run import build_task, job_identity, run, train
+from runner.run import build, run
 from wandb_record import offline_runs
 
 SMALL = ["trainer=cpu", "trainer.max_epochs=30", "log_every=10", "ensemble.size=3", "task.n_eval=51", "threads=1",
@@ -33,7 +33,7 @@ def metrics_csv(run_dir) -> list[dict]:
 
 def test_offline_wandb_record_holds_the_summary(tmp_path, wandb_offline):
     run_dir = tmp_path / "run"
-    res = run_cli("logger=wandb", "logger.mode=offline", "activation=tanh", *SMALL,
+    res = run_cli("logger=wandb", "logger.wandb.mode=offline", "activation=tanh", *SMALL,
                   f"hydra.run.dir={run_dir}", cwd=tmp_path)
     assert res.returncode == 0, res.stderr[-2000:]
     summary = json.loads((run_dir / "summary.json").read_text())
@@ -84,7 +84,7 @@ def test_offline_wandb_record_holds_the_summary(tmp_path, wandb_offline):
 
 
 def test_diverged_run_is_tagged_and_counted(tmp_path, wandb_offline):
-    cfg = make_cfg("logger=wandb", "logger.mode=offline", "task=x2", "ensemble.size=2", "trainer.max_epochs=40",
+    cfg = make_cfg("logger=wandb", "logger.wandb.mode=offline", "task=x2", "ensemble.size=2", "trainer.max_epochs=40",
                    "optimizer.lr=1e6", "init.C_W=1e6", "progress_every=1000", "log_every=10")
     summary = run(cfg, tmp_path / "run")
     assert summary["status"] == "diverged"
@@ -128,7 +128,7 @@ def test_a_tracker_error_is_one_warning_and_the_run_goes_on(tmp_path, wandb_offl
         raise RuntimeError("simulated tracker failure\nsecond line")
 
     monkeypatch.setattr(tracking, "member_table", broken)
-    cfg = make_cfg("logger=wandb", "logger.mode=offline", "task=x2", "ensemble.size=2", "trainer.max_epochs=5",
+    cfg = make_cfg("logger=wandb", "logger.wandb.mode=offline", "task=x2", "ensemble.size=2", "trainer.max_epochs=5",
                    "progress_every=1000")
     with caplog.at_level(logging.WARNING, logger="runner"):
         summary = run(cfg, tmp_path / "run")
@@ -169,7 +169,7 @@ def test_tensorboard_hparams_hold_the_final_metrics(tmp_path):
 
 def test_sweep_leaves_one_summary_run_with_the_aggregate_table(tmp_path, wandb_offline):
     sweep = tmp_path / "sweep"
-    res = run_cli("-m", "logger=wandb", "logger.mode=offline", "activation=relu,tanh", *SMALL,
+    res = run_cli("-m", "logger=wandb", "logger.wandb.mode=offline", "activation=relu,tanh", *SMALL,
                   f"hydra.sweep.dir={sweep}", cwd=tmp_path)
     assert res.returncode == 0, res.stderr[-2000:]
     jobs = offline_runs(sweep / "0") + offline_runs(sweep / "1")
@@ -218,7 +218,7 @@ def test_progress_bar_counts_epochs(tmp_path, capsys):
     cfg = make_cfg("task=x2", "ensemble.size=2", "trainer.max_epochs=60", "progress_every=20", "logger=none", "threads=1",
                    "progress=bar")
     with StopOnSignal() as stop:
-        _, trainer = train(cfg, build_task(cfg), tmp_path, job_identity(cfg, tmp_path), stop)
+        _, trainer = fit_run(build(cfg), tmp_path, stop)
     assert any(isinstance(c, EpochBar) for c in trainer.callbacks)
     assert not any(isinstance(c, ProgressPrinter) for c in trainer.callbacks)
     out = capsys.readouterr()

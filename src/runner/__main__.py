@@ -11,7 +11,8 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig
 
-from runner.config import CONF_DIR, ConfigError, quote_expressions
+from runner.checks import ConfigError
+from runner.config import CONF_DIR, quote_expressions
 from runner.faults import Interrupted, RunStopped
 from runner.results.summary import FAILED_FATES
 from runner.run import headline, run

@@ -38,7 +38,9 @@ from hydra.experimental.callback import Callback
 
 from runner.results.files import write_bytes_atomic
 from runner.results.jobs import collect
-from runner.results.plots import plot_function_fits, plot_group_curves, plot_heatmap, plot_loss_curves
+from runner.results.plots import (compare_sweep, plot_function_fits, plot_group_curves, plot_heatmap,
+                                  plot_loss_curves)
+from runner.results.summary import member_stats
 from runner.results.tables import csv_text, grouped_report, problems, report
 
 log = logging.getLogger("runner")
@@ -110,6 +112,21 @@ class AggregateSweep(Callback):
         except FileNotFoundError:  # no job directory: the sweep started nothing
             return
         log.info("%s of the sweep: %s", self.arguments["metric"], written["table.md"])
+
+
+class CompareActivations(Callback):
+    """Hydra callback: after a multirun, plot `metric` per activation in the sweep directory."""
+
+    def __init__(self, metric: str):
+        self.metric = metric
+
+    def on_multirun_end(self, config, **kwargs) -> None:
+        result = compare_sweep(Path(config.hydra.sweep.dir), self.metric)
+        if result:
+            for name, vals in sorted(result.items()):
+                if vals:
+                    log.info("%s %-10s median %.3e over %d members", self.metric, name,
+                             member_stats(vals)["median"], len(vals))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,40 +1,39 @@
-"""Validation of the composed config: one clear line per mistake, before any work starts.
+"""From the composed config to objects: the one way a config node becomes an object, and the run's
+top-level settings.
 
-Hydra already rejects unknown group options and unknown keys without '+'. This module
-checks values (types and ranges), keys a user appended with '+', and the keyword arguments
-of every `_target_` that a group instantiates.
+- `compose(*overrides)`: the config `python -m runner OVERRIDES` would run (scripts, tests, notebooks).
+- `instantiate(node, path, **runtime)`: hydra.utils.instantiate of a node with a `_target_`, after
+  checking its keys against the target's signature (here and in every nested `_target_` node); the
+  constructor's own ConfigError comes back keyed under `path` (`width=0` -> `model.width=0`).
+- `Settings`: the top-level keys of conf/config.yaml, checked; any other top-level key that is not a
+  group the runner builds is unknown.
+
+Each constructor checks its own arguments (runner.checks); nothing here lists the keys of a group.
 """
 
 from __future__ import annotations
 
 import inspect
-from numbers import Real
-
+from dataclasses import dataclass, fields
 from pathlib import Path
 
 from hydra import compose as hydra_compose
 from hydra import initialize_config_dir
 from hydra.core.override_parser.overrides_parser import OverridesParser
-from hydra.errors import HydraException
+from hydra.errors import HydraException, InstantiationException
 from hydra.utils import get_object
+from hydra.utils import instantiate as hydra_instantiate
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
-from runner.theory import activations
-from runner import resolvers  # noqa: F401 - registers ${per_activation:...}
-from runner.theory.init import SCHEMES
-from runner.training.loggers import KINDS
-
-
-class ConfigError(ValueError):
-    """A config value that cannot work; the message is one line naming the key."""
-
+from runner import checks, resolvers  # noqa: F401 - resolvers registers ${per_activation:...}
+from runner.checks import ConfigError
 
 CONF_DIR = str(Path(__file__).resolve().parents[2] / "conf")
-
+MISSING = "???"
 
 # Keys whose values are expressions (runner.expression): Hydra's override grammar reads `sin(...)`
 # as a call of its own functions, so these are quoted for it when they do not parse as typed.
-EXPRESSION_KEYS = ("task.residual", "task.exact", "task.target")
+EXPRESSION_KEYS = ("task.residual", "task.exact", "task.target", "activation.formula")
 
 
 def quote_expressions(overrides: list[str]) -> list[str]:
@@ -53,219 +52,185 @@ def quote_expressions(overrides: list[str]) -> list[str]:
     return out
 
 
-def compose(*overrides: str) -> DictConfig:
-    """The config `python -m runner OVERRIDES` would run, for scripts, tests and notebooks."""
+def compose(*overrides: str, config_dir: str | Path | None = None) -> DictConfig:
+    """The config `python -m runner OVERRIDES` would run (with `--config-dir config_dir`: a user's
+    own YAML beside conf/), for scripts, tests and notebooks."""
+    extra = [f"hydra.searchpath=[file://{Path(config_dir).resolve()}]"] if config_dir else []
     with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
-        return hydra_compose(config_name="config", overrides=quote_expressions(list(overrides)))
+        return hydra_compose(config_name="config", overrides=[*extra, *quote_expressions(list(overrides))])
 
 
-def _is_int(v) -> bool:
-    return isinstance(v, int) and not isinstance(v, bool)
+def missing_keys(cfg: DictConfig) -> list[str]:
+    """Dotted keys whose value is ??? (mandatory, not given), in the config's order."""
+    def walk(node, prefix: str):
+        if isinstance(node, dict):
+            for key, value in node.items():
+                yield from walk(value, f"{prefix}{key}.") if isinstance(value, dict) else (
+                    [f"{prefix}{key}"] if value == MISSING else [])
+    plain = OmegaConf.to_container(cfg, resolve=False, throw_on_missing=False)
+    return list(walk({k: v for k, v in plain.items() if k != "hydra"}, ""))
 
 
-def _is_real(v) -> bool:
-    return isinstance(v, Real) and not isinstance(v, bool)
+def check_missing(cfg: DictConfig) -> None:
+    missing = missing_keys(cfg)
+    if missing:
+        one = len(missing) == 1
+        raise ConfigError(", ".join(missing), f" {'is' if one else 'are'} missing (???): set {'it' if one else 'them'} "
+                          "(key=value) or pick a preset that does")
 
 
-def positive_int(v) -> bool:
-    return _is_int(v) and v >= 1
-
-
-def nonnegative_int(v) -> bool:
-    return _is_int(v) and v >= 0
-
-
-def positive(v) -> bool:
-    return _is_real(v) and v > 0
-
-
-def nonnegative(v) -> bool:
-    return _is_real(v) and v >= 0
-
-
-def probability(v) -> bool:
-    return _is_real(v) and 0 <= v < 1
-
-
-def _list_of(check):
-    return lambda v: isinstance(v, (list, ListConfig)) and len(v) > 0 and all(check(x) for x in v)
-
-
-# key -> (check, what is allowed). Keys absent from the composed config are skipped.
-RULES = {
-    "seed": (nonnegative_int, "an integer >= 0"),
-    "ensemble.size": (positive_int, "an integer >= 1"),
-    "ensemble.member_offset": (nonnegative_int, "an integer >= 0"),
-    "model.depth": (positive_int, "an integer >= 1"),
-    "model.width": (positive_int, "an integer >= 1"),
-    "init.C_W": (lambda v: v == "auto" or positive(v), "a number > 0, or auto (from the theory)"),
-    "init.C_W_first": (positive, "null, or a number > 0"),
-    "init.C_b": (nonnegative, "null, or a number >= 0"),
-    "blowup_factor": (lambda v: _is_real(v) and v > 1, "a number > 1"),
-    "convergence_tail": (lambda v: _is_real(v) and 0 < v < 1, "a number in (0, 1): the share of logged epochs judged"),
-    "convergence_tol": (positive, "a number > 0"),
-    "optimizer.lr": (positive, "a number > 0"),
-    "optimizer.weight_decay": (nonnegative, "a number >= 0"),
-    "regularizer.coef": (nonnegative, "a number >= 0"),
-    "regularizer.n_power_iterations": (positive_int, "an integer >= 1"),
-    "regularizer.p": (probability, "a probability in [0, 1)"),
-    "optimizer.adam_steps": (nonnegative_int, "an integer >= 0"),
-    "optimizer.lbfgs_lr": (positive, "a number > 0"),
-    "optimizer.lbfgs_max_iter": (positive_int, "an integer >= 1"),
-    "optimizer.history_size": (positive_int, "an integer >= 1"),
-    "task.n_collocation": (positive_int, "an integer >= 1"),
-    "task.n_boundary": (nonnegative_int, "an integer >= 0"),
-    "task.initial_fraction": (lambda v: _is_real(v) and 0 <= v <= 1, "a number in [0, 1]"),
-    "task.resample_every": (nonnegative_int, "an integer >= 0"),
-    "task.weight_pde": (nonnegative, "a number >= 0"),
-    "task.weight_initial": (nonnegative, "a number >= 0"),
-    "task.weight_boundary": (nonnegative, "a number >= 0"),
-    "trainer.max_epochs": (positive_int, "an integer >= 1"),
-    "log_every": (positive_int, "an integer >= 1"),
-    "progress_every": (positive_int, "an integer >= 1"),
-    "checkpoint_every": (positive_int, "an integer >= 1"),
-    "threads": (lambda v: v is None or positive_int(v), "null or an integer >= 1"),
-    "resume": (lambda v: isinstance(v, bool) or v == "fresh_if_corrupt", "true, false or fresh_if_corrupt"),
-    "skip_completed": (lambda v: isinstance(v, bool), "true or false"),
-    # theory tasks: susceptibility, kernel_init, kernel_training
-    "task.n_C_W": (positive_int, "an integer >= 1"),
-    "task.layers": (positive_int, "an integer >= 1"),
-    "task.K0": (positive, "a number > 0"),
-    "task.C_W": (positive, "a number > 0"),
-    "task.C_b": (nonnegative, "a number >= 0"),
-    "task.n_train": (positive_int, "an integer >= 1"),
-    "task.n_test": (positive_int, "an integer >= 1"),
-    "task.n_random_inputs": (nonnegative_int, "an integer >= 0"),
-    "task.input_std": (positive, "a number > 0"),
-    "task.input_scale": (positive, "a number > 0"),
-    "task.chunk": (positive_int, "an integer >= 1"),
-    "task.C_W_values": (_list_of(positive), "a non-empty list of numbers > 0"),
-    "task.widths": (_list_of(positive_int), "a non-empty list of integers >= 1"),
-    "callbacks.kernel_recorder.epochs": (_list_of(nonnegative_int), "a non-empty list of integers >= 0"),
-}
-
-CHOICES = {
-    "init.scheme": SCHEMES,
-    "logger.kind": KINDS,
-    "activation.name": activations.NAMES,
-    "task.sampler": ("lhs", "uniform"),
-    "progress": ("log", "bar"),
-}
-
-TOP_LEVEL = {"activation", "init", "model", "task", "regularizer", "optimizer", "trainer", "logger", "callbacks",
-             "seed", "ensemble", "threads", "log_every", "progress", "progress_every", "checkpoint_every", "resume",
-             "skip_completed", "objective", "tags", "experiment_name", "blowup_factor", "convergence_tail",
-             "convergence_tol"}
-
-# Groups built with hydra.utils.instantiate: their keys must be arguments of the target.
-INSTANTIATED = ("task", "model", "regularizer", "optimizer", "trainer")
-
-# Arguments the runner passes at instantiate time (runner.run.build_model, build_callbacks): a
-# config that sets one is a mistake.
-RUNTIME_ARGS = {"model": {"in_dim", "out_dim", "activation", "init", "size", "seed", "member_offset", "dropout",
-                          "dtype"},
-                "callbacks": {"task", "run_dir"}}
-
-# Groups read by the runner itself, with the keys it reads.
-KNOWN_KEYS = {
-    "init": {"scheme", "C_W", "C_W_first", "C_b"},
-    "ensemble": {"size", "member_offset"},
-    "logger": {"kind", "project", "entity", "group", "tags", "mode", "job_type"},
-}
-
-# The keys init.scheme=critical needs (null C_W_first follows C_W; null C_b is 0, or auto's choice).
-CRITICAL_KEYS = ("C_W", "C_W_first", "C_b")
-
-
-def _fail(key: str, value, allowed: str) -> ConfigError:
-    return ConfigError(f"{key}={value!r} is invalid: must be {allowed}")
-
-
-def _check_target_keys(node: DictConfig, where: str, runtime: set[str]) -> None:
-    """The keys of an instantiated node (`where`: its dotted name) are arguments of its target
-    that the runner does not pass itself (`runtime`)."""
-    target = node.get("_target_")
-    if target is None:
-        return
+def _parameters(target: str, path: str) -> tuple[object, dict[str, inspect.Parameter]]:
     try:
         obj = get_object(target)
     except Exception as exc:  # noqa: BLE001 - any import problem is a config problem here
-        raise ConfigError(f"{where}._target_={target!r} cannot be imported: {exc}") from None
-    params = inspect.signature(obj).parameters
-    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
-        return
-    allowed = {name for name in params if name != "self"} - runtime
-    for key in node:
-        if key.startswith("_") and key.endswith("_"):
-            continue
-        if key in runtime:
-            raise ConfigError(f"{where}.{key} is set by the runner, not the config")
-        if key not in allowed:
-            raise ConfigError(f"{where}.{key} is not a known key; allowed: {', '.join(sorted(allowed))}")
-
-
-def _check_ranges(node, prefix: str = "") -> None:
-    """Every key named *range must be [low, high] with low < high."""
-    if isinstance(node, DictConfig):
-        for key in node:
-            value = node._get_node(key)
-            full = f"{prefix}{key}"
-            if isinstance(key, str) and key.endswith("range") and not OmegaConf.is_missing(node, key):
-                v = node[key]
-                ok = (isinstance(v, ListConfig) and len(v) == 2 and all(_is_real(x) for x in v)
-                      and v[0] < v[1])
-                if not ok:
-                    raise _fail(full, OmegaConf.to_object(v) if isinstance(v, ListConfig) else v,
-                                "[low, high] with low < high")
-            elif isinstance(value, DictConfig):
-                _check_ranges(node[key], f"{full}.")
-
-
-def _missing_keys(node: DictConfig, prefix: str = ""):
-    """Dotted keys whose value is ??? (mandatory, not given), in the config's order."""
-    for key in node:
-        if OmegaConf.is_missing(node, key):
-            yield f"{prefix}{key}"
-        elif isinstance(node._get_node(key), DictConfig) and key != "hydra":
-            yield from _missing_keys(node._get_node(key), f"{prefix}{key}.")
-
-
-def validate(cfg: DictConfig) -> None:
-    """Raise ConfigError with a one-line message for the first invalid value in `cfg`."""
-    for key in cfg:
-        if key not in TOP_LEVEL and key != "hydra":
-            raise ConfigError(f"{key} is not a known key; allowed: {', '.join(sorted(TOP_LEVEL))}")
-    missing = list(_missing_keys(cfg))
-    if missing:
-        raise ConfigError(f"{', '.join(missing)} {'is' if len(missing) == 1 else 'are'} missing (???): set "
-                          f"{'it' if len(missing) == 1 else 'them'} (key=value) or pick a preset that does")
-    for key, (check, allowed) in RULES.items():
-        value = OmegaConf.select(cfg, key, default=None)
-        if value is not None and not check(value):
-            raise _fail(key, value, allowed)
-    for key, options in CHOICES.items():
-        value = OmegaConf.select(cfg, key, default=None)
-        if value is not None and value not in options:
-            raise _fail(key, value, f"one of {', '.join(options)}")
-    _check_ranges(cfg)
-    for group in INSTANTIATED:
-        if group in cfg:
-            _check_target_keys(cfg[group], group, RUNTIME_ARGS.get(group, set()))
-    for name, node in (cfg.get("callbacks") or {}).items():
-        if not isinstance(node, DictConfig) or "_target_" not in node:
-            raise ConfigError(f"callbacks.{name} is invalid: must be a mapping with a _target_")
-        _check_target_keys(node, f"callbacks.{name}", RUNTIME_ARGS["callbacks"])
-    if cfg.get("init") is not None and cfg.init.get("scheme") == "critical":
-        for key in CRITICAL_KEYS:
-            if key not in cfg.init:
-                raise ConfigError(f"init.{key} is missing: init.scheme=critical needs it (conf/init/critical.yaml)")
-        if cfg.init.C_W is None:
-            raise ConfigError("init.C_W=None is invalid: must be a number > 0, or auto (from the theory)")
-    for group, known in KNOWN_KEYS.items():
-        for key in cfg.get(group) or {}:
-            if key not in known:
-                raise ConfigError(f"{group}.{key} is not a known key; allowed: {', '.join(sorted(known))}")
+        raise ConfigError(f"{path}._target_", f"={target!r} cannot be imported: {type(exc).__name__}: {exc}") from None
     try:
-        activations.build(**cfg.activation)
-    except (ValueError, TypeError) as exc:
-        raise ConfigError(str(exc)) from None
+        return obj, dict(inspect.signature(obj).parameters)
+    except (TypeError, ValueError):  # a builtin without a signature: leave its arguments to it
+        return obj, {"kwargs": inspect.Parameter("kwargs", inspect.Parameter.VAR_KEYWORD)}
+
+
+def check_keys(node: DictConfig, path: str, runtime: tuple[str, ...] = ()) -> None:
+    """Every key of `node` is an argument of its target that the runner does not pass itself
+    (`runtime`), and every required argument is given; the same for each nested `_target_` node."""
+    target = node.get("_target_")
+    if target is not None:
+        obj, params = _parameters(target, path)
+        takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
+        keys = [k for k in node if not (k.startswith("_") and k.endswith("_"))]
+        for key in keys:
+            if key in runtime:
+                raise ConfigError(f"{path}.{key}", " is set by the runner, not the config")
+            if key not in params and not takes_any:
+                allowed = [n for n, p in params.items() if n != "self" and n not in runtime
+                           and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
+                raise checks.unknown_key(key, allowed).under(path)
+        partial = node.get("_partial_", False)
+        for name, p in params.items():
+            needed = p.default is p.empty and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD) and name != "self"
+            if needed and not partial and name not in keys and name not in runtime:
+                raise ConfigError(f"{path}.{name}", f" is missing: {target} needs it")
+    for key in node:
+        child = node.get(key)
+        if isinstance(child, DictConfig):
+            check_keys(child, f"{path}.{key}")
+        elif isinstance(child, ListConfig):
+            for i, item in enumerate(child):
+                if isinstance(item, DictConfig):
+                    check_keys(item, f"{path}.{key}[{i}]")
+
+
+def instantiate(node: DictConfig, path: str, **runtime):
+    """The object of a config node with a `_target_`, given the runtime arguments its target asks
+    for by name (the pieces of this run the config does not hold: the task, the run directory).
+    Keys are checked first (check_keys); a constructor's ConfigError is re-keyed under `path` and
+    any other error it raises becomes a one-line ConfigError naming `path`."""
+    if not isinstance(node, DictConfig) or "_target_" not in node:
+        raise ConfigError(path, f"={OmegaConf.to_object(node) if isinstance(node, (DictConfig, ListConfig)) else node!r}"
+                          " is invalid: must be a mapping with a _target_")
+    check_keys(node, path, tuple(runtime))
+    _, params = _parameters(node._target_, path)
+    wanted = {k: v for k, v in runtime.items() if k in params}
+    try:
+        if node.get("_partial_", False):
+            return hydra_instantiate(node, **wanted)
+        # the runtime arguments go to the constructor as they are: Hydra would walk a dict among them
+        return hydra_instantiate(node, _partial_=True)(**wanted)
+    except InstantiationException as exc:
+        raise _one_line(exc.__cause__ or exc, _full_key(str(exc)) or path) from None
+    except Exception as exc:  # noqa: BLE001 - the constructor's own error, whatever it is
+        raise _one_line(exc, path) from None
+
+
+def _one_line(cause: BaseException, where: str) -> ConfigError:
+    """A constructor's error as a ConfigError under `where`: its own, re-keyed, or its first line."""
+    if isinstance(cause, ConfigError):
+        return cause.under(where)
+    first = str(cause).splitlines()[0] if str(cause) else ""
+    return ConfigError("", f": {type(cause).__name__}: {first}").under(where)
+
+
+def _full_key(message: str) -> str | None:
+    """The node a Hydra InstantiationException names (`full_key: task.activations[0]`), if any."""
+    for line in message.splitlines():
+        if line.startswith("full_key: "):
+            return line.removeprefix("full_key: ").strip() or None
+    return None
+
+
+def instantiate_all(nodes: DictConfig | None, path: str, **runtime) -> list:
+    """The objects of a mapping of `_target_` nodes (conf/logger, conf/callbacks), in order."""
+    return [instantiate(node, f"{path}.{name}", **runtime) for name, node in (nodes or {}).items()]
+
+
+@dataclass(frozen=True)
+class Ensemble:
+    """`ensemble`: members trained together as one vectorized model, and the first one's stream."""
+
+    size: int
+    member_offset: int
+
+    def __post_init__(self):
+        checks.positive_int("size", self.size)
+        checks.nonnegative_int("member_offset", self.member_offset)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The top-level keys of conf/config.yaml (its comments say what each does), checked."""
+
+    seed: int
+    ensemble: Ensemble
+    log_every: int
+    progress_every: int
+    checkpoint_every: int
+    blowup_factor: float
+    convergence_tail: float
+    convergence_tol: float
+    resume: bool | str
+    skip_completed: bool
+    threads: int | None
+    objective: str | None
+    experiment_name: str | None
+    tags: list
+
+    def __post_init__(self):
+        checks.nonnegative_int("seed", self.seed)
+        for key in ("log_every", "progress_every", "checkpoint_every"):
+            checks.positive_int(key, getattr(self, key))
+        if not (checks.is_real(self.blowup_factor) and self.blowup_factor > 1):
+            raise checks.invalid("blowup_factor", self.blowup_factor, "a number > 1")
+        if not (checks.is_real(self.convergence_tail) and 0 < self.convergence_tail < 1):
+            raise checks.invalid("convergence_tail", self.convergence_tail,
+                                 "a number in (0, 1): the share of logged epochs judged")
+        checks.positive("convergence_tol", self.convergence_tol)
+        if not (isinstance(self.resume, bool) or self.resume == "fresh_if_corrupt"):
+            raise checks.invalid("resume", self.resume, "true, false or fresh_if_corrupt")
+        checks.boolean("skip_completed", self.skip_completed)
+        if self.threads is not None:
+            checks.positive_int("threads", self.threads)
+
+    @classmethod
+    def of(cls, cfg: DictConfig, groups: tuple[str, ...]) -> Settings:
+        """The settings of a composed config whose other top-level keys are `groups`."""
+        names = [f.name for f in fields(cls)]
+        for key in cfg:
+            if key not in names and key not in groups and key != "hydra":
+                raise checks.unknown_key(key, [*names, *groups])
+        for key in names:
+            if key not in cfg:
+                raise ConfigError(key, " is missing: conf/config.yaml sets it")
+        values = {key: cfg[key] for key in names}
+        node = values["ensemble"]
+        if not isinstance(node, DictConfig):
+            raise checks.invalid("ensemble", node, "a mapping {size, member_offset}")
+        ensemble_keys = [f.name for f in fields(Ensemble)]
+        for key in node:
+            if key not in ensemble_keys:
+                raise checks.unknown_key(key, ensemble_keys).under("ensemble")
+        try:
+            values["ensemble"] = Ensemble(**{key: node.get(key) for key in ensemble_keys})
+        except ConfigError as exc:
+            raise exc.under("ensemble") from None
+        values["tags"] = list(values["tags"] or [])
+        return cls(**values)

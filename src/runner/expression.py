@@ -2,7 +2,7 @@
 
 `Expression("x1*x2 + x2**3")` parses the text with `ast` and accepts only a whitelist:
 numbers, variables, named parameters, the constants `pi` and `e`, the operators + - * / **
-and the functions in FUNCTIONS. By default the variables are `x` (one input) or `x1`, `x2`
+and the functions in FUNCTIONS (one argument) and FUNCTIONS_OF_TWO (max, min). By default the variables are `x` (one input) or `x1`, `x2`
 (two inputs), as for regression targets; a PDE names its own variables (`variables=("x", "t")`),
 its parameters (`params={"nu": 0.01}`) and, with `unknown=True`, the unknown `u` and its
 partial derivatives `u_x`, `u_t`, `u_xx`, `u_xt`, `u_xxx`, ... (one letter per variable).
@@ -20,13 +20,29 @@ import operator
 from collections.abc import Callable, Mapping, Sequence
 
 import torch
+import torch.nn.functional as F
 
 FUNCTIONS = {
     "abs": torch.abs, "sqrt": torch.sqrt, "exp": torch.exp, "log": torch.log,
     "sin": torch.sin, "cos": torch.cos, "tan": torch.tan, "tanh": torch.tanh,
     "sinh": torch.sinh, "cosh": torch.cosh, "atan": torch.atan,
+    "erf": torch.special.erf, "sigmoid": torch.sigmoid, "softplus": F.softplus, "relu": torch.relu,
 }
 CONSTANTS = {"pi": math.pi, "e": math.e}
+
+
+def _extremum(tensors: Callable, numbers: Callable, bound: str) -> Callable:
+    """max or min of two arguments, each a tensor or a number (then a clamp of the other)."""
+    def pick(a, b):
+        if not isinstance(a, torch.Tensor) and not isinstance(b, torch.Tensor):
+            return numbers(a, b)
+        if not isinstance(a, torch.Tensor):
+            a, b = b, a
+        return torch.clamp(a, **{bound: b}) if not isinstance(b, torch.Tensor) else tensors(a, b)
+    return pick
+
+
+FUNCTIONS_OF_TWO = {"max": _extremum(torch.maximum, max, "min"), "min": _extremum(torch.minimum, min, "max")}
 
 
 def _power(base, exponent):
@@ -44,7 +60,7 @@ ONE_VARIABLE, TWO_VARIABLES = ("x",), ("x1", "x2")
 MAX_LENGTH = 2000
 MAX_DEPTH = 200  # nesting levels: the checks and the evaluation recurse once per level
 UNKNOWN = "u"
-RESERVED = {UNKNOWN, *CONSTANTS, *FUNCTIONS}  # names a variable or parameter may not take
+RESERVED = {UNKNOWN, *CONSTANTS, *FUNCTIONS, *FUNCTIONS_OF_TWO}  # names a variable or parameter may not take
 
 Compiled = Callable[[Mapping[str, torch.Tensor]], torch.Tensor]
 
@@ -98,7 +114,7 @@ class Expression:
     """A parsed, whitelisted expression, compiled once; call it on inputs of shape (N, dim).
 
     `derivatives` lists the keys (see `derivative_key`) of u and the derivatives it names,
-    `evaluate(env)` computes it from tensors named in `env` (variables and canonical
+    `names` every variable, parameter and derivative it mentions, `evaluate(env)` computes it from tensors named in `env` (variables and canonical
     derivative names), keeping their dtype and shape.
     """
 
@@ -124,6 +140,7 @@ class Expression:
             raise ExpressionError(f"expression nested more than {MAX_DEPTH} levels deep")
         names: set[str] = set()
         self._check(self.tree, names, variables)
+        self.names = frozenset(names - set(CONSTANTS))
         if variables is None:
             if names & set(ONE_VARIABLE) and names & set(TWO_VARIABLES):
                 raise ExpressionError(f"{text!r} mixes x with x1/x2: use x alone, or x1 and x2")
@@ -145,7 +162,7 @@ class Expression:
             parts.append("u and its partial derivatives u_<variables> (e.g. u_"
                          + (f"{variables[0]}, u_{variables[0] * 2}" if variables else "x") + ")")
         return (", ".join(parts) + f", constants {', '.join(CONSTANTS)}, operators + - * / ** "
-                f"and functions {', '.join(FUNCTIONS)}")
+                f"and functions {', '.join(FUNCTIONS)} (one argument), {', '.join(FUNCTIONS_OF_TWO)} (two)")
 
     @property
     def dim(self) -> int:
@@ -180,11 +197,14 @@ class Expression:
         elif isinstance(node, ast.Call):
             if not isinstance(node.func, ast.Name):
                 raise self._fail(f"{_describe(node.func)} is not allowed")
-            if node.func.id not in FUNCTIONS:
+            arity = 1 if node.func.id in FUNCTIONS else 2 if node.func.id in FUNCTIONS_OF_TWO else None
+            if arity is None:
                 raise self._fail(f"function {node.func.id!r} is not allowed")
-            if node.keywords or len(node.args) != 1:
-                raise ExpressionError(f"{self.text!r}: {node.func.id}() takes exactly one argument")
-            self._check(node.args[0], names, variables)
+            if node.keywords or len(node.args) != arity:
+                raise ExpressionError(f"{self.text!r}: {node.func.id}() takes exactly "
+                                      f"{'one argument' if arity == 1 else 'two arguments'}")
+            for arg in node.args:
+                self._check(arg, names, variables)
         else:
             raise self._fail(f"{_describe(node)} is not allowed")
 
@@ -230,6 +250,15 @@ class Expression:
             if not callable(right):
                 return lambda env: op(left(env), right)
             return lambda env: op(left(env), right(env))
+        if node.func.id in FUNCTIONS_OF_TWO:
+            pick, left, right = FUNCTIONS_OF_TWO[node.func.id], *map(self._compile, node.args)
+            if not callable(left) and not callable(right):
+                return self._fold(pick, left, right)
+            if not callable(left):
+                return lambda env: pick(left, right(env))
+            if not callable(right):
+                return lambda env: pick(left(env), right)
+            return lambda env: pick(left(env), right(env))
         fn, arg = FUNCTIONS[node.func.id], self._compile(node.args[0])
         if not callable(arg):
             return self._fold(lambda a: fn(torch.tensor(a, dtype=torch.float64)).item(), arg)

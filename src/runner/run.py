@@ -1,9 +1,16 @@
-"""One run, start to finish: build the pieces from the config, fit, write the run directory."""
+"""One run, start to finish, and the one composition root: every config group becomes its object
+here, once, and objects go down from here; only the run record (summary.json, the trackers'
+config) sees the whole config.
+
+    build(cfg) -> Experiment       activation, init scheme, model, task, regularizer, optimizer,
+                                   each from its _target_; every bad value fails here in one line
+    run(cfg, run_dir)              lock the run directory, resolve the init and forecast it, train
+                                   (fit, then evaluate) or measure, write summary.json atomically
+"""
 
 from __future__ import annotations
 
 import ctypes
-import inspect
 import logging
 import os
 import signal
@@ -11,30 +18,33 @@ import socket
 import time
 import traceback
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import lightning as L
 import torch
-from hydra.utils import get_object, instantiate
+from hydra.utils import instantiate as hydra_instantiate
 from lightning.pytorch.callbacks import TQDMProgressBar
 from lightning.pytorch.loggers import Logger
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 from omegaconf import DictConfig, OmegaConf
 
-from runner.theory import activations
-from runner.config import ConfigError, validate
-from runner.training.ensemble import EnsembleMLP
-from runner.theory.forecast import plan_init
+from runner import checks
+from runner.config import Settings, check_keys, check_missing, instantiate, instantiate_all
 from runner.faults import DiskFull, Interrupted, resume_checkpoint, run_dir_lock
-from runner.theory.init import Init
-from runner.training.loggers import build_loggers
-from runner.training.module import EnsembleModule
-from runner.training.callbacks import StopOnSignal
-from runner.training.regularizers import exact_spectral_norms
-from runner.results.summary import FINISHED, INTERRUPTED, convergence, member_stats, member_status, read_summary, run_status
 from runner.results.files import write_json_atomic
-from runner.tasks.base import Task
+from runner.results.summary import (FINISHED, INTERRUPTED, convergence, member_stats, member_status, read_summary,
+                                    run_status)
 from runner.results.tracking import report_to_trackers
+from runner.tasks.base import Networks, Task
+from runner.theory.activations import Activation
+from runner.theory.forecast import Forecast, resolve_init
+from runner.theory.init import Init
+from runner.training.callbacks import StopOnSignal
+from runner.training.ensemble import MLP
+from runner.training.module import EnsembleModule
+from runner.training.regularizers import NoRegularizer, exact_spectral_norms
 
 log = logging.getLogger("runner")
 
@@ -43,6 +53,9 @@ log = logging.getLogger("runner")
 # on every run (under SLURM, submitit already runs jobs through srun); real warnings still show.
 logging.getLogger("lightning.pytorch.utilities.rank_zero").setLevel(logging.WARNING)
 warnings.filterwarnings("ignore", message=r".*(Experiment logs directory|treespec|LeafSpec|`srun` command is available).*")
+
+# The config groups a run is built of; every other top-level key is a setting (runner.config.Settings).
+GROUPS = ("activation", "init", "model", "task", "regularizer", "optimizer", "trainer", "logger", "callbacks")
 
 
 def keep_freed_memory() -> None:
@@ -61,81 +74,109 @@ def keep_freed_memory() -> None:
         pass
 
 
-def build_task(cfg: DictConfig) -> Task:
-    """The task object from conf/task/*, with constructor errors turned into config errors (their
-    message names the key, or is prefixed with `task:`)."""
-    try:
-        return instantiate(cfg.task)
-    except Exception as exc:  # noqa: BLE001 - instantiate wraps the task's own ValueError
-        cause = str(exc.__cause__ or exc)
-        raise ConfigError(cause if cause.startswith("task.") else f"task: {cause}") from None
+@dataclass
+class Experiment:
+    """The objects one run is made of, each built once from its config group (`build`). The
+    trainer, loggers and callbacks need the run directory, so `run` builds them from `config`."""
+
+    settings: Settings
+    activation: Activation
+    init: object                 # a scheme of runner.theory.init (Gaussian, PyTorchDefault, Xavier, yours)
+    model: MLP
+    task: Task
+    regularizer: NoRegularizer
+    optimizer: Callable          # params -> torch.optim.Optimizer
+    epochs: int                  # trainer.max_epochs: one full-batch optimizer step each
+    dtype: torch.dtype           # the parameters': float64 under trainer.precision=64-true
+    config: DictConfig           # the whole config, for the run record and the run-time pieces
+
+    def networks(self, init: Init) -> Networks:
+        """The networks of this run as a measuring task draws them, at the resolved `init`."""
+        s = self.settings
+        return Networks(self.activation, init, self.model.depth, self.model.width, s.ensemble.size, s.seed,
+                        s.ensemble.member_offset)
+
+    def build_model(self, init: Init | None = None):
+        """The ensemble for the task, drawn by `init` (this run's init resolved, when not given)."""
+        if init is None:
+            init, _ = self.resolve_init()
+        s = self.settings
+        return self.model.build(self.task.in_dim, self.task.out_dim, self.activation, init, s.ensemble.size, s.seed,
+                                s.ensemble.member_offset, self.regularizer.dropout, self.dtype)
+
+    def resolve_init(self) -> tuple[Init, Forecast]:
+        """The init scheme resolved to numbers for this task's training inputs, and its forecast."""
+        return resolve_init(self.init, self.activation, self.task.network_inputs(), self.model.depth,
+                            self.model.width, self.task.in_dim)
 
 
-def build_model(cfg: DictConfig, task: Task, init: Init | None = None, dropout: float = 0.0) -> EnsembleMLP:
-    """The ensemble of conf/model for a task, initialized by `init` (cfg.init resolved for this
-    task's inputs by runner.theory.forecast.plan_init when not given). The runner passes what the
-    config does not hold: the task's input and output sizes, the activation object, the
-    ensemble, the init and the dtype."""
-    if init is None:
-        init, _ = plan_init(cfg, task.in_dim, task.network_inputs())
-    model = instantiate(cfg.model, _partial_=True)  # objects passed to instantiate itself become configs
-    return model(in_dim=task.in_dim, out_dim=task.out_dim, activation=activations.build(**cfg.activation), init=init,
-                 size=cfg.ensemble.size, seed=cfg.seed, member_offset=cfg.ensemble.member_offset, dropout=dropout,
-                 dtype=parameter_dtype(cfg))
-
-
-def build_callbacks(cfg: DictConfig, task: Task, run_dir: Path) -> list[L.Callback]:
-    """The Lightning callbacks of conf/callbacks, each given the pieces of this run its target
-    asks for by name (`task`, `run_dir`); a constructor's error is a config error naming it."""
-    runtime = {"task": task, "run_dir": run_dir}
-    callbacks = []
-    for name, node in (cfg.get("callbacks") or {}).items():
-        wants = inspect.signature(get_object(node._target_)).parameters
-        try:
-            callbacks.append(instantiate(node, _partial_=True)(**{k: v for k, v in runtime.items() if k in wants}))
-        except Exception as exc:  # noqa: BLE001 - instantiate wraps the callback's own ValueError
-            raise ConfigError(f"callbacks.{name}: {exc.__cause__ or exc}") from None
-    return callbacks
-
-
-def parameter_dtype(cfg: DictConfig) -> torch.dtype:
+def parameter_dtype(precision) -> torch.dtype:
     """float64 under trainer.precision=64-true, else float32. Building the model in its final
     dtype matters on resume: Lightning loads the checkpoint before converting precision."""
-    return torch.float64 if str(cfg.trainer.get("precision", "")).startswith("64") else torch.float32
+    return torch.float64 if str(precision or "").startswith("64") else torch.float32
 
 
-def job_identity(cfg: DictConfig, run_dir: Path, group: str | None = None) -> dict:
-    """Name, group and tags that trackers and summaries use to find and compare runs. The group
-    is logger.group when set, else `group` (a multirun's sweep directory name), else the
-    experiment or the task."""
-    tags = [f"task:{cfg.task.name}", f"activation:{cfg.activation.name}"]
-    if cfg.get("experiment_name"):
-        tags.append(f"experiment:{cfg.experiment_name}")
-    name = f"{cfg.task.name}-{cfg.activation.name}-s{cfg.seed}"
-    group = (cfg.get("logger") or {}).get("group") or group or cfg.get("experiment_name") or cfg.task.name
-    return {"name": name, "group": group,
-            "tags": tags + list(cfg.get("tags") or [])}
+def build(cfg: DictConfig) -> Experiment:
+    """Every object of the config, each from its `_target_`; a bad value fails here, before any
+    work, as a ConfigError naming its key. The optimizer is built once on a stand-in parameter so
+    that its constructor checks its arguments now."""
+    check_missing(cfg)
+    settings = Settings.of(cfg, GROUPS)
+    objects = {group: instantiate(cfg[group], group) for group in
+               ("activation", "init", "model", "task", "regularizer", "optimizer")}
+    try:
+        objects["optimizer"]([torch.nn.Parameter(torch.zeros(1))])
+    except checks.ConfigError as exc:
+        raise exc.under("optimizer") from None
+    check_keys(cfg.trainer, "trainer", ("logger", "callbacks", "default_root_dir"))
+    for name, node in (cfg.get("logger") or {}).items():
+        check_keys(node, f"logger.{name}", LOGGER_RUNTIME)
+    for name, node in (cfg.get("callbacks") or {}).items():
+        check_keys(node, f"callbacks.{name}", CALLBACK_RUNTIME)
+    epochs = checks.positive_int("trainer.max_epochs", cfg.trainer.get("max_epochs"))
+    return Experiment(settings, **objects, epochs=epochs, dtype=parameter_dtype(cfg.trainer.get("precision")),
+                      config=cfg)
 
 
-def train(cfg: DictConfig, task: Task, run_dir: Path, job: dict, stop: StopOnSignal,
-          ckpt_path: Path | None = None, resume_step: int | None = None,
-          loggers: list[Logger] | None = None, init: Init | None = None) -> tuple[EnsembleModule, L.Trainer]:
-    """Build the ensemble (initialized by `init`, else cfg.init resolved here), optimizer,
-    callbacks (conf/callbacks) and, unless given, loggers from the config and train, from
-    `ckpt_path` (a checked checkpoint at `resume_step`) when given. Interrupted on Ctrl-C/SIGTERM."""
-    regularizer = instantiate(cfg.regularizer)
-    model = build_model(cfg, task, init, dropout=regularizer.dropout)
-    module = EnsembleModule(model, task, regularizer, instantiate(cfg.optimizer), cfg.log_every)
-    if ckpt_path:
-        log.info("resuming from %s (step %d)", ckpt_path, resume_step)
-    elif cfg.resume:
-        log.info("resume=%s but no checkpoint in %s; starting from scratch", cfg.resume, run_dir / "checkpoints")
-    if loggers is None:
-        loggers = build_loggers(cfg, run_dir, job, resume_step)
-    callbacks = build_callbacks(cfg, task, run_dir)
+LOGGER_RUNTIME = ("run_dir", "resume_step", "job", "run_config")  # what a logger's constructor may ask for
+CALLBACK_RUNTIME = ("task", "run_dir")                         # and a callback's
+
+
+@dataclass(frozen=True)
+class JobIdentity:
+    """Name, group and tags that trackers and summaries use to find and compare runs."""
+
+    name: str
+    group: str
+    tags: list[str]
+
+
+def job_identity(exp: Experiment, group: str | None = None) -> JobIdentity:
+    """The group is `group` (a multirun's sweep directory name), else the experiment or the task
+    (a logger may set its own: logger.wandb.group)."""
+    s = exp.settings
+    tags = [f"task:{exp.task.name}", f"activation:{exp.activation.name}"]
+    if s.experiment_name:
+        tags.append(f"experiment:{s.experiment_name}")
+    return JobIdentity(f"{exp.task.name}-{exp.activation.name}-s{s.seed}",
+                       group or s.experiment_name or exp.task.name, tags + list(s.tags))
+
+
+def build_loggers(exp: Experiment, run_dir: Path, job: JobIdentity, resume_step: int | None = None) -> list[Logger]:
+    """conf/logger: each tracker of the run, given what its constructor asks for of this run."""
+    return instantiate_all(exp.config.get("logger"), "logger", run_dir=run_dir, resume_step=resume_step, job=job,
+                           run_config=OmegaConf.to_container(exp.config, resolve=True))
+
+
+def fit(exp: Experiment, init: Init, run_dir: Path, stop: StopOnSignal, loggers: list[Logger],
+        ckpt_path: Path | None = None) -> tuple[EnsembleModule, L.Trainer]:
+    """Build the ensemble (drawn by `init`), the callbacks (conf/callbacks, conf/progress) and the
+    trainer, and fit, from `ckpt_path` (a checked checkpoint) when given. Interrupted on Ctrl-C/SIGTERM."""
+    module = EnsembleModule(exp.build_model(init), exp.task, exp.regularizer, exp.optimizer, exp.settings.log_every)
+    callbacks = instantiate_all(exp.config.get("callbacks"), "callbacks", task=exp.task, run_dir=run_dir)
     bar = any(isinstance(callback, TQDMProgressBar) for callback in callbacks)
-    trainer: L.Trainer = instantiate(
-        cfg.trainer, logger=loggers or False, callbacks=[stop, *callbacks],
+    trainer: L.Trainer = hydra_instantiate(
+        exp.config.trainer, logger=loggers or False, callbacks=[stop, *callbacks],
         default_root_dir=str(run_dir), **({"enable_progress_bar": True} if bar else {}))
     try:
         trainer.fit(module, ckpt_path=str(ckpt_path) if ckpt_path else None)
@@ -145,88 +186,91 @@ def train(cfg: DictConfig, task: Task, run_dir: Path, job: dict, stop: StopOnSig
     return module, trainer
 
 
-def fit(cfg: DictConfig, task: Task, run_dir: Path, job: dict, stop: StopOnSignal, init: Init,
-        ckpt_path: Path | None = None, resume_step: int | None = None,
-        loggers: list[Logger] | None = None) -> tuple[dict, list[str], dict]:
-    """Train from `init`, then evaluate; return final per-member metrics (tensors), each member's
+def train(exp: Experiment, init: Init, run_dir: Path, stop: StopOnSignal, loggers: list[Logger],
+          ckpt_path: Path | None = None) -> tuple[dict, list[str], dict]:
+    """Fit from `init`, then evaluate; return final per-member metrics (tensors), each member's
     status and the members' training loss at the logged epochs (EnsembleModule.loss_history)."""
-    module, trainer = train(cfg, task, run_dir, job, stop, ckpt_path, resume_step, loggers, init)
+    module, trainer = fit(exp, init, run_dir, stop, loggers, ckpt_path)
     model = module.model
     model.eval()
-    metrics = dict(task.evaluate(model))
+    metrics = dict(exp.task.evaluate(model))
     metrics["final_train_loss"] = module.member_loss.cpu()
     metrics["initial_train_loss"] = module.initial_loss.cpu()
     metrics["zero_output_loss"] = module.zero_output_loss.cpu()
-    status = member_status(module.member_loss, module.initial_loss, module.zero_output_loss, cfg.blowup_factor)
+    status = member_status(module.member_loss, module.initial_loss, module.zero_output_loss,
+                           exp.settings.blowup_factor)
     for i, sigma in enumerate(exact_spectral_norms(model)):
         metrics[f"spectral_norm/layer{i + 1}"] = sigma.cpu()
-    task.save_outputs(model, run_dir, label=f"{cfg.activation.name}")
+    exp.task.save_outputs(model, run_dir, label=exp.activation.name)
     for logger in trainer.loggers:
         logger.finalize("success")
     return metrics, status, module.loss_history()
 
 
-def run(cfg: DictConfig, run_dir: Path, overrides: list[str] | None = None,
-        group: str | None = None) -> dict:
-    """Validate, train (or measure) and write summary.json atomically; return the summary.
+def run(cfg: DictConfig, run_dir: Path, overrides: list[str] | None = None, group: str | None = None) -> dict:
+    """Build, train (or measure) and write summary.json atomically; return the summary.
 
-    Before training, cfg.init is resolved to numbers (init.C_W=auto from the theory; the config
-    stays as written) and the kernel of the training inputs is forecast through the depth: both
-    logged, and in the summary (`resolved_init`, `init_forecast`).
+    Before training, the init scheme is resolved to numbers (init.C_W=auto from the theory; the
+    config stays as written) and the kernel of the training inputs is forecast through the depth:
+    both logged, and in the summary (`resolved_init`, `init_forecast`).
     One process at a time works in a run directory (run_dir/.lock, else RunDirInUse). A trained
     run is `completed` when every member trained, else `partly_diverged` or `diverged`
-    (runner.results.summary.member_status: non-finite, blown up past blowup_factor, or no better than the
-    zero function), and records each member's loss history and whether it converged
-    (runner.results.summary.convergence, by convergence_tail and convergence_tol); Ctrl-C or SIGTERM
-    records `interrupted` and raises Interrupted; other failures are recorded as `failed` and re-raised.
-    Once summary.json is written, the active trackers (W&B, TensorBoard) get it too (runner.results.tracking).
+    (runner.results.summary.member_status: non-finite, blown up past blowup_factor, or no better
+    than the zero function), and records each member's loss history and whether it converged
+    (runner.results.summary.convergence); Ctrl-C or SIGTERM records `interrupted` and raises
+    Interrupted; other failures are recorded as `failed` and re-raised. Once summary.json is
+    written, the active trackers (W&B, TensorBoard) get it too (runner.results.tracking).
     """
+    exp = build(cfg)
     run_dir = Path(run_dir)
-    validate(cfg)
     with run_dir_lock(run_dir), StopOnSignal() as stop:
-        return run_locked(cfg, run_dir, overrides, group, stop)
+        return run_locked(exp, run_dir, overrides, group, stop)
 
 
-def run_locked(cfg: DictConfig, run_dir: Path, overrides: list[str] | None, group: str | None,
+def run_locked(exp: Experiment, run_dir: Path, overrides: list[str] | None, group: str | None,
                stop: StopOnSignal) -> dict:
     """run() once it holds the run directory; resume=true starts from the newest whole checkpoint."""
-    task = build_task(cfg)
+    s, task = exp.settings, exp.task
     previous = read_summary(run_dir)
-    if cfg.skip_completed and previous and previous.get("status") in FINISHED:
+    if s.skip_completed and previous and previous.get("status") in FINISHED:
         log.info("skip_completed: %s already finished (%s)", run_dir, previous["status"])
         return previous
-    init, init_forecast = plan_init(cfg, task.in_dim, task.network_inputs())
+    init, init_forecast = exp.resolve_init()
     if task.trains:
         (log.info if init_forecast.verdict == "stable" and not init_forecast.note else log.warning)(
             init_forecast.line())
     ckpt_path, resume_step = None, None
-    if cfg.resume and task.trains:
-        fresh_if_corrupt = cfg.resume == "fresh_if_corrupt"
-        ckpt_path, resume_step = resume_checkpoint(run_dir / "checkpoints", fresh_if_corrupt)
+    if s.resume and task.trains:
+        ckpt_path, resume_step = resume_checkpoint(run_dir / "checkpoints", s.resume == "fresh_if_corrupt")
         stop.epoch = resume_step or 0  # one optimizer step per epoch
-    job = job_identity(cfg, run_dir, group)
-    loggers = build_loggers(cfg, run_dir, job, resume_step)
-    summary = {"status": "running", "task": cfg.task.name, "activation": cfg.activation.name,
-               "overrides": list(overrides or []), "seed": cfg.seed,
-               "ensemble_size": cfg.ensemble.size, "name": job["name"], "group": job["group"], "tags": job["tags"],
+        if ckpt_path:
+            log.info("resuming from %s (step %d)", ckpt_path, resume_step)
+        else:
+            log.info("resume=%s but no checkpoint in %s; starting from scratch", s.resume, run_dir / "checkpoints")
+    job = job_identity(exp, group)
+    loggers = build_loggers(exp, run_dir, job, resume_step)
+    summary = {"status": "running", "task": task.name, "activation": exp.activation.name,
+               "overrides": list(overrides or []), "seed": s.seed,
+               "ensemble_size": s.ensemble.size, "name": job.name, "group": job.group, "tags": job.tags,
                "host": socket.gethostname(), "slurm_job_id": os.environ.get("SLURM_JOB_ID"),
-               "init": OmegaConf.to_container(cfg.init, resolve=True), "resolved_init": init.as_dict(),
-               "init_forecast": init_forecast.as_dict()}
+               "init": OmegaConf.to_container(exp.config.init, resolve=True), "resolved_init": init.as_dict(),
+               "init_forecast": init_forecast.as_dict(),
+               "criticality": exp.activation.criticality.as_dict()}
     start = time.time()
     try:
-        L.seed_everything(cfg.seed, verbose=False)
+        L.seed_everything(s.seed, verbose=False)
         keep_freed_memory()
-        if cfg.get("threads"):
-            torch.set_num_threads(cfg.threads)
+        if s.threads:
+            torch.set_num_threads(s.threads)
         if task.trains:
-            metrics, members, history = fit(cfg, task, run_dir, job, stop, init, ckpt_path, resume_step, loggers)
+            metrics, members, history = train(exp, init, run_dir, stop, loggers, ckpt_path)
             summary["member_status"] = members
             summary["diverged_members"] = sum(m != "ok" for m in members)
             summary["status"] = run_status(members)
             summary["loss_history"] = history
-            summary.update(convergence(history, cfg.convergence_tail, cfg.convergence_tol))
+            summary.update(convergence(history, s.convergence_tail, s.convergence_tol))
         else:
-            metrics = task.run(cfg, run_dir, init)
+            metrics = task.measure(exp.networks(init), run_dir)
             summary["status"] = "completed"
         summary["metrics"] = {name: member_stats(values) for name, values in metrics.items()}
     except Interrupted as exc:
@@ -238,7 +282,7 @@ def run_locked(cfg: DictConfig, run_dir: Path, overrides: list[str] | None, grou
         raise
     finally:
         summary["duration_s"] = round(time.time() - start, 3)
-        summary["config"] = OmegaConf.to_container(cfg, resolve=True)
+        summary["config"] = OmegaConf.to_container(exp.config, resolve=True)
         try:
             write_json_atomic(run_dir / "summary.json", summary)
         except DiskFull:  # when the run already fails, its own error (maybe this disk) goes on

@@ -9,6 +9,7 @@ it again finishes what a killed run left and skips what is done.
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 import subprocess
@@ -21,13 +22,13 @@ import numpy as np
 import torch
 from hydra import compose as hydra_compose
 from hydra import initialize_config_dir
-from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
 from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.core.override_parser.types import Override
 from omegaconf import OmegaConf
 
 from runner.config import CONF_DIR, compose
+from runner.run import Experiment, build, fit, keep_freed_memory, run
 from runner.training.callbacks import StopOnSignal
-from runner.run import build_task, job_identity, keep_freed_memory, run, train
 
 ROOT = Path(CONF_DIR).parent
 LIGHTNING_STEP_S = 1e-3  # Lightning's own cost per training step on CPU: the GPU estimate's floor
@@ -52,31 +53,40 @@ def load_alpha(plan: dict, scale: str) -> float:
     return float(alpha)
 
 
+def expand(overrides: list[Override]) -> list[list[str]]:
+    """The jobs of Hydra's basic sweeper: per key its last override (a sweep gives one value per
+    job), then every combination, in the order the basic sweeper launches them."""
+    last: dict[str, list[str]] = {}
+    for override in overrides:
+        key = override.get_key_element()
+        values = list(override.sweep_string_iterator()) if override.is_sweep_override() else [
+            override.get_value_element_as_str()]
+        last[key] = [f"{key}={value}" for value in values]
+    return [list(job) for job in itertools.product(*last.values())]
+
+
 def sweep_jobs(experiment: str, overrides: list[str]) -> list[list[str]]:
     """The override lists of every job of `python -m runner -m experiment=<experiment> <overrides>`:
-    the preset's hydra.sweeper.params, then the command line (which replaces a swept key), expanded
-    by Hydra's basic sweeper itself (BasicSweeper.split_arguments)."""
+    the preset's hydra.sweeper.params, then the command line (which replaces a swept key)."""
     parser = OverridesParser.create()
     fixed = [o.input_line for o in parser.parse_overrides(overrides) if not o.is_sweep_override()]
     with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
         cfg = hydra_compose("config", [f"experiment={experiment}", *fixed], return_hydra_config=True)
     params = [f"{k}={v}" for k, v in (cfg.hydra.sweeper.get("params") or {}).items()]
     arguments = parser.parse_overrides([*params, f"experiment={experiment}", *overrides])
-    return BasicSweeper.split_arguments(arguments, max_batch_size=None)[0]
+    return expand(arguments)
 
 
 def work(job_overrides: list[str]) -> tuple[float, int]:
-    """(relative work, training steps) of one job: steps x members x network inputs x width^2 x
-    depth (x C_W values x widths for tasks that draw networks for several). Only ratios between
+    """(relative work, training steps) of one job: steps x members x depth x the task's cost of one
+    step (Task.cost: network inputs x width², or what a measuring task draws). Only ratios between
     scales of one sweep are used, so each task's constant factor cancels."""
-    cfg = compose(*job_overrides)
-    task = build_task(cfg)
-    inputs = task.network_inputs()
-    steps = int(cfg.trainer.max_epochs) if task.trains else 1
-    points = len(inputs) if inputs is not None else 1 + int(cfg.task.get("n_random_inputs") or 0)
-    widths = list(cfg.task.get("widths") or [cfg.model.width])
-    cws = len(cfg.task.get("C_W_values") or [1])
-    size = steps * cfg.ensemble.size * points * cfg.model.depth * sum(w * w for w in widths) * cws
+    return job_work(build(compose(*job_overrides)))
+
+
+def job_work(exp: Experiment) -> tuple[float, int]:
+    steps = exp.epochs if exp.task.trains else 1
+    size = steps * exp.settings.ensemble.size * exp.model.depth * exp.task.cost(exp.model.width)
     return float(size), steps
 
 
@@ -86,12 +96,12 @@ def time_training(*overrides: str, epochs: int) -> float:
     loggers, no progress lines, one checkpoint at the end, a throwaway directory, and the
     allocator setting every run gets."""
     keep_freed_memory()
-    cfg = compose("trainer=cpu", "logger=none", "progress_every=1000000", *overrides,
-                  f"trainer.max_epochs={epochs}", f"checkpoint_every={epochs}")
-    task = build_task(cfg)
+    exp = build(compose("trainer=cpu", "logger=none", "progress_every=1000000", *overrides,
+                        f"trainer.max_epochs={epochs}", f"checkpoint_every={epochs}"))
     with tempfile.TemporaryDirectory() as tmp, StopOnSignal() as stop:
         start = time.perf_counter()
-        train(cfg, task, Path(tmp), job_identity(cfg, Path(tmp)), stop)
+        init, _ = exp.resolve_init()
+        fit(exp, init, Path(tmp), stop, loggers=[])
         return time.perf_counter() - start
 
 
@@ -126,14 +136,14 @@ PROBE_STEPS = (3, 23)   # a job kind's step time: (t(23 steps) - t(3 steps)) / 2
 PROBE_KINDS = 12        # at most this many job kinds timed per sweep; the others take the mean of their size's
 
 
-def job_kind(job_overrides: list[str], cfg) -> tuple:
+def job_kind(exp: Experiment) -> tuple:
     """What sets a job's cost per step: its work per step (members x points x width^2 x depth,
-    `work`), the task, the activation, the penalty and the optimizer (targets, seeds and learning
+    `job_work`), the task, the activation, the penalty and the optimizer (targets, seeds and learning
     rates of one size cost the same)."""
-    size, steps = work(job_overrides)
-    reg = cfg.get("regularizer") or {}
-    return (size / max(steps, 1), cfg.task.name, cfg.activation.name, reg.get("_target_"), bool(reg.get("coef")),
-            cfg.optimizer.get("_target_"))
+    size, steps = job_work(exp)
+    reg = exp.regularizer
+    return (size / max(steps, 1), exp.task.name, exp.activation.label, type(reg).__name__,
+            bool(getattr(reg, "coef", 0)), getattr(exp.optimizer, "func", exp.optimizer))
 
 
 def probe_sweep(spec: dict, job_overrides: list[str]) -> tuple[list[float], str]:
@@ -143,8 +153,8 @@ def probe_sweep(spec: dict, job_overrides: list[str]) -> tuple[list[float], str]
     length (task, evaluation, plots, summary) for what a job costs besides training. Tasks that
     train nothing run their first job whole."""
     jobs = sweep_jobs(spec["experiment"], spec["overrides"])
-    cfgs = [compose(*job, *job_overrides) for job in jobs]
-    job_kinds = [job_kind([*job, *job_overrides], cfg) for job, cfg in zip(jobs, cfgs)]
+    exps = [build(compose(*job, *job_overrides)) for job in jobs]
+    job_kinds = [job_kind(exp) for exp in exps]
     kinds = list(dict.fromkeys(job_kinds))
     by_size = list(dict.fromkeys([*{k[0]: k for k in reversed(kinds)}.values(), *kinds]))  # each size first
     probed = by_size[:PROBE_KINDS]
@@ -156,7 +166,7 @@ def probe_sweep(spec: dict, job_overrides: list[str]) -> tuple[list[float], str]
         i = first[kind]
         overrides = [*jobs[i], *job_overrides]
         with tempfile.TemporaryDirectory() as tmp:
-            if not build_task(cfgs[i]).trains:
+            if not exps[i].task.trains:
                 start = time.perf_counter()
                 run(compose(*overrides, "logger=none"), Path(tmp))
                 whole[kind] = time.perf_counter() - start
@@ -176,13 +186,13 @@ def probe_sweep(spec: dict, job_overrides: list[str]) -> tuple[list[float], str]
         return (float(np.mean([per_kind[k][0] for k in kinds])), float(np.mean([per_kind[k][1] for k in kinds])))
 
     times = []
-    for cfg, kind in zip(cfgs, job_kinds):
+    for exp, kind in zip(exps, job_kinds):
         if kind in whole or (not per_kind and whole):
             times.append(whole.get(kind, np.mean(list(whole.values()))))
         else:
             same_size = [k for k in per_kind if k[0] == kind[0]]
             setup, step = per_kind.get(kind) or mean(same_size or list(per_kind))
-            times.append(extra + setup + int(cfg.trainer.max_epochs) * step)
+            times.append(extra + setup + exp.epochs * step)
     note = f"{len(probed)} of {len(kinds)} job kinds timed" if len(probed) < len(kinds) else f"{len(kinds)} job kinds timed"
     return times, note
 

@@ -1,4 +1,5 @@
-"""Comparison plots of a sweep's jobs: loss curves, fits of f and f', heat maps, group curves."""
+"""Comparison plots of a sweep's jobs: loss curves, fits of f and f', heat maps, group curves,
+and every member's value per activation."""
 
 from __future__ import annotations
 
@@ -7,8 +8,9 @@ from pathlib import Path
 
 import numpy as np
 
-from runner.results.files import pyplot, save_figure
-from runner.results.jobs import Job
+from runner.results.files import pyplot, save_figure, write_json_atomic
+from runner.results.jobs import Job, collect
+from runner.results.summary import FINISHED, median_member, member_stats
 from runner.results.tables import groups, label, pivot
 
 
@@ -64,12 +66,8 @@ def _load_predictions(job: Job) -> dict | None:
 
 
 def _median_member(pred: dict, ok: list[bool]) -> int:
-    """The member with the median test error among the ok members (any member when none is ok)."""
-    err = ((pred["y_pred"] - pred["y_true"][None]) ** 2).mean(axis=(1, 2))
-    if len(ok) == len(err) and any(ok):
-        err = np.where(ok, err, np.inf)
-    err = np.where(np.isfinite(err), err, np.inf)
-    return int(np.argsort(err)[(np.isfinite(err).sum() - 1) // 2 if np.isfinite(err).any() else 0])
+    """The member with the median test error among the ok members (runner.results.summary.median_member)."""
+    return median_member(((pred["y_pred"] - pred["y_true"][None]) ** 2).mean(axis=(1, 2)), ok)
 
 
 def plot_function_fits(jobs: list[Job], rows: str, cols: str, plot_dir: Path) -> list[Path]:
@@ -188,3 +186,33 @@ def plot_group_curves(jobs: list[Job], by: list[str], path: Path) -> bool:
         save_figure(fig, path)
     plt.close(fig)
     return bool(drawn)
+
+
+def compare_sweep(sweep_dir: Path, metric: str = "rel_l2") -> dict[str, list[float]] | None:
+    """Every ok member's `metric` (runner.results.jobs.Job.members: the members every table counts)
+    of every run below `sweep_dir` that trained to the end, per activation; plot them side by side
+    (plots/<metric>_by_activation.png) and write the numbers as JSON."""
+    sweep_dir = Path(sweep_dir)
+    by_activation: dict[str, list[float]] = {}
+    for job in collect([sweep_dir]) if sweep_dir.is_dir() else []:
+        if job.status not in FINISHED or metric not in job.summary.get("metrics", {}):
+            continue
+        values = [v for v in job.members(metric) if v is not None]
+        by_activation.setdefault(job.summary["activation"], []).extend(values)
+    if not by_activation:
+        return None
+    medians = {name: member_stats(vals)["median"] for name, vals in by_activation.items()}
+    names = sorted(by_activation, key=lambda a: np.inf if medians[a] is None else medians[a])
+    plt = pyplot()
+    fig, ax = plt.subplots(figsize=(1.4 * len(names) + 2, 3.8))
+    for i, name in enumerate(names):
+        vals = by_activation[name]
+        ax.scatter(np.full(len(vals), i), vals, color=f"C{i}", alpha=0.7)
+        if vals:
+            ax.hlines(medians[name], i - 0.3, i + 0.3, color=f"C{i}", lw=2)
+    ax.set_xticks(range(len(names)), names)
+    ax.set(yscale="log", ylabel=metric, title=f"{metric} per activation (line: median)")
+    fig.tight_layout()
+    save_figure(fig, sweep_dir / "plots" / f"{metric}_by_activation.png")
+    write_json_atomic(sweep_dir / f"{metric}_by_activation.json", by_activation)
+    return by_activation

@@ -127,3 +127,15 @@ def read_summary(run_dir: Path) -> dict | None:
     if not path.exists():
         return None
     return json.loads(path.read_text())
+
+
+def median_member(values, ok=None) -> int:
+    """The member with the median of `values` (one per member, e.g. its test error) among the
+    members that are ok (all when `ok` is None or none is) and finite; the lower one of the
+    middle two for an even count. The one choice of the member a plot shows for an ensemble."""
+    values = np.asarray(values, dtype=float).reshape(-1)
+    if ok is not None and len(ok) == len(values) and any(ok):
+        values = np.where(np.asarray(ok, dtype=bool), values, np.inf)
+    values = np.where(np.isfinite(values), values, np.inf)
+    finite = int(np.isfinite(values).sum())
+    return int(np.argsort(values, kind="stable")[(finite - 1) // 2 if finite else 0])

@@ -159,14 +159,14 @@ def wandb_target(jobs: list[Job], out: Path) -> dict:
     from runner.config import CONF_DIR
     from runner.training.loggers import wandb_mode
 
-    settings = next((job.summary["config"]["logger"] for job in jobs
-                     if job.summary.get("config", {}).get("logger", {}).get("kind") == "wandb"), None)
+    settings = next((logger["wandb"] for job in jobs
+                     if "wandb" in (logger := (job.summary.get("config") or {}).get("logger") or {})), None)
     if settings is None:
-        settings = OmegaConf.to_container(OmegaConf.load(Path(CONF_DIR) / "logger" / "wandb.yaml"))
+        settings = OmegaConf.to_container(OmegaConf.load(Path(CONF_DIR) / "logger" / "wandb.yaml"))["wandb"]
     group_names = {job.summary["group"] for job in jobs if job.summary.get("group")}
     return {"project": settings.get("project") or "runner", "entity": settings.get("entity"),
             "mode": wandb_mode(settings.get("mode") or "auto"),
-            "group": group_names.pop() if len(group_names) == 1 else out.name}
+            "group": settings.get("group") or (group_names.pop() if len(group_names) == 1 else out.name)}
 
 
 def _number(text: str) -> float | None:

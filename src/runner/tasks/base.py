@@ -2,21 +2,40 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from runner.training.ensemble import EnsembleMLP
+from runner.theory.activations import Activation
 from runner.theory.init import Init
+from runner.training.ensemble import EnsembleMLP
+
+
+@dataclass(frozen=True)
+class Networks:
+    """The networks of a run as a measuring task draws them: the activation, the resolved init,
+    the architecture, and the ensemble's size and random streams (member k draws from stream
+    (seed, member_offset + k), as a trained ensemble's member k does)."""
+
+    activation: Activation
+    init: Init
+    depth: int
+    width: int
+    size: int
+    seed: int
+    member_offset: int = 0
 
 
 class Task:
     """One experiment: data, per-member loss, metrics and artifacts.
 
     Trained tasks implement `train_batch`, `loss`, `evaluate` and `save_outputs`; tasks that
-    train nothing (theory measurements) set `trains = False` and implement `run` instead.
-    All metrics are tensors of shape (K,): one value per ensemble member.
+    train nothing (theory measurements) set `trains = False` and implement `measure` instead.
+    All metrics are tensors of shape (K,): one value per ensemble member. A task of your own is a
+    subclass in your own module, named by `_target_` in your own conf/task/*.yaml; its constructor
+    checks its arguments (runner.checks) and takes a `name` (docs/extending.md).
     """
 
     name: str = "task"
@@ -38,6 +57,12 @@ class Task:
         batch = self.train_batch() if self.trains else {}
         return batch.get("x")
 
+    def cost(self, width: int) -> float:
+        """The work of one step per member and layer, relative to other runs (sweep estimates):
+        network inputs x width²."""
+        inputs = self.network_inputs()
+        return float(len(inputs) if inputs is not None else 1) * width**2
+
     def on_epoch_start(self, epoch: int) -> None:
         """Called before each training epoch (e.g. to resample PINN collocation points)."""
 
@@ -52,9 +77,9 @@ class Task:
     def save_outputs(self, model: EnsembleMLP, run_dir: Path, label: str) -> None:
         """Write predictions and plots into the run directory."""
 
-    def run(self, cfg, run_dir: Path, init: Init) -> dict[str, torch.Tensor]:
-        """Entry point for tasks with trains = False, with the run's resolved init
-        (runner.theory.forecast.plan_init); returns final metrics."""
+    def measure(self, networks: Networks, run_dir: Path) -> dict[str, torch.Tensor]:
+        """Entry point for tasks with trains = False: measure `networks` (the run's activation,
+        resolved init, architecture and ensemble), write outputs into run_dir, return final metrics."""
         raise NotImplementedError
 
 

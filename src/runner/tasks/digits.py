@@ -13,6 +13,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from runner import checks
 from runner.training.ensemble import EnsembleMLP
 from runner.tasks.base import Task
 from runner.results.files import pyplot, save_figure
@@ -25,8 +26,7 @@ class Digits(Task):
         from sklearn.datasets import load_digits
         from sklearn.model_selection import train_test_split
 
-        if not 0 < test_fraction < 1:
-            raise ValueError(f"task.test_fraction={test_fraction} is invalid: must be in (0, 1)")
+        checks.between("test_fraction", test_fraction, 0, 1, "()")
         self.name, self.in_dim, self.out_dim = name, 64, 10
         x, y = load_digits(return_X_y=True)
         x_tr, x_te, y_tr, y_te = train_test_split(x / 16.0, y, test_size=test_fraction,

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import torch
 
+from runner import checks
 from runner.training.ensemble import EnsembleMLP
 from runner.tasks.base import RegressionTask, grid
 from runner.results.files import pyplot, save_figure
@@ -25,11 +26,11 @@ class PowerExtrapolation(RegressionTask):
 
     def __init__(self, name: str, power: int, train_range: tuple[float, float], n_train: int,
                  eval_range: tuple[float, float], n_eval: int, normalize: bool):
-        self.name, self.power = name, power
-        self.train_range, self.eval_range = tuple(train_range), tuple(eval_range)
-        x = grid(*self.train_range, n_train)
-        super().__init__(x, x**power, normalize)
-        self.x_eval = grid(*self.eval_range, n_eval)
+        self.name, self.power = name, checks.positive_int("power", power)
+        self.train_range, self.eval_range = checks.interval("train_range", train_range), checks.interval("eval_range", eval_range)
+        x = grid(*self.train_range, checks.positive_int("n_train", n_train))
+        super().__init__(x, x**power, checks.boolean("normalize", normalize))
+        self.x_eval = grid(*self.eval_range, checks.positive_int("n_eval", n_eval))
         self.y_eval = self.x_eval**power
         lo, hi = self.train_range
         xe = self.x_eval[:, 0]

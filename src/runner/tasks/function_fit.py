@@ -22,8 +22,10 @@ import numpy as np
 import torch
 from torch.func import functional_call
 
+from runner import checks
 from runner.training.ensemble import EnsembleMLP
 from runner.expression import Expression, ExpressionError
+from runner.results.summary import median_member
 from runner.tasks.base import RegressionTask
 
 log = logging.getLogger(__name__)
@@ -139,12 +141,13 @@ class FunctionFit(RegressionTask):
         try:
             self.expression = Expression(text)
         except ExpressionError as exc:
-            raise ValueError(f"task.target={target!r} is invalid: {exc}") from None
+            raise checks.ConfigError("target", f"={target!r} is invalid: {exc}") from None
         for key, value in (("n_points", n_points), ("n_test", n_test), ("eval_chunk", eval_chunk),
                            ("tile", tile)):
-            if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 2):
-                raise ValueError(f"task.{key}={value!r} is invalid: must be an integer >= 2")
-        self.input_range = tuple(float(v) for v in input_range)
+            if value is not None and not (checks.is_int(value) and value >= 2):
+                raise checks.invalid(key, value, "an integer >= 2")
+        checks.boolean("compile", compile)
+        self.input_range = checks.interval("input_range", input_range)
         self.dim = self.expression.dim
         self.n_points = n_points
         self.n_test = n_test or 2 * n_points - 1
@@ -157,10 +160,10 @@ class FunctionFit(RegressionTask):
         y_test = self.expression(self.x_test)
         dy_test = self.expression.gradient(self.x_test)
         if not (torch.isfinite(y).all() and torch.isfinite(y_test).all() and torch.isfinite(dy_test).all()):
-            raise ValueError(f"task.target={target!r} ({text}) is not finite on input_range "
-                             f"{list(self.input_range)}")
+            raise checks.ConfigError("target", f"={target!r} ({text}) is not finite on input_range "
+                                     f"{list(self.input_range)}")
         dtype = torch.get_default_dtype()
-        super().__init__(x.to(dtype), y.unsqueeze(1).to(dtype), normalize)
+        super().__init__(x.to(dtype), y.unsqueeze(1).to(dtype), checks.boolean("normalize", normalize))
         self.x_test = self.x_test.to(dtype)
         self.y_test, self.dy_test = y_test.unsqueeze(1).to(dtype), dy_test.to(dtype)
 
@@ -232,7 +235,7 @@ class FunctionFit(RegressionTask):
             function_plots.plot_fit_1d(self.x_test[:, 0], self.y_test[:, 0], self.dy_test[:, 0],
                                        pred[..., 0], grad[..., 0], title, run_dir / "plots" / "fit.png")
         else:
-            member = int(self.mse(pred, self.y_test).argsort()[len(pred) // 2])  # the median member
+            member = median_member(self.mse(pred, self.y_test).numpy())
             function_plots.plot_contours_2d(
                 self.x_test, self.test_shape, self.y_test[:, 0], self.dy_test, pred[member, :, 0],
                 grad[member], f"{title} (member {member}, median test MSE)",

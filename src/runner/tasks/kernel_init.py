@@ -21,13 +21,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from runner.theory import activations
+from runner import checks
+from runner.results.files import pyplot, save_figure, save_npz_atomic, write_csv
+from runner.tasks.base import Networks, Task
 from runner.theory import recursions
 from runner.theory.measurements import mean_and_se, sample_init, vertex_direct, vertex_from_G
-from runner.results.files import pyplot, save_figure, save_npz_atomic
-from runner.theory.init import Init
-from runner.tasks.base import Task
-from runner.results.files import write_csv
 
 DTYPES = {"float64": torch.float64, "float32": torch.float32}
 
@@ -39,39 +37,47 @@ class KernelInit(Task):
 
     def __init__(self, name: str, x_fixed: list[float], n_random_inputs: int, input_std: float,
                  C_W_values: list | None, widths: list | None, chunk: int, dtype: str):
-        if dtype not in DTYPES:
-            raise ValueError(f"task.dtype={dtype!r}: choose one of {', '.join(DTYPES)}")
         self.name = name
-        self.x_fixed = torch.tensor([list(x_fixed)], dtype=torch.float64)
+        self.x_fixed = torch.tensor([checks.nonempty_list("x_fixed", x_fixed, checks.number, "numbers")],
+                                    dtype=torch.float64)
         self.in_dim = self.x_fixed.shape[1]
-        self.n_random, self.input_std = n_random_inputs, float(input_std)
-        self.C_W_values = [float(c) for c in C_W_values] if C_W_values else None
-        self.widths = [int(n) for n in widths] if widths else None
-        self.chunk, self.dtype = chunk, DTYPES[dtype]
+        self.n_random = checks.nonnegative_int("n_random_inputs", n_random_inputs)
+        self.input_std = checks.positive("input_std", input_std)
+        self.C_W_values = (checks.nonempty_list("C_W_values", C_W_values, checks.positive, "numbers > 0")
+                           if C_W_values is not None else None)
+        self.widths = (checks.nonempty_list("widths", widths, checks.positive_int, "integers >= 1")
+                       if widths is not None else None)
+        self.chunk = checks.positive_int("chunk", chunk)
+        self.dtype = DTYPES[checks.one_of("dtype", dtype, list(DTYPES))]
+
+    def cost(self, width: int) -> float:
+        """Every (C_W, width) ensemble on the fixed and random inputs."""
+        widths = self.widths or [width]
+        return float(1 + self.n_random) * sum(n * n for n in widths) * len(self.C_W_values or [1])
 
     def inputs(self, seed: int) -> torch.Tensor:
         gen = torch.Generator().manual_seed(seed)
         rand = torch.randn(self.n_random, self.in_dim, generator=gen, dtype=torch.float64) * self.input_std
         return torch.cat([self.x_fixed, rand])
 
-    def run(self, cfg, run_dir: Path, init: Init) -> dict[str, torch.Tensor]:
-        act = activations.build(**cfg.activation)
-        depth, M, C_b = cfg.model.depth, cfg.ensemble.size, init.C_b
+    def measure(self, networks: Networks, run_dir: Path) -> dict[str, torch.Tensor]:
+        act, init, depth, M = networks.activation, networks.init, networks.depth, networks.size
+        C_b = init.C_b
         C_Ws = self.C_W_values or [init.C_W]
         # the init's first-layer variance, unless C_W_values sweeps one C_W for every layer
         first = None if self.C_W_values else init.C_W_first
-        widths = self.widths or [cfg.model.width]
-        x = self.inputs(cfg.seed)
+        widths = self.widths or [networks.width]
+        x = self.inputs(networks.seed)
         K0 = (x**2).sum(1).numpy() / self.in_dim
         rows, metrics, arrays, results = [], {}, {}, []
         for C_W in C_Ws:
             K_th = recursions.kernel_flow(act, C_b, C_W, K0, depth, C_W_first=first)  # (N, L)
             for n in widths:
                 tag = f"cw{C_W:g}_n{n}"
-                stats = sample_init(act, x, depth, n, C_W, C_b, M, seed=cfg.seed,
-                                    member_offset=cfg.ensemble.member_offset, chunk=self.chunk,
+                stats = sample_init(act, x, depth, n, C_W, C_b, M, seed=networks.seed,
+                                    member_offset=networks.member_offset, chunk=self.chunk,
                                     dtype=self.dtype, C_W_first=first)
-                res = self.measure(act, stats, K_th, K0, C_b, C_W, n, depth, first)
+                res = self.layer_estimates(act, stats, K_th, K0, C_b, C_W, n, depth, first)
                 results.append((C_W, n, res))
                 for l in range(depth):
                     rows.append({"C_W": C_W, "width": n, "layer": l + 1,
@@ -99,7 +105,7 @@ class KernelInit(Task):
         self.plot(results, act, run_dir / "plots")
         return metrics
 
-    def measure(self, act, stats, K_th, K0, C_b, C_W, n, depth, first=None) -> dict[str, np.ndarray]:
+    def layer_estimates(self, act, stats, K_th, K0, C_b, C_W, n, depth, first=None) -> dict[str, np.ndarray]:
         """Per-layer theory and estimates for one (C_W, width) ensemble."""
         finite = stats.finite
         K_w, K_w_se = mean_and_se(stats.kernel[:, :, 0], finite)

@@ -24,6 +24,7 @@ import lightning as L
 import numpy as np
 import torch
 
+from runner import checks
 from runner.theory import recursions
 from runner.training.ensemble import EnsembleMLP
 from runner.theory.measurements import empirical_chi_perp, ensemble_cumulants
@@ -44,14 +45,14 @@ class KernelTraining(RegressionTask):
 
     def __init__(self, name: str, target: str, x_range: tuple[float, float], n_train: int, n_test: int,
                  normalize: bool, input_scale: float, data_seed: int):
-        if target not in TARGETS:
-            raise ValueError(f"task.target={target!r}: choose one of {', '.join(TARGETS)}")
-        self.name, self.target = name, target
-        gen = torch.Generator().manual_seed(data_seed)
-        lo, hi = x_range
+        self.name, self.target = name, checks.one_of("target", target, list(TARGETS))
+        gen = torch.Generator().manual_seed(checks.nonnegative_int("data_seed", data_seed))
+        lo, hi = checks.interval("x_range", x_range)
+        n_train, n_test = checks.positive_int("n_train", n_train), checks.positive_int("n_test", n_test)
         x = lo + (hi - lo) * torch.rand(n_train, 2, generator=gen)
-        super().__init__(x, TARGETS[target](x), normalize)
-        self.x_std = self.x_std / input_scale  # the network sees standardized inputs x input_scale
+        super().__init__(x, TARGETS[target](x), checks.boolean("normalize", normalize))
+        # the network sees standardized inputs x input_scale
+        self.x_std = self.x_std / checks.positive("input_scale", input_scale)
         side = max(2, round(math.sqrt(n_test)))
         g = torch.linspace(lo, hi, side)
         self.x_test = torch.cartesian_prod(g, g)
@@ -223,9 +224,9 @@ class KernelRecorder(L.Callback):
 
     def __init__(self, task: KernelTraining, epochs: list[int]):
         if not isinstance(task, KernelTraining):
-            raise ValueError(f"records the kernels of task=kernel_training, not of task {task.name!r}")
+            raise checks.ConfigError("", f": records the kernels of task=kernel_training, not of task {task.name!r}")
         self.task = task
-        self.epochs = sorted(int(e) for e in epochs)
+        self.epochs = sorted(checks.nonempty_list("epochs", epochs, checks.nonnegative_int, "integers >= 0"))
 
     def next_due(self, epoch: int) -> int:
         """The next recorded epoch after `epoch`: a training chunk ends there (EnsembleModule)."""

@@ -22,13 +22,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from runner.theory import activations
+from runner import checks
+from runner.results.files import pyplot, save_figure, write_csv
+from runner.tasks.base import Networks, Task
 from runner.theory import recursions
+from runner.theory.activations import Activation
 from runner.theory.measurements import sample_init
-from runner.results.files import pyplot, save_figure
-from runner.theory.init import Init
-from runner.tasks.base import Task
-from runner.results.files import write_csv
 
 FATES = ("vanishes", "stable", "explodes")
 
@@ -47,15 +46,18 @@ class PhaseDiagram(Task):
 
     def __init__(self, name: str, C_W_range: tuple[float, float], n_C_W: int, K0_range: tuple[float, float],
                  n_K0: int, C_b: float, band: float, margin: float, marks: list | None):
-        if band <= 1:
-            raise ValueError(f"task.band={band!r} is invalid: must be a number > 1")
+        if not (checks.is_real(band) and band > 1):
+            raise checks.invalid("band", band, "a number > 1")
         self.name = name
-        self.C_W = np.geomspace(*C_W_range, n_C_W)
-        self.K0 = np.geomspace(*K0_range, n_K0)
-        self.C_b, self.band, self.margin = float(C_b), float(band), float(margin)
+        C_W_range, K0_range = checks.interval("C_W_range", C_W_range), checks.interval("K0_range", K0_range)
+        checks.positive("C_W_range", C_W_range[0])
+        checks.positive("K0_range", K0_range[0])
+        self.C_W = np.geomspace(*C_W_range, checks.positive_int("n_C_W", n_C_W))
+        self.K0 = np.geomspace(*K0_range, checks.positive_int("n_K0", n_K0))
+        self.C_b, self.band, self.margin = checks.nonnegative("C_b", C_b), float(band), checks.nonnegative("margin", margin)
         self.marks = [dict(m) for m in marks or []]
 
-    def theory_log_ratio(self, act: activations.Activation, depth: int) -> np.ndarray:
+    def theory_log_ratio(self, act: Activation, depth: int) -> np.ndarray:
         """log K(L)/K(1) over the grid, shape (n_C_W, n_K0)."""
         with np.errstate(all="ignore"):
             K = recursions.kernel_flow(act, self.C_b, self.C_W[:, None], self.K0[None, :], depth)
@@ -74,12 +76,11 @@ class PhaseDiagram(Task):
                 out[f, i] = (codes == f).mean(0)
         return out
 
-    def run(self, cfg, run_dir: Path, init: Init) -> dict[str, torch.Tensor]:
-        act = activations.build(**cfg.activation)
-        depth, width, members = cfg.model.depth, cfg.model.width, cfg.ensemble.size
+    def measure(self, networks: Networks, run_dir: Path) -> dict[str, torch.Tensor]:
+        act, depth, width, members = networks.activation, networks.depth, networks.width, networks.size
         log_ratio = self.theory_log_ratio(act, depth)
         theory_fate = fate_codes(np.exp(log_ratio), self.band)
-        measured = self.measured_fractions(act, depth, width, members, cfg.seed)
+        measured = self.measured_fractions(act, depth, width, members, networks.seed)
         majority = measured.argmax(0)
         clear = np.abs(np.abs(log_ratio) - math.log(self.band)) > self.margin
         agreement = float((majority == theory_fate)[clear].mean()) if clear.any() else math.nan

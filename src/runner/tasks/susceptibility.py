@@ -14,15 +14,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from runner.theory import activations
-from runner.theory import recursions
+from runner import checks
 from runner.results.files import pyplot, save_figure, write_csv
-from runner.theory.init import Init
-from runner.tasks.base import Task
-
-
-def label(act: activations.Activation) -> str:
-    return f"{act.name}" + "".join(f"_{k}{v:g}" for k, v in act.params.items())
+from runner.tasks.base import Networks, Task
+from runner.theory import recursions
+from runner.theory.activations import Activation
 
 
 class Susceptibility(Task):
@@ -31,19 +27,24 @@ class Susceptibility(Task):
     trains = False
 
     def __init__(self, name: str, C_W_range: tuple[float, float], n_C_W: int, C_b: float, K0: float,
-                 layers: int, K_range: tuple[float, float], activations: list | None):
+                 layers: int, K_range: tuple[float, float], activations: list[Activation] | None):
         self.name = name
-        self.C_W = np.logspace(np.log10(C_W_range[0]), np.log10(C_W_range[1]), n_C_W)
-        self.C_b, self.K0, self.layers = float(C_b), float(K0), layers
-        self.K = np.logspace(np.log10(K_range[0]), np.log10(K_range[1]), 200)
-        self.specs = [dict(s) for s in activations] if activations else None
+        low, high = checks.interval("C_W_range", C_W_range)
+        checks.positive("C_W_range", low)
+        self.C_W = np.logspace(np.log10(low), np.log10(high), checks.positive_int("n_C_W", n_C_W))
+        self.C_b, self.K0 = checks.nonnegative("C_b", C_b), checks.positive("K0", K0)
+        self.layers = checks.positive_int("layers", layers)
+        low, high = checks.interval("K_range", K_range)
+        checks.positive("K_range", low)
+        self.K = np.logspace(np.log10(low), np.log10(high), 200)
+        if activations is not None and not all(isinstance(a, Activation) for a in activations):
+            raise checks.invalid("activations", activations, "null, or a list of activations (each with a _target_)")
+        self.activations = list(activations) if activations else None
 
-    def run(self, cfg, run_dir: Path, init: Init) -> dict[str, torch.Tensor]:
-        specs = self.specs or [dict(cfg.activation)]
+    def measure(self, networks: Networks, run_dir: Path) -> dict[str, torch.Tensor]:
         rows, curves, metrics = [], [], {}
-        for spec in specs:
-            act = activations.build(**spec)
-            tag = label(act)
+        for act in self.activations or [networks.activation]:
+            tag = act.label
             K_star = recursions.lowest_fixed_point(act, self.C_b, self.C_W)
             K_L = recursions.kernel_flow(act, self.C_b, self.C_W, self.K0, self.layers)[:, -1]
             with np.errstate(all="ignore"):
@@ -58,7 +59,7 @@ class Susceptibility(Task):
                                  "chi_perp_star": perp_s[i], "ratio_star": par_s[i] / perp_s[i],
                                  "K_L": K_L[i], "chi_par_L": par_L[i], "chi_perp_L": perp_L[i],
                                  "ratio_L": par_L[i] / perp_L[i]})
-            crit = recursions.critical_init(act)
+            crit = act.criticality
             has_fp = self.C_W[np.isfinite(K_star)]
             metrics[f"{tag}/ratio_at_smallest_K"] = torch.tensor([ratio_K[0]])
             metrics[f"{tag}/ratio_at_largest_K"] = torch.tensor([ratio_K[-1]])
@@ -83,7 +84,9 @@ class Susceptibility(Task):
                 with np.errstate(all="ignore"):
                     axes[row, 2].plot(self.C_W, par / perp, c, label=tag)
                 for col, what in enumerate(("χ∥", "χ⊥", "χ∥/χ⊥")):
-                    axes[row, col].set(xscale="log", yscale="log" if col < 2 else "linear",
+                    # a log axis needs a positive value (no C_W of the grid may have a fixed point)
+                    positive = any((np.isfinite(y) & (y > 0)).any() for y in (line.get_ydata() for line in axes[row, col].lines))
+                    axes[row, col].set(xscale="log", yscale="log" if col < 2 and positive else "linear",
                                        title=f"{what} {where}")
                 axes[row, 2].ticklabel_format(axis="y", useOffset=False)
         for ax in axes[1]:

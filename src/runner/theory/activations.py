@@ -1,116 +1,238 @@
-"""Activation functions, one object shared by the networks and by the theory.
+"""Activation functions: one object shared by the networks and by the theory.
 
-`build(name, **params)` returns an `Activation`: a torch callable plus the facts the
-infinite-width theory needs (where the function has a kink, its universality class).
+An `Activation` is a torch function applied elementwise, its kinks (where σ or a derivative
+jumps, so quadrature splits its integrals there), optionally a closed-form derivative, and the
+facts the infinite-width theory measures from it (`criticality`: PDLT's universality class and
+the critical initialization). Nothing about the theory is declared by hand: a researcher's own
+function gets the same treatment as a built-in.
+
+conf/activation/*.yaml names each by `_target_`:
+- the built-ins below (`relu`, `tanh`, `mrepu`, ...), each a factory of an Activation;
+- `Formula`: a formula in z written in the config (`activation=formula
+  activation.formula='z*tanh(softplus(z))'`), other keys its named parameters;
+- `Function`: a torch function of one tensor in the user's own module
+  (`activation=python activation.fn=mymodule.mish`), other keys its keyword arguments;
+- or a YAML of the user's own (`--config-dir`) whose `_target_` is any callable returning an
+  Activation (docs/extending.md).
 """
 
 from __future__ import annotations
 
+import importlib
 import math
-from dataclasses import dataclass, field
-from typing import Callable
+from collections.abc import Callable, Sequence
+from functools import cached_property
 
 import torch
 import torch.nn.functional as F
 
+from runner.checks import ConfigError, invalid, is_real, number, positive, positive_int
+from runner.expression import Expression, ExpressionError
 
-@dataclass(frozen=True)
+# Where an activation must be finite: every real z is asked for, this grid stands for them (the
+# theory integrates σ² over Gaussians of any variance, the networks evaluate it anywhere).
+PROBE = torch.cat([torch.zeros(1, dtype=torch.float64), torch.arange(-1000, 1001, dtype=torch.float64) / 100,
+                   torch.tensor([-1e3, -100.0, -30.0, 30.0, 100.0, 1e3], dtype=torch.float64)])
+
+
 class Activation:
-    """A scalar nonlinearity sigma(z) applied elementwise.
+    """A scalar nonlinearity σ(z) applied elementwise, with what the theory needs of it.
 
-    `kinks` lists the points where sigma or one of its derivatives jumps, so quadrature
-    can split its integrals there; `universality` is PDLT's class (ch. 5).
+    `kinks`: points where σ or one of its derivatives jumps (0 is always split, so ReLU needs
+    none); without them the theory still works, only less exactly. `derivative`: σ' in closed
+    form, else autograd (exact for every function torch differentiates). The constructor checks
+    that σ is an elementwise function, finite at 0 and defined on all of R (every z of PROBE).
     """
 
-    name: str
-    fn: Callable[[torch.Tensor], torch.Tensor]
-    params: dict = field(default_factory=dict)
-    kinks: tuple[float, ...] = ()
-    universality: str = "none"
+    def __init__(self, name: str, fn: Callable[[torch.Tensor], torch.Tensor], params: dict | None = None,
+                 kinks: Sequence[float] | None = (), derivative: Callable[[torch.Tensor], torch.Tensor] | None = None):
+        if not isinstance(name, str) or not name:
+            raise invalid("name", name, "a non-empty name")
+        if not callable(fn):
+            raise invalid("fn", fn, "a function of one tensor")
+        self.name, self.fn, self.params = name, fn, dict(params or {})
+        self.kinks = self._read_kinks(kinks)
+        self._derivative = derivative
+        self._check_defined()
+
+    @staticmethod
+    def _read_kinks(kinks) -> tuple[float, ...]:
+        items = [] if kinks is None else list(kinks) if isinstance(kinks, Sequence) and not isinstance(kinks, str) else None
+        if items is None or not all(is_real(k) and math.isfinite(k) for k in items):
+            raise invalid("kinks", kinks, "a list of numbers (where σ or a derivative jumps)")
+        return tuple(sorted({float(k) for k in items}))
+
+    def _check_defined(self) -> None:
+        """σ maps a tensor to one of its shape, finite at 0 and at every z of PROBE."""
+        try:
+            with torch.no_grad():
+                y = self.fn(PROBE)
+        except Exception as exc:  # noqa: BLE001 - whatever the user's function raises
+            raise ConfigError("", f": {self!r} cannot be evaluated on a float64 tensor: "
+                              f"{type(exc).__name__}: {exc}") from None
+        if not isinstance(y, torch.Tensor) or y.shape != PROBE.shape:
+            shape = tuple(y.shape) if isinstance(y, torch.Tensor) else type(y).__name__
+            raise ConfigError("", f": {self!r} is not elementwise: a tensor of shape {tuple(PROBE.shape)} "
+                              f"gave {shape}")
+        zero = float(y[0])  # PROBE[0] = 0
+        if not math.isfinite(zero):
+            raise ConfigError("", f": {self!r} is not finite at 0: σ(0) = {zero}")
+        bad = ~torch.isfinite(y)
+        if bad.any():
+            z = float(PROBE[bad][torch.argmin(PROBE[bad].abs())])
+            raise ConfigError("", f": {self!r} is not defined on all of R: σ({z:g}) = {float(y[bad][torch.argmin(PROBE[bad].abs())])}")
 
     def __call__(self, z: torch.Tensor) -> torch.Tensor:
         return self.fn(z)
 
     def derivative(self, z: torch.Tensor) -> torch.Tensor:
-        """sigma'(z) elementwise, by autograd (exact for every activation here)."""
+        """σ'(z) elementwise: the closed form when given, else autograd."""
+        if self._derivative is not None:
+            return self._derivative(z)
         with torch.enable_grad():
             z = z.detach().requires_grad_(True)
             (grad,) = torch.autograd.grad(self.fn(z).sum(), z)
         return grad
+
+    @cached_property
+    def criticality(self):
+        """PDLT's analysis of this σ, measured by the theory (runner.theory.recursions.critical_init):
+        its universality class, the critical (C_b, C_W) or why there is none, and χ∥/χ⊥ at small
+        and large K. Computed once per object."""
+        from runner.theory.recursions import critical_init
+
+        return critical_init(self)
+
+    @property
+    def label(self) -> str:
+        """The name and parameters as one identifier, e.g. mrepu_p2_shift1 (metric names, files)."""
+        return self.name + "".join(f"_{k}{v:g}" if is_real(v) else f"_{k}{v}" for k, v in self.params.items())
 
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v}" for k, v in self.params.items())
         return f"{self.name}({args})"
 
 
-def repu(z: torch.Tensor, p: int) -> torch.Tensor:
+# ---- the built-ins: conf/activation/<name>.yaml names each factory ------------------------------
+
+def relu(name: str = "relu") -> Activation:
+    return Activation(name, F.relu, derivative=lambda z: (z > 0).to(z.dtype))
+
+
+def leaky_relu(slope: float = 0.01, name: str = "leaky_relu") -> Activation:
+    slope = number("slope", slope)
+    return Activation(name, lambda z: F.leaky_relu(z, slope), {"slope": slope},
+                      derivative=lambda z: torch.where(z > 0, torch.ones_like(z), torch.full_like(z, slope)))
+
+
+def tanh(name: str = "tanh") -> Activation:
+    return Activation(name, torch.tanh, derivative=lambda z: 1 - torch.tanh(z) ** 2)
+
+
+def sin(name: str = "sin") -> Activation:
+    return Activation(name, torch.sin, derivative=torch.cos)
+
+
+def gelu(name: str = "gelu") -> Activation:
+    return Activation(name, F.gelu)
+
+
+def silu(name: str = "silu") -> Activation:
+    return Activation(name, F.silu)
+
+
+def softplus(name: str = "softplus") -> Activation:
+    return Activation(name, F.softplus, derivative=torch.sigmoid)
+
+
+def sigmoid(name: str = "sigmoid") -> Activation:
+    return Activation(name, torch.sigmoid)
+
+
+def elu(alpha: float = 1.0, name: str = "elu") -> Activation:
+    """ELU: smooth except a jump of σ'' at 0 (σ'(0) = 1 only when alpha = 1)."""
+    alpha = positive("alpha", alpha)
+    return Activation(name, lambda z: F.elu(z, alpha), {"alpha": alpha}, kinks=(0.0,))
+
+
+def repu(p: int = 2, name: str = "repu") -> Activation:
     """RePU_p(z) = max(0, z)^p; p = 1 is ReLU."""
-    return torch.clamp(z, min=0) ** p
+    p = positive_int("p", p)
+    return Activation(name, lambda z: torch.clamp(z, min=0) ** p, {"p": p}, kinks=(0.0,),
+                      derivative=lambda z: torch.where(z > 0, p * torch.clamp(z, min=0) ** (p - 1), 0.0))
 
 
-def mrepu(z: torch.Tensor, p: int, shift: float = 1.0) -> torch.Tensor:
+def mrepu(p: int = 2, shift: float = 1.0, name: str = "mrepu") -> Activation:
     """Modified RePU, MRePU_p(z) = z * max(0, z + shift)^p.
 
     Paper B's defining formula was lost in extraction; this is the working definition
     (docs/papers.md) because it fits every statement that survived: it is p-1 times
-    differentiable like RePU_p (the kink is at z = -shift), linear near 0 with sigma(0) = 0
-    and sigma'(0) = shift^p = 1, which puts it in the K* = 0 universality class (critical
-    C_W = 1), and its active branch is a degree p+1 polynomial.
+    differentiable like RePU_p (the kink is at z = -shift), linear near 0 with σ(0) = 0 and
+    σ'(0) = shift^p = 1, which puts it in the K* = 0 universality class (critical C_W = 1), and
+    its active branch is a degree p+1 polynomial.
     """
-    return z * torch.clamp(z + shift, min=0) ** p
+    p, shift = positive_int("p", p), positive("shift", shift)
+
+    def fn(z: torch.Tensor) -> torch.Tensor:
+        return z * torch.clamp(z + shift, min=0) ** p
+
+    def derivative(z: torch.Tensor) -> torch.Tensor:
+        active = torch.clamp(z + shift, min=0)
+        return torch.where(z + shift > 0, active**p + p * z * active ** (p - 1), 0.0)
+
+    return Activation(name, fn, {"p": p, "shift": shift}, kinks=(-shift,), derivative=derivative)
 
 
-def _positive_int(name: str, key: str, value) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"activation.{key}={value!r}: {name} needs a positive integer {key}")
-    return value
+# ---- a researcher's own -------------------------------------------------------------------------
+
+class Formula(Activation):
+    """σ written as a formula in z (runner.expression: + - * / **, numbers, pi, e, and functions
+    such as tanh, erf, sigmoid, softplus, relu, max, min); any other keyword is a named
+    parameter of the formula: Formula("z*sigmoid(beta*z)", beta=1.0)."""
+
+    def __init__(self, formula: str, name: str = "formula", kinks: Sequence[float] | None = None, **params):
+        for key, value in params.items():
+            if not is_real(value):
+                raise invalid(key, value, "a number (a parameter of the formula)")
+        try:
+            expression = Expression(formula, variables=("z",), params=params)
+        except ExpressionError as exc:
+            raise ConfigError("formula", f"={formula!r} is invalid: {exc}") from None
+        if "z" not in expression.names:
+            raise ConfigError("formula", f"={formula!r} is invalid: it does not mention z")
+        unused = [key for key in params if key not in expression.names]
+        if unused:
+            raise ConfigError(unused[0], f" is not a parameter of the formula {formula!r} (it does not use it)")
+        self.formula = expression.text
+
+        def fn(z: torch.Tensor) -> torch.Tensor:
+            return expression.evaluate({"z": z})
+
+        super().__init__(name, fn, {k: float(v) for k, v in params.items()}, kinks)
+
+    def __repr__(self) -> str:
+        return f"{self.name}({self.formula}" + "".join(f", {k}={v:g}" for k, v in self.params.items()) + ")"
 
 
-PARAMS = {"leaky_relu": ("slope",), "elu": ("alpha",), "repu": ("p",), "mrepu": ("p", "shift")}
+class Function(Activation):
+    """σ from a function of one tensor in the user's own module, by dotted path (importable from the
+    working directory or PYTHONPATH): Function("mymodule.mish"); any other keyword is passed to it."""
+
+    def __init__(self, fn: str | Callable, name: str | None = None, kinks: Sequence[float] | None = None, **params):
+        function = load_function(fn) if isinstance(fn, str) else fn
+        if not callable(function):
+            raise invalid("fn", fn, "a dotted path to a function of one tensor, e.g. mymodule.mish")
+        self.path = fn if isinstance(fn, str) else f"{function.__module__}.{function.__qualname__}"
+        call = (lambda z: function(z, **params)) if params else function
+        super().__init__(name or getattr(function, "__name__", "function"), call, params, kinks)
 
 
-def build(name: str, **params) -> Activation:
-    """The activation `name` with its parameters (e.g. build("mrepu", p=2, shift=1.0))."""
-    unknown = set(params) - set(PARAMS.get(name, ()))
-    if name in NAMES and unknown:
-        allowed = ", ".join(PARAMS.get(name, ())) or "none"
-        raise ValueError(f"activation.{sorted(unknown)[0]} is not a parameter of {name}; allowed: {allowed}")
-    if name == "relu":
-        return Activation("relu", F.relu, {}, (0.0,), "scale-invariant")
-    if name == "leaky_relu":
-        slope = float(params.get("slope", 0.01))
-        return Activation("leaky_relu", lambda z: F.leaky_relu(z, slope), {"slope": slope},
-                          (0.0,), "scale-invariant")
-    if name == "tanh":
-        return Activation("tanh", torch.tanh, {}, (), "K*=0")
-    if name == "sin":
-        return Activation("sin", torch.sin, {}, (), "K*=0")
-    if name == "gelu":
-        return Activation("gelu", F.gelu, {}, (), "half-stable")
-    if name == "silu":
-        return Activation("silu", F.silu, {}, (), "half-stable")
-    if name == "softplus":
-        return Activation("softplus", F.softplus, {}, (), "none")
-    if name == "sigmoid":
-        return Activation("sigmoid", torch.sigmoid, {}, (), "none")
-    if name == "elu":
-        alpha = float(params.get("alpha", 1.0))
-        # ELU is smooth except a jump of sigma'' at 0; sigma(0)=0, sigma'(0)=1 only when alpha=1.
-        return Activation("elu", lambda z: F.elu(z, alpha), {"alpha": alpha}, (0.0,),
-                          "K*=0" if math.isclose(alpha, 1.0) else "none")
-    if name == "repu":
-        p = _positive_int("repu", "p", params.get("p", 2))
-        return Activation("repu", lambda z: repu(z, p), {"p": p}, (0.0,),
-                          "scale-invariant" if p == 1 else "none")
-    if name == "mrepu":
-        p = _positive_int("mrepu", "p", params.get("p", 2))
-        shift = float(params.get("shift", 1.0))
-        if shift <= 0:
-            raise ValueError(f"activation.shift={shift}: mrepu needs shift > 0")
-        return Activation("mrepu", lambda z: mrepu(z, p, shift), {"p": p, "shift": shift},
-                          (-shift,), "K*=0")
-    raise ValueError(f"activation.name={name!r}: unknown; choose one of {', '.join(NAMES)}")
-
-
-NAMES = ("relu", "leaky_relu", "tanh", "sin", "gelu", "silu", "softplus", "sigmoid", "elu",
-         "repu", "mrepu")
+def load_function(path: str) -> Callable:
+    """The object at a dotted path `module.attribute`; a one-line error when it cannot be imported."""
+    module, _, attribute = str(path).rpartition(".")
+    if not module:
+        raise invalid("fn", path, "a dotted path module.function, e.g. mymodule.mish")
+    try:
+        return getattr(importlib.import_module(module), attribute)
+    except (ImportError, AttributeError) as exc:
+        raise ConfigError("fn", f"={path!r} cannot be imported: {type(exc).__name__}: {exc}") from None

@@ -58,6 +58,7 @@ class Forecast:
     chi_perp_in_band: bool
     deviation: float
     note: str = ""
+    criticality: str = ""  # the activation's measured class and critical C_W (Criticality.line)
 
     def as_dict(self) -> dict:
         """JSON-safe: inf and NaN become strings."""
@@ -76,7 +77,8 @@ class Forecast:
     def line(self) -> str:
         """One console line: settings, median input's first -> last kernel, verdict."""
         i = self.init
-        head = (f"kernel forecast ({self.activation}, {len(self.K[0])} layers, C_W_first {i['C_W_first']:.4g}, "
+        head = (f"kernel forecast ({self.activation}: {self.criticality}; {len(self.K[0])} layers, "
+                f"C_W_first {i['C_W_first']:.4g}, "
                 f"C_W {i['C_W']:.4g}, C_b {i['C_b']:.4g}{', auto' if self.auto else ''}): ")
         flows = ", ".join(f"{name} input {k[0]:.3g} -> {k[-1]:.3g}" for name, k in zip(INPUTS, self.K))
         fate = self.verdict if self.verdict == "stable" else f"{self.verdict} at layer {self.leaves_at}"
@@ -136,9 +138,9 @@ def forecast(act: Activation, K0: np.ndarray, init: Init, layers: int, auto: boo
         layer = int(np.argmax(out.any(0)))      # first layer where any input leaves
         row = int(np.argmax(np.abs(r[:, layer])))
         verdict, leaves_at = ("explodes" if r[row, layer] > 0 else "vanishes"), layer + 1
-    return Forecast(repr(act), asdict(init), auto, band, [float(k) for k in K0],
+    return Forecast(repr(act), init.as_dict(), auto, band, [float(k) for k in K0],
                     K.tolist(), P.tolist(), verdict, leaves_at,
-                    bool(np.abs(p).max() <= math.log(band)), float(deviation(K, P)), note)
+                    bool(np.abs(p).max() <= math.log(band)), float(deviation(K, P)), note, act.criticality.line())
 
 
 def _pick(dev: np.ndarray, signal: np.ndarray, band: float) -> int:
@@ -170,7 +172,7 @@ def choose_init(act: Activation, K0: np.ndarray, layers: int, C_W_first: float |
     band is kept)."""
     K0 = np.asarray(K0, dtype=float).copy()
     K0[1] = max(K0[1], 1e-12)  # the median input sets the first-layer scale
-    crit = recursions.critical_init(act)
+    crit = act.criticality
     has_critical = crit.exists and (crit.stable or crit.universality == "half-stable")
     if has_critical:
         C_W = crit.C_W if C_W is None else C_W
@@ -197,39 +199,12 @@ def choose_init(act: Activation, K0: np.ndarray, layers: int, C_W_first: float |
     return best, note
 
 
-def gaussian_equivalent(scheme: str, n0: int, width: int) -> Init:
-    """The variances of the framework schemes (pytorch: U(±1/sqrt(fan_in)) weights and biases;
-    xavier: Glorot uniform, zero biases) in the theory's convention, from the hidden layers'
-    fan-in (the output layer is forecast with the hidden layers' variances)."""
-    if scheme == "pytorch":
-        return Init(scheme, 1 / 3, 1 / 3, 1 / (3 * width))
-    if scheme == "xavier":
-        return Init(scheme, 2 * n0 / (n0 + width), 1.0, 0.0)
-    raise ValueError(f"init.scheme={scheme!r} has no Gaussian equivalent here")
-
-
-def plan_init(cfg, in_dim: int, inputs: torch.Tensor | None) -> tuple[Init, Forecast]:
-    """cfg.init resolved to numbers for this task (auto solved from the theory; null C_W_first
-    follows C_W, null C_b is 0), and the forecast of `inputs`, the network's training inputs,
-    through cfg's model. cfg itself is left as written.
-
-    Framework schemes (pytorch, xavier) resolve to their Gaussian-equivalent variances.
-    """
-    from runner.theory.activations import build
-
-    act = build(**cfg.activation)
+def resolve_init(scheme, activation: Activation, inputs: torch.Tensor | None, depth: int, width: int,
+                 in_dim: int) -> tuple[Init, Forecast]:
+    """The init scheme (runner.theory.init) resolved to numbers for this run (auto solved from the
+    theory), and the forecast of `inputs`, the network's training inputs, through `depth` hidden
+    layers and the output layer. The scheme itself is left as it was configured."""
     K0 = input_K0(inputs)
-    layers = cfg.model.depth + 1  # hidden layers and the output layer
-    init = cfg.init
-    if init.scheme != "critical":
-        values = gaussian_equivalent(init.scheme, in_dim, cfg.model.width)
-        return values, forecast(act, K0, values, layers)
-    auto = init.C_W == "auto"
-    note = ""
-    if auto:
-        values, note = choose_init(act, K0, layers, C_W_first=init.C_W_first, C_b=init.C_b)
-    else:
-        C_W = float(init.C_W)
-        values = Init("critical", float(init.C_W_first if init.C_W_first is not None else C_W), C_W,
-                      float(init.C_b or 0.0))
-    return values, forecast(act, K0, values, layers, auto=auto, note=note)
+    layers = depth + 1  # hidden layers and the output layer
+    init, note = scheme.resolve(activation, K0, layers, in_dim, width)
+    return init, forecast(activation, K0, init, layers, auto=scheme.auto, note=note)

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from runner.theory.activations import Activation
-from runner.theory.init import draw_layer, member_generator
+from runner.theory.init import Init, member_generator
 
 RUNAWAY_ORDERS = 10.0  # a kernel that moved this many decades from layer 1 has collapsed/exploded
 
@@ -62,13 +62,14 @@ def sample_init(act: Activation, x: torch.Tensor, depth: int, width: int, C_W: f
                 dtype: torch.dtype = torch.float64, C_W_first: float | None = None) -> InitStats:
     """Forward `members` freshly initialized MLPs (depth hidden layers of `width`) on inputs x (N, n0).
 
-    Weights are drawn as in `init.draw_layer` ('critical'), per member in float64, and the forward
+    Weights are drawn as `Init.draw` draws them (Gaussian), per member in float64, and the forward
     pass runs in `dtype` (float32 overflows where a float32-trained network would); the first
     layer's weight variance is C_W_first (default C_W). Non-finite
     values are kept, never raised: `InitStats.finite` says which members overflowed.
     """
     x = torch.as_tensor(x, dtype=torch.float64)
     N, n0 = x.shape
+    init = Init("critical", C_W if C_W_first is None else C_W_first, C_W, C_b)
     out = {k: np.empty((members, depth, N)) for k in ("kernel", "fourth", "G")}
     with torch.no_grad(), np.errstate(over="ignore", invalid="ignore"):
         for start in range(0, members, chunk):
@@ -78,7 +79,7 @@ def sample_init(act: Activation, x: torch.Tensor, depth: int, width: int, C_W: f
             for layer in range(depth):
                 fan_in = n0 if layer == 0 else width
                 c_w = C_W if layer or C_W_first is None else C_W_first
-                drawn = [draw_layer("critical", fan_in, width, g, c_w, C_b) for g in gens]
+                drawn = [init.draw(fan_in, width, g, first=layer == 0) for g in gens]
                 W = torch.stack([w for w, _ in drawn]).to(dtype)
                 b = torch.stack([b for _, b in drawn]).unsqueeze(1).to(dtype)
                 G = C_b + c_w * h.double().pow(2).mean(-1)

@@ -300,6 +300,10 @@ class Criticality:
     stable: bool | None = None
     a1: float | None = None
     reason: str = ""
+    K_small: float | None = None       # the ends of the K range measured,
+    K_large: float | None = None
+    ratio_small_K: float | None = None  # and χ∥/χ⊥ there
+    ratio_large_K: float | None = None
 
     def values(self) -> tuple[float, float]:
         """(C_b, C_W); raises ValueError with the reason where no criticality exists."""
@@ -309,6 +313,12 @@ class Criticality:
 
     def as_dict(self) -> dict:
         return asdict(self)
+
+    def line(self) -> str:
+        """'class K*=0, critical C_W 1' or 'class none, no criticality', for a console line."""
+        if not self.exists:
+            return f"class {self.universality}, no criticality"
+        return f"class {self.universality}, critical C_W {self.C_W:.4g}" + (f", C_b {self.C_b:.4g}" if self.C_b else "")
 
 
 def _a1(act: Activation, sigma1: float, K: float = 1e-3) -> float:
@@ -325,24 +335,29 @@ def critical_init(act: Activation, K_range: tuple[float, float] = (1e-8, 1e3),
     scale-invariant, K*=0 with a1 < 0, a nonzero K* (half-stable), K*=0 with a1 ≥ 0, none.
     """
     Ks = np.logspace(math.log10(K_range[0]), math.log10(K_range[1]), grid)
-    ratio = chi_par(act, Ks, 1.0) / chi_perp(act, Ks, 1.0)
+    with np.errstate(all="ignore"):
+        ratio = chi_par(act, Ks, 1.0) / chi_perp(act, Ks, 1.0)
     zero = torch.zeros((), dtype=torch.float64)
     s0, s1 = float(act(zero)), float(act.derivative(zero))
-    name = repr(act)
+    ends = {"K_small": float(Ks[0]), "K_large": float(Ks[-1]),
+            "ratio_small_K": float(ratio[0]), "ratio_large_K": float(ratio[-1])}
+
+    def found(*answer, **more) -> Criticality:
+        return Criticality(repr(act), *answer, **more, **ends)
 
     if np.all(np.isfinite(ratio)) and np.ptp(ratio) < tol * max(1.0, float(np.abs(ratio).max())):
         r = float(ratio.mean())
         if abs(r - 1) < tol:
-            return Criticality(name, "scale-invariant", True, 0.0, 1.0 / float(chi_perp(act, 1.0, 1.0)),
+            return found("scale-invariant", True, 0.0, 1.0 / float(chi_perp(act, 1.0, 1.0)),
                                None, r, stable=True)
-        return Criticality(name, "none", False, None, None, None, r, reason=(
+        return found("none", False, None, None, None, r, reason=(
             f"χ∥/χ⊥ = {r:.6g} for every K (a homogeneous activation of degree ≠ 1), so no "
             "(C_b, C_W) makes both susceptibilities 1; the kernel explodes or collapses "
             "double-exponentially with depth"))
     k0 = abs(s0) < 1e-15 and abs(s1) > 1e-15
     a1 = _a1(act, s1) if k0 else None
     if k0 and a1 < 0:
-        return Criticality(name, "K*=0", True, 0.0, 1.0 / s1**2, 0.0, 1.0, stable=True, a1=a1)
+        return found("K*=0", True, 0.0, 1.0 / s1**2, 0.0, 1.0, stable=True, a1=a1)
     gap = ratio - 1
     rejected = []
     # ratio -> 1 as K -> 0 for every smooth σ; sign flips of round-off size there are not roots
@@ -356,18 +371,18 @@ def critical_init(act: Activation, K_range: tuple[float, float] = (1e-8, 1e3),
         C_W = 1.0 / float(chi_perp(act, K, 1.0))
         C_b = K - C_W * float(kernel_map(act, K, 0.0, 1.0))
         if C_b >= -1e-9:
-            return Criticality(name, "half-stable", True, max(C_b, 0.0), C_W, K, 1.0, stable=False,
+            return found("half-stable", True, max(C_b, 0.0), C_W, K, 1.0, stable=False,
                                a1=a1, reason="χ∥ = 1 at K* with dχ∥/dK ≠ 0: the kernel approaches "
                                "K* from one side and leaves it on the other")
         rejected.append(f"K={K:.4g} needs C_b={C_b:.4g}")
     if k0:
-        return Criticality(name, "K*=0", True, 0.0, 1.0 / s1**2, 0.0, 1.0, stable=False, a1=a1,
+        return found("K*=0", True, 0.0, 1.0 / s1**2, 0.0, 1.0, stable=False, a1=a1,
                            reason=f"a1 = {a1:.4g} > 0: at C_W = {1 / s1**2:.4g} the kernel grows away "
                            "from K = 0 (K -> K + a1 K²); a nonzero fixed point needs C_W below it")
     reason = (f"χ∥/χ⊥ ≠ 1 for every K in [{K_range[0]:g}, {K_range[1]:g}] and σ(0) = {s0:.4g} ≠ 0"
               if not rejected else "χ∥ = χ⊥ only where the fixed point would need a negative bias "
               "variance (" + "; ".join(rejected) + ")")
-    return Criticality(name, "none", False, None, None, None, None, reason=reason)
+    return found("none", False, None, None, None, None, reason=reason)
 
 
 def universality_class(act: Activation) -> str:

@@ -1,5 +1,6 @@
 """The Lightning callbacks of a training run: progress lines (or a progress bar), checkpoints,
-and a clean stop on Ctrl-C or SIGTERM. conf/callbacks and conf/progress name them by _target_."""
+and a clean stop on Ctrl-C or SIGTERM. conf/callbacks and conf/progress name them by _target_;
+a constructor gets what it asks for of the run by name (`task`, `run_dir`)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ import lightning as L
 import torch
 from lightning.pytorch.callbacks import TQDMProgressBar
 
+from runner import checks
 from runner.faults import Interrupted
 from runner.results.files import atomic_path
 from runner.training.module import EnsembleModule, finite_stats
@@ -25,7 +27,7 @@ class EveryEpochs(L.Callback):
     """A callback due every `every` epochs: a training chunk ends at each multiple."""
 
     def __init__(self, every: int):
-        self.every = every
+        self.every = checks.positive_int("every", every)
 
     def next_due(self, epoch: int) -> int:
         return (epoch // self.every + 1) * self.every
@@ -91,7 +93,7 @@ class EpochBar(EveryEpochs, TQDMProgressBar):
 
     def __init__(self, every: int):
         TQDMProgressBar.__init__(self)
-        self.every = every
+        self.every = checks.positive_int("every", every)
 
     def on_train_start(self, trainer: L.Trainer, module: EnsembleModule) -> None:
         super().on_train_start(trainer, module)
@@ -138,16 +140,6 @@ class LastCheckpoint(EveryEpochs):
             logger.save()
         with atomic_path(self.path, previous=self.previous) as tmp:
             trainer.save_checkpoint(tmp, weights_only=False)
-
-
-def progress(kind: str, every: int) -> ProgressPrinter | EpochBar:
-    """The progress callback of `progress=`: log lines (`log`) or a terminal bar (`bar`), every
-    `every` epochs."""
-    if kind == "bar":
-        return EpochBar(every)
-    if kind == "log":
-        return ProgressPrinter(every)
-    raise ValueError(f"progress={kind!r} is invalid: must be one of log, bar")
 
 
 class StopOnSignal(L.Callback):

@@ -1,14 +1,37 @@
-"""EnsembleMLP: K independently initialized MLPs evaluated with batched matrix products."""
+"""The networks of a run: `MLP`, the architecture conf/model/*.yaml names by `_target_`, and the
+`EnsembleMLP` it builds, K independently initialized MLPs evaluated with batched matrix products."""
 
 from __future__ import annotations
 
 from contextlib import contextmanager
+from dataclasses import dataclass
 
 import torch
 from torch import nn
 
+from runner.checks import positive_int
 from runner.theory.activations import Activation
-from runner.theory.init import Init, draw_layer, member_generator
+from runner.theory.init import Init, member_generator
+
+
+@dataclass(frozen=True)
+class MLP:
+    """`depth` hidden layers of `width` units (conf/model). The forecast reads depth and width before
+    any network exists; `build` makes the ensemble once the runner knows the rest: the task's input
+    and output sizes, the activation, the resolved init, the ensemble's size and random streams,
+    dropout (from the regularizer) and the dtype (from the trainer's precision)."""
+
+    depth: int
+    width: int
+
+    def __post_init__(self):
+        positive_int("depth", self.depth)
+        positive_int("width", self.width)
+
+    def build(self, in_dim: int, out_dim: int, activation: Activation, init: Init, size: int, seed: int,
+              member_offset: int = 0, dropout: float = 0.0, dtype: torch.dtype = torch.float32) -> EnsembleMLP:
+        return EnsembleMLP(in_dim, out_dim, self.depth, self.width, activation, init, size, seed, member_offset,
+                           dropout, dtype)
 
 
 class EnsembleMLP(nn.Module):
@@ -32,8 +55,7 @@ class EnsembleMLP(nn.Module):
         for k in range(size):
             gen = member_generator(seed, member_offset + k)
             for i, (fan_in, fan_out) in enumerate(zip(dims[:-1], dims[1:])):
-                layers[i].append(draw_layer(init.scheme, fan_in, fan_out, gen,
-                                            init.C_W_first if i == 0 else init.C_W, init.C_b))
+                layers[i].append(init.draw(fan_in, fan_out, gen, first=i == 0))
         self.weights = nn.ParameterList(
             nn.Parameter(torch.stack([w for w, _ in ws]).to(dtype)) for ws in layers)
         self.biases = nn.ParameterList(

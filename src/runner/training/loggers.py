@@ -1,8 +1,10 @@
-"""conf/logger/*: which experiment trackers a run writes to.
+"""The experiment trackers conf/logger/*.yaml names by `_target_`: each entry of `logger` is one.
 
-metrics.csv is part of the run-directory contract, so every logger option except `none`
-also writes it; `wandb` and `tensorboard` add their tracker beside it. What a tracker gets when
-the run ends (final metrics, status, resolved init, plots) is runner.results.tracking.
+metrics.csv is part of the run-directory contract, so every logger option except `none` also
+writes it; `wandb` and `tensorboard` add their tracker beside it. A constructor gets, by name,
+what it asks for of the run (runner.run.build_loggers: run_dir, resume_step, job, run_config).
+What a tracker gets when the run ends (final metrics, status, resolved init, plots) is
+runner.results.tracking.
 """
 
 from __future__ import annotations
@@ -13,15 +15,13 @@ import os
 from pathlib import Path
 
 from lightning.fabric.loggers.logger import rank_zero_experiment
-from lightning.pytorch.loggers import CSVLogger, Logger, TensorBoardLogger, WandbLogger
+from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger, WandbLogger
 from lightning.pytorch.loggers.csv_logs import ExperimentWriter
 from lightning.pytorch.utilities import rank_zero_only
-from omegaconf import DictConfig, OmegaConf
 
+from runner import checks
 from runner.faults import DiskFull, naming_full_disk
 from runner.results.files import csv_bytes, write_bytes_atomic
-
-KINDS = ("csv", "wandb", "tensorboard", "none")
 
 
 def wandb_credentials_configured() -> bool:
@@ -44,14 +44,19 @@ def wandb_mode(requested: str) -> str:
 
 
 class RunnerWandbLogger(WandbLogger):
-    """Lightning's WandbLogger whose training rows under train/ (losses, penalties) keep their
-    minimum and their last value as the run summary (`train/loss/mean` -> {min, last}), so a
-    runs table ranks runs by their best loss and still shows where each ended. Each key is
-    defined by name when first logged: W&B picks one of two matching globs (Lightning's `*` and
-    a `train/*`) arbitrarily."""
+    """Lightning's WandbLogger for one run: named and tagged by the run's job identity, in the
+    group `group` (null: the job's group, a multirun's sweep name or the experiment), with the
+    run's whole config. Its training rows under train/ (losses, penalties) keep their minimum and
+    their last value as the run summary (`train/loss/mean` -> {min, last}), so a runs table ranks
+    runs by their best loss and still shows where each ended. Each key is defined by name when
+    first logged: W&B picks one of two matching globs (Lightning's `*` and a `train/*`) arbitrarily."""
 
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
+    def __init__(self, project: str, entity: str | None, group: str | None, tags: list, mode: str, job_type: str,
+                 run_dir: Path, job, run_config: dict):
+        checks.one_of("mode", mode, ("auto", "online", "offline", "disabled"))
+        super().__init__(project=project, entity=entity, group=group or job.group, name=job.name,
+                         tags=list(tags or []) + list(job.tags), save_dir=str(run_dir), mode=wandb_mode(mode),
+                         config=run_config, job_type=job_type)
         self._defined: set[str] = set()
 
     @rank_zero_only
@@ -123,23 +128,9 @@ class KeepingExperimentWriter(ExperimentWriter):
         write_bytes_atomic(Path(self.metrics_file_path), csv_bytes(fieldnames, rows))
 
 
-def build_loggers(cfg: DictConfig, run_dir: Path, job: dict,
-                  resume_step: int | None = None) -> list[Logger]:
-    """Loggers for one run. `job` holds name, group and tags derived from the config;
-    `resume_step` is the global step of the checkpoint a resumed run starts from."""
-    kind = cfg.logger.kind
-    if kind == "none":
-        return []
-    loggers: list[Logger] = [ResumableCSVLogger(run_dir, resume_step)]
-    if kind == "wandb":
-        lc = cfg.logger
-        loggers.append(RunnerWandbLogger(
-            project=lc.project, entity=lc.entity, group=job["group"],
-            name=job["name"], tags=list(lc.tags or []) + job["tags"], save_dir=str(run_dir),
-            mode=wandb_mode(lc.mode), config=OmegaConf.to_container(cfg, resolve=True),
-            job_type=lc.job_type))
-    elif kind == "tensorboard":
-        # no hp_metric placeholder: runner.results.tracking writes the HParams entry with the final metrics
-        loggers.append(TensorBoardLogger(save_dir=str(run_dir), name="tensorboard", version="",
-                                         default_hp_metric=False))
-    return loggers
+class RunTensorBoard(TensorBoardLogger):
+    """TensorBoard event files under <run>/tensorboard. No hp_metric placeholder: runner.results.tracking
+    writes the HParams entry with the final metrics."""
+
+    def __init__(self, run_dir: Path):
+        super().__init__(save_dir=str(run_dir), name="tensorboard", version="", default_hp_metric=False)

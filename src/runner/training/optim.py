@@ -11,6 +11,24 @@ from typing import Callable, Iterable
 
 import torch
 
+from runner import checks
+
+
+def check_adam(lr, betas, weight_decay) -> tuple[float, tuple[float, float], float]:
+    """Adam's arguments, checked: lr > 0, betas in [0, 1), weight_decay >= 0."""
+    pair = list(betas) if isinstance(betas, (list, tuple)) or hasattr(betas, "__len__") else None
+    if not (pair is not None and len(pair) == 2 and all(checks.is_real(b) and 0 <= b < 1 for b in pair)):
+        raise checks.invalid("betas", pair if pair is not None else betas, "two numbers in [0, 1)")
+    return checks.positive("lr", lr), (float(pair[0]), float(pair[1])), checks.nonnegative("weight_decay", weight_decay)
+
+
+class Adam(torch.optim.Adam):
+    """torch.optim.Adam whose constructor checks lr, betas and weight_decay (conf/optimizer/adam.yaml)."""
+
+    def __init__(self, params, lr: float, betas: tuple[float, float], weight_decay: float, fused: bool | None):
+        lr, betas, weight_decay = check_adam(lr, betas, weight_decay)
+        super().__init__(params, lr=lr, betas=betas, weight_decay=weight_decay, fused=fused)
+
 
 class AdamLBFGS(torch.optim.Optimizer):
     """`adam_steps` Adam steps, then L-BFGS with strong-Wolfe line search.
@@ -24,6 +42,11 @@ class AdamLBFGS(torch.optim.Optimizer):
                  weight_decay: float, fused: bool | None, adam_steps: int, lbfgs_lr: float, lbfgs_max_iter: int,
                  history_size: int, tolerance_grad: float, tolerance_change: float, line_search_fn: str | None,
                  restart_on_stall: bool):
+        lr, betas, weight_decay = check_adam(lr, betas, weight_decay)
+        adam_steps = checks.nonnegative_int("adam_steps", adam_steps)
+        lbfgs_lr = checks.positive("lbfgs_lr", lbfgs_lr)
+        lbfgs_max_iter = checks.positive_int("lbfgs_max_iter", lbfgs_max_iter)
+        history_size = checks.positive_int("history_size", history_size)
         params = list(params)
         super().__init__(params, {})
         self.adam = torch.optim.Adam(params, lr=lr, betas=tuple(betas), weight_decay=weight_decay,

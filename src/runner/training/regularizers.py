@@ -10,6 +10,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from runner import checks
 from runner.training.ensemble import EnsembleMLP
 
 
@@ -39,8 +40,8 @@ class SpectralNorm(NoRegularizer):
 
     def __init__(self, coef: float, n_power_iterations: int):
         super().__init__()
-        self.coef = coef
-        self.n_power_iterations = n_power_iterations
+        self.coef = checks.nonnegative("coef", coef)
+        self.n_power_iterations = checks.positive_int("n_power_iterations", n_power_iterations)
 
     def setup(self, model: EnsembleMLP) -> None:
         # The same deterministic start for every member (not a shared random draw), so a member's
@@ -80,7 +81,7 @@ class WeightDecay(NoRegularizer):
 
     def __init__(self, coef: float):
         super().__init__()
-        self.coef = coef
+        self.coef = checks.nonnegative("coef", coef)
 
     def penalty(self, model: EnsembleMLP) -> torch.Tensor:
         return 0.5 * self.coef * sum(w.pow(2).sum(dim=(1, 2)) for w in model.weights)
@@ -91,7 +92,7 @@ class Dropout(NoRegularizer):
 
     def __init__(self, p: float):
         super().__init__()
-        self.dropout = p
+        self.dropout = checks.between("p", p, 0, 1, "[)")
 
 
 def exact_spectral_norms(model: EnsembleMLP) -> list[torch.Tensor]:

@@ -1,23 +1,13 @@
-"""Figures of a PDE's PINN: solution maps, slices, training curves, and a sweep's rel_l2 per
-activation (written by a Hydra callback at the end of a multirun, or by
-`python -m runner.tasks.pde_plots <sweep dir>`)."""
+"""Figures of a PDE's PINN: solution maps, slices and training curves."""
 
 from __future__ import annotations
 
-import json
-import logging
-import sys
 import warnings
 from pathlib import Path
 
 import numpy as np
-from hydra.experimental.callback import Callback
 
-from runner.results.jobs import collect
-from runner.results.summary import FINISHED, member_stats
-from runner.results.files import pyplot, save_figure, write_json_atomic
-
-log = logging.getLogger("runner")
+from runner.results.files import pyplot, save_figure
 
 
 def _orient(names: tuple[str, ...], axes: list[np.ndarray], u: np.ndarray, horizontal: int):
@@ -105,54 +95,3 @@ def plot_history(history: list[dict], label: str, path: Path) -> None:
     fig.suptitle(label, fontsize=10)
     fig.tight_layout()
     save_figure(fig, path)
-
-
-def compare_sweep(sweep_dir: Path, metric: str = "rel_l2") -> dict[str, list[float]] | None:
-    """Every ok member's `metric` (runner.results.jobs.Job.members: the members every table counts)
-    of every run below `sweep_dir` that trained to the end, per activation; plot them side by side
-    (plots/<metric>_by_activation.png) and write the numbers as JSON."""
-    sweep_dir = Path(sweep_dir)
-    by_activation: dict[str, list[float]] = {}
-    for job in collect([sweep_dir]) if sweep_dir.is_dir() else []:
-        if job.status not in FINISHED or metric not in job.summary.get("metrics", {}):
-            continue
-        values = [v for v in job.members(metric) if v is not None]
-        by_activation.setdefault(job.summary["activation"], []).extend(values)
-    if not by_activation:
-        return None
-    medians = {name: member_stats(vals)["median"] for name, vals in by_activation.items()}
-    names = sorted(by_activation, key=lambda a: np.inf if medians[a] is None else medians[a])
-    plt = pyplot()
-    fig, ax = plt.subplots(figsize=(1.4 * len(names) + 2, 3.8))
-    for i, name in enumerate(names):
-        vals = by_activation[name]
-        ax.scatter(np.full(len(vals), i), vals, color=f"C{i}", alpha=0.7)
-        if vals:
-            ax.hlines(medians[name], i - 0.3, i + 0.3, color=f"C{i}", lw=2)
-    ax.set_xticks(range(len(names)), names)
-    ax.set(yscale="log", ylabel=metric, title=f"{metric} per activation (line: median)")
-    fig.tight_layout()
-    save_figure(fig, sweep_dir / "plots" / f"{metric}_by_activation.png")
-    write_json_atomic(sweep_dir / f"{metric}_by_activation.json", by_activation)
-    return by_activation
-
-
-class CompareActivations(Callback):
-    """Hydra callback: after a multirun, plot `metric` per activation in the sweep directory."""
-
-    def __init__(self, metric: str):
-        self.metric = metric
-
-    def on_multirun_end(self, config, **kwargs) -> None:
-        result = compare_sweep(Path(config.hydra.sweep.dir), self.metric)
-        if result:
-            for name, vals in sorted(result.items()):
-                if vals:
-                    log.info("%s %-10s median %.3e over %d members", self.metric, name,
-                             member_stats(vals)["median"], len(vals))
-
-
-if __name__ == "__main__":
-    if len(sys.argv) not in (2, 3):
-        sys.exit("usage: python -m runner.tasks.pde_plots SWEEP_DIR [METRIC]")
-    print(json.dumps(compare_sweep(Path(sys.argv[1]), *sys.argv[2:]), indent=1))

@@ -1,102 +1,42 @@
-"""PDEs written as data: a physics-informed net for any equation in the config, scored against
-its exact solution.
+"""A physics-informed net for any PDE written in the config, scored against its exact solution.
 
-- `variables`: the inputs and their ranges, {x: [-1, 1], t: [0, 1]}, one letter each; the
-  network sees them in this order (mapped onto [-1, 1] when `normalize`).
-- `residual`: an expression over u, its partial derivatives (u_t, u_xx, u_xy, u_xxx, ...), the
-  variables and `params`, zero where u solves the equation: 'u_t + u*u_x - nu*u_xx'.
-- `conditions`: values of u, or of a derivative (u_t for second order in time), on a plane of
-  the domain: [{where: "t=0", u: "-sin(pi*x)"}, {where: "x=-1", u: 0}]. Conditions on t = its
-  lower end are `initial`, the others `boundary`.
-- `exact`: the exact solution, an expression or the name of a registered reference (REFERENCES).
+The task is composed of the equation (runner.tasks.pde.equation: variables, params, residual,
+conditions, exact), a sampler of collocation points (runner.tasks.pde.samplers, conf/task/sampler)
+and, for `exact`, an expression or a reference object (e.g. runner.tasks.pde.burgers.ColeHopf).
 
 The loss per member is weight_pde * mean(residual^2) on collocation points plus weight_initial
 and weight_boundary times the conditions' squared errors (a mean per prescribed quantity, summed).
 Derivatives come from autograd, only those the residual and conditions name, each ensemble member
-on its own copy of the points. Metrics: rel_l2 = ||u - u_exact|| / ||u_exact|| and max_abs_error
-on the evaluation grid, and the loss terms. Presets: task=burgers, task=heat, ... (conf/task/, each built on conf/task/pde.yaml).
+on its own copy of the points. Metrics: rel_l2 = ||u - u_exact|| / ||u_exact|| (`relative_l2`)
+and max_abs_error on the evaluation grid, and the loss terms. Presets: task=burgers, task=heat, ...
+(conf/task/, each built on conf/task/pde.yaml).
 """
 
 from __future__ import annotations
 
 import logging
-import re
-from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from runner.training.ensemble import EnsembleMLP
-from runner.expression import RESERVED, Expression, ExpressionError, derivative_key, derivative_name
-from runner.tasks import burgers
+from runner import checks
+from runner.expression import derivative_name
+from runner.results.summary import median_member
 from runner.tasks.base import Task
+from runner.tasks.pde.equation import (TIME, Condition, partials, read_conditions, read_exact, read_params,
+                                       read_residual, read_variables)
+from runner.training.ensemble import EnsembleMLP
 
 log = logging.getLogger("runner")
-SAMPLERS = ("lhs", "uniform")
-TIME = "t"                   # the variable whose lower end holds the initial conditions
 EVAL_POINTS = 101            # per variable, where task.eval_grid does not say
 CHECK_POINTS = 256           # collocation points on which the exact solution is checked at start
 SLICE_FRACTIONS = (0.25, 0.5, 0.75)
 
 
-@dataclass(frozen=True)
-class Reference:
-    """An exact solution too long for one expression: a differentiable torch function of the
-    variables and parameters it names (in that order), and where it comes from."""
-
-    solution: Callable[..., torch.Tensor]
-    variables: tuple[str, ...]
-    params: tuple[str, ...]
-    source: str
-
-
-REFERENCES = {
-    "burgers_cole_hopf": Reference(burgers.cole_hopf, ("x", "t"), ("nu",),
-                                   "Cole-Hopf for u(0, x) = -sin(pi x), Gauss-Hermite quadrature "
-                                   "(Basdevant et al., Computers & Fluids 14, 1986)"),
-}
-
-Field = Callable[[torch.Tensor], torch.Tensor]
-
-
-def _grad(y: torch.Tensor, points: torch.Tensor, create_graph: bool) -> torch.Tensor:
-    """d(sum y)/d points; zeros where y does not depend on them (a constant derivative)."""
-    if not y.requires_grad:
-        return torch.zeros_like(points)
-    (g,) = torch.autograd.grad(y.sum(), points, create_graph=create_graph, retain_graph=True, allow_unused=True)
-    return torch.zeros_like(points) if g is None else g
-
-
-def partials(field: Field, points: torch.Tensor, keys, create_graph: bool = True) -> dict[tuple, torch.Tensor]:
-    """u = field(points) and its partial derivatives `keys` (see expression.derivative_key; () is u).
-
-    `points` (..., N, d) must be a leaf that requires grad; values are (..., N, 1). Each derivative
-    is one slice of the gradient of its parent (the key without its last index), so u_x and u_t
-    cost one backward pass together, u_xx one more. With create_graph False only the gradients
-    that later ones differentiate keep their graph.
-    """
-    needed = {k[:i] for k in keys for i in range(len(k) + 1)}  # every key and its ancestors
-    parents = {k[:-1] for k in needed if k}
-    values, grads = {(): field(points)}, {}
-    for key in sorted(needed - {()}, key=len):
-        parent = key[:-1]
-        if parent not in grads:
-            deeper = any(p[:-1] == parent for p in parents if len(p) == len(parent) + 1)
-            grads[parent] = _grad(values[parent], points, create_graph or deeper)
-        values[key] = grads[parent][..., key[-1]:key[-1] + 1]
-    return {k: values[k] for k in set(keys) | {()}}
-
-
-@dataclass(frozen=True)
-class Condition:
-    """Prescribed values on the plane `variables[axis] = value`: {derivative key: expression}."""
-
-    axis: int
-    value: float
-    values: dict[tuple[int, ...], Expression]
-    initial: bool
+def relative_l2(u: torch.Tensor, u_ref: torch.Tensor) -> torch.Tensor:
+    """||u - u_ref||_2 / ||u_ref||_2 per member: u (K, N), u_ref (N,) -> (K,)."""
+    return (u - u_ref).norm(dim=1) / u_ref.norm()
 
 
 class PDE(Task):
@@ -104,175 +44,72 @@ class PDE(Task):
 
     out_dim = 1
 
-    def __init__(self, variables: dict, residual: str, conditions: list, exact: str, name: str,
+    def __init__(self, variables: dict, residual: str, conditions: list, exact, name: str,
                  params: dict | None, n_collocation: int, n_boundary: int, initial_fraction: float,
-                 sampler: str, resample_every: int, weight_pde: float, weight_initial: float,
+                 sampler, resample_every: int, weight_pde: float, weight_initial: float,
                  weight_boundary: float, normalize: bool, eval_grid: dict | None, seed: int):
-        if sampler not in SAMPLERS:
-            raise ValueError(f"task.sampler={sampler!r}: choose one of {', '.join(SAMPLERS)}")
+        if not callable(getattr(sampler, "unit", None)):
+            raise checks.invalid("sampler", sampler, "a sampler with a _target_ (task/sampler=lhs or uniform, or "
+                                 "your own class with unit(n, dims, generator))")
         self.name = name
-        self.params = self._read_params(params or {}, variables)
-        self.variables, self.ranges = self._read_variables(variables)
+        self.params = read_params(params, variables)
+        self.variables, self.ranges = read_variables(variables)
         self.in_dim = len(self.variables)
-        self.residual_expr = self._expression("task.residual", residual, unknown=True)
-        if not self.residual_expr.derivatives:
-            raise ValueError(f"task.residual={residual!r} is invalid: it does not mention u or a derivative "
-                             "of u, so it constrains nothing")
+        self.residual_expr = read_residual(residual, self.variables, self.params)
         self.residual_keys = self.residual_expr.derivatives
-        if not isinstance(conditions, list) or not conditions:
-            raise ValueError(f"task.conditions={conditions!r} is invalid: must be a non-empty list like "
-                             "[{where: \"t=0\", u: \"sin(pi*x)\"}, {where: \"x=0\", u: 0}]")
-        self.conditions = [self._read_condition(i, c) for i, c in enumerate(conditions)]
+        self.conditions: list[Condition] = read_conditions(conditions, self.variables, self.ranges, self.params)
         self.condition_keys = sorted({k for c in self.conditions for k in c.values}, key=lambda k: (len(k), k))
-        self.exact_text, self.exact = str(exact), self._read_exact(exact)
-        self.n_collocation, self.sampler, self.resample_every = n_collocation, sampler, resample_every
-        self.loss_weights = (weight_pde, weight_initial, weight_boundary)
-        self.normalize = normalize
+        self.exact_text = exact if isinstance(exact, str) else type(exact).__name__
+        self.exact = read_exact(exact, self.variables, self.params)
+        self.n_collocation = checks.positive_int("n_collocation", n_collocation)
+        n_boundary = checks.nonnegative_int("n_boundary", n_boundary)
+        initial_fraction = checks.between("initial_fraction", initial_fraction, 0, 1)
+        self.sampler, self.resample_every = sampler, checks.nonnegative_int("resample_every", resample_every)
+        self.loss_weights = tuple(checks.nonnegative(key, value) for key, value in (
+            ("weight_pde", weight_pde), ("weight_initial", weight_initial), ("weight_boundary", weight_boundary)))
+        self.normalize = checks.boolean("normalize", normalize)
         self.lo = torch.tensor([r[0] for r in self.ranges], dtype=torch.float64)
         self.hi = torch.tensor([r[1] for r in self.ranges], dtype=torch.float64)
-        self.gen = torch.Generator().manual_seed(seed)
+        self.gen = torch.Generator().manual_seed(checks.nonnegative_int("seed", seed))
         self.collocation = self.sample_collocation()
         self.condition_points64, self.targets = self.sample_conditions(n_boundary, initial_fraction)
         self.condition_points = self.condition_points64.float()  # the same points: sampled at float32 precision
         self.axes = self._eval_axes(eval_grid or {})
         mesh = np.meshgrid(*self.axes, indexing="ij")
-        grid = torch.tensor(np.stack([m.ravel() for m in mesh], 1), dtype=torch.float64)
-        self.grid = grid  # float64; scaled in the network's own dtype, as every input is
-        self.u_ref_flat = self.exact_at(grid)[:, 0].detach()
+        self.grid = torch.tensor(np.stack([m.ravel() for m in mesh], 1), dtype=torch.float64)  # float64; scaled
+        # in the network's own dtype, as every input is
+        self.u_ref_flat = self.exact_at(self.grid)[:, 0].detach()
         if not torch.isfinite(self.u_ref_flat).all():
-            raise ValueError(f"task.exact={self.exact_text!r} is not finite on the evaluation grid")
+            raise checks.ConfigError("exact", f"={self.exact_text!r} is not finite on the evaluation grid")
         self.u_ref = self.u_ref_flat.numpy().reshape([len(a) for a in self.axes])
         self.epoch, self.fresh = 0, None
         self.last_terms: dict[str, torch.Tensor] = {}
         self.history: list[dict] = []
         self._warn_if_inexact()
 
-    # ---- reading the config -------------------------------------------------------------------
-    @staticmethod
-    def _read_params(params: dict, variables: dict) -> dict[str, float]:
-        if not isinstance(params, dict):
-            raise ValueError(f"task.params={params!r} is invalid: must be a mapping like {{nu: 0.01}}")
-        out = {}
-        for name, value in params.items():
-            if not re.fullmatch(r"[A-Za-z][A-Za-z0-9]*", str(name)) or name in RESERVED or name.startswith("u_"):
-                raise ValueError(f"task.params.{name} is invalid: a parameter name is letters and digits, "
-                                 f"not u, u_..., {', '.join(sorted(RESERVED - {'u'}))}")
-            if isinstance(variables, dict) and name in variables:
-                raise ValueError(f"task.params.{name} is invalid: {name} is also a variable")
-            if isinstance(value, bool) or not isinstance(value, (int, float)):
-                raise ValueError(f"task.params.{name}={value!r} is invalid: must be a number")
-            out[name] = float(value)
-        return out
-
-    @staticmethod
-    def _read_variables(variables) -> tuple[tuple[str, ...], list[tuple[float, float]]]:
-        if not isinstance(variables, dict) or not variables:
-            raise ValueError(f"task.variables={variables!r} is invalid: must be a mapping of names to "
-                             "ranges like {x: [0, 1], t: [0, 1]}")
-        names, ranges = [], []
-        for name, span in variables.items():
-            if not re.fullmatch(r"[a-z]", str(name)) or name in RESERVED:
-                raise ValueError(f"task.variables.{name} is invalid: a variable is one lowercase letter, "
-                                 "not u or e (derivatives are named u_ and one letter per variable)")
-            ok = isinstance(span, (list, tuple)) and len(span) == 2 and all(
-                isinstance(v, (int, float)) and not isinstance(v, bool) for v in span) and span[0] < span[1]
-            if not ok:
-                raise ValueError(f"task.variables.{name}={span!r} is invalid: must be [low, high] with low < high")
-            names.append(str(name))
-            ranges.append((float(span[0]), float(span[1])))
-        return tuple(names), ranges
-
-    def _expression(self, key: str, text, unknown: bool = False) -> Expression:
-        """An expression over the variables and parameters; errors name the config key."""
-        try:
-            return Expression(text, self.variables, self.params, unknown=unknown)
-        except ExpressionError as exc:
-            raise ValueError(f"{key}={text!r} is invalid: {exc}") from None
-
-    def _read_condition(self, i: int, spec) -> Condition:
-        key = f"task.conditions[{i}]"
-        if not isinstance(spec, dict) or "where" not in spec:
-            raise ValueError(f"{key}={spec!r} is invalid: must be a mapping like {{where: \"x=0\", u: 0}}")
-        where = str(spec["where"])
-        match = re.fullmatch(r"\s*([a-z])\s*=(.+)", where)
-        if not match or match.group(1) not in self.variables:
-            raise ValueError(f"{key}.where={where!r} is invalid: must be <variable>=<value> with a variable "
-                             f"from {', '.join(self.variables)}")
-        name, axis = match.group(1), self.variables.index(match.group(1))
-        try:
-            value = float(Expression(match.group(2), (), self.params).evaluate({}))
-        except ExpressionError as exc:
-            raise ValueError(f"{key}.where={where!r} is invalid: the value must be a number: {exc}") from None
-        lo, hi = self.ranges[axis]
-        tol = 1e-12 * max(1.0, hi - lo)
-        if not lo - tol <= value <= hi + tol:
-            raise ValueError(f"{key}.where={where!r} is invalid: outside the domain, {name} in [{lo:g}, {hi:g}]")
-        values = {}
-        for field, text in spec.items():
-            if field == "where":
-                continue
-            try:
-                dkey = derivative_key(str(field), self.variables)
-            except ExpressionError as exc:
-                raise ValueError(f"{key}.{field} is invalid: {exc}") from None
-            if dkey is None:
-                raise ValueError(f"{key}.{field} is not a known key; allowed: where, u, u_<variables> "
-                                 f"(e.g. u_{self.variables[-1]})")
-            values[dkey] = self._expression(f"{key}.{field}", text)
-        if not values:
-            raise ValueError(f"{key} is invalid: give a value of u (or a derivative) besides where")
-        initial = name == TIME and abs(value - lo) <= tol
-        return Condition(axis, min(max(value, lo), hi), values, initial)
-
-    def _read_exact(self, exact) -> Callable[[dict[str, torch.Tensor]], torch.Tensor]:
-        """The exact solution as a function of {variable: tensor}."""
-        if isinstance(exact, str) and exact in REFERENCES:
-            ref = REFERENCES[exact]
-            missing = [v for v in ref.variables if v not in self.variables] + [
-                p for p in ref.params if p not in self.params]
-            if missing:
-                raise ValueError(f"task.exact={exact!r} is invalid: the reference needs variables "
-                                 f"{', '.join(ref.variables)} and params {', '.join(ref.params)}; "
-                                 f"missing {', '.join(missing)}")
-            args = [self.params[p] for p in ref.params]
-            return lambda env: ref.solution(*(env[v] for v in ref.variables), *args)
-        try:
-            expr = self._expression("task.exact", exact)
-        except ValueError as exc:
-            raise ValueError(f"{exc} (or a registered reference: {', '.join(REFERENCES)})") from None
-        return expr.evaluate
-
     def _eval_axes(self, spec: dict) -> list[np.ndarray]:
         """Per variable: n points over its range (an integer) or over [low, high, n]."""
         unknown = [k for k in spec if k not in self.variables]
         if unknown:
-            raise ValueError(f"task.eval_grid.{unknown[0]} is not a variable; the variables are "
-                             f"{', '.join(self.variables)}")
+            raise checks.ConfigError(f"eval_grid.{unknown[0]}", f" is not a variable; the variables are "
+                                     f"{', '.join(self.variables)}")
         axes = []
         for name, (lo, hi) in zip(self.variables, self.ranges):
             value = spec.get(name, EVAL_POINTS)
-            if isinstance(value, int) and not isinstance(value, bool):
+            if checks.is_int(value):
                 value = [lo, hi, value]
-            ok = (isinstance(value, (list, tuple)) and len(value) == 3 and isinstance(value[2], int)
+            ok = (isinstance(value, (list, tuple)) and len(value) == 3 and checks.is_int(value[2])
                   and value[2] >= 2 and lo <= value[0] < value[1] <= hi)
             if not ok:
-                raise ValueError(f"task.eval_grid.{name}={value!r} is invalid: must be a number of points "
-                                 f">= 2, or [low, high, n] inside [{lo:g}, {hi:g}]")
+                raise checks.invalid(f"eval_grid.{name}", value, f"a number of points >= 2, or [low, high, n] "
+                                     f"inside [{lo:g}, {hi:g}]")
             axes.append(np.linspace(float(value[0]), float(value[1]), value[2]))
         return axes
 
     # ---- points -------------------------------------------------------------------------------
-    def _unit(self, n: int, dims: int) -> torch.Tensor:
-        """n points in [0, 1)^dims: uniform, or Latin hypercube (one point per stratum per axis)."""
-        u = torch.rand(n, dims, generator=self.gen, dtype=torch.float64)
-        if self.sampler == "lhs":
-            strata = torch.stack([torch.randperm(n, generator=self.gen) for _ in range(dims)], 1)
-            u = (strata + u) / n
-        return u
-
     def sample_collocation(self) -> torch.Tensor:
-        """(n_collocation, d) points in the domain."""
-        u = self._unit(self.n_collocation, self.in_dim)
+        """(n_collocation, d) points in the domain, from the sampler."""
+        u = self.sampler.unit(self.n_collocation, self.in_dim, self.gen)
         return (self.lo + u * (self.hi - self.lo)).float()
 
     def _points_on(self, conditions: list[Condition], n: int) -> tuple[torch.Tensor, list[Condition]]:
@@ -315,8 +152,8 @@ class PDE(Task):
                         value = cond.values[key].evaluate({v: at[:, i] for i, v in enumerate(self.variables)})
                         target[mine] = torch.as_tensor(value, dtype=torch.float64)
                 if not torch.isfinite(target).all():
-                    raise ValueError(f"task.conditions: the values of {derivative_name(key, self.variables)} "
-                                     f"on the {term} conditions are not finite")
+                    raise checks.ConfigError("conditions", f": the values of {derivative_name(key, self.variables)} "
+                                             f"on the {term} conditions are not finite")
                 targets.append((term, key, rows, target.unsqueeze(1)))
         return points, targets
 
@@ -416,15 +253,11 @@ class PDE(Task):
             u = model(self.scale(self.grid.to(model.weights[0])))
         return u[..., 0].double().cpu()
 
-    def rel_l2(self, model: EnsembleMLP) -> torch.Tensor:
-        """||u_pred - u_exact||_2 / ||u_exact||_2 on the evaluation grid, per member."""
-        return (self.predict_grid(model) - self.u_ref_flat).norm(dim=1) / self.u_ref_flat.norm()
-
     def monitor(self, model: EnsembleMLP) -> dict[str, torch.Tensor]:
         if self.history and self.history[-1]["epoch"] == self.epoch:
             # L-BFGS evaluates one step many times: measure once per epoch, at its start
             return {k: v for k, v in self.history[-1].items() if k != "epoch"}
-        out = {"rel_l2": self.rel_l2(model)}
+        out = {"rel_l2": relative_l2(self.predict_grid(model), self.u_ref_flat)}
         out.update({f"train/loss_{k}": v for k, v in self.last_terms.items()})
         self.history.append({"epoch": self.epoch, **{k: v.cpu().double() for k, v in out.items()}})
         return out
@@ -434,20 +267,20 @@ class PDE(Task):
         batch = {k: v.to(device) for k, v in self.train_batch().items()}
         with torch.enable_grad():
             terms = self.terms(model, batch, create_graph=False)
-        err = self.predict_grid(model) - self.u_ref_flat
-        return {"rel_l2": err.norm(dim=1) / self.u_ref_flat.norm(), "max_abs_error": err.abs().amax(1),
+        u = self.predict_grid(model)
+        return {"rel_l2": relative_l2(u, self.u_ref_flat), "max_abs_error": (u - self.u_ref_flat).abs().amax(1),
                 **{f"loss_{k}": v.detach().cpu() for k, v in terms.items()}}
 
     def save_outputs(self, model: EnsembleMLP, run_dir: Path, label: str) -> None:
         from runner.results.files import save_npz_atomic
-        from runner.tasks import pde_plots
+        from runner.tasks.pde import plots as pde_plots
 
-        pred = self.predict_grid(model).reshape(-1, *self.u_ref.shape).numpy()
-        rel = np.linalg.norm((pred - self.u_ref).reshape(len(pred), -1), axis=1) / np.linalg.norm(self.u_ref)
+        u = self.predict_grid(model)
+        rel = relative_l2(u, self.u_ref_flat).numpy()
+        pred = u.reshape(-1, *self.u_ref.shape).numpy()
         save_npz_atomic(run_dir / "predictions.npz", **dict(zip(self.variables, self.axes)), u_exact=self.u_ref,
                         u_pred=pred.astype(np.float32), rel_l2=rel)
-        order = np.argsort(np.where(np.isfinite(rel), rel, np.inf))
-        shown = int(order[len(rel) // 2])  # the median member represents the ensemble
+        shown = median_member(rel)  # the median member represents the ensemble
         title = f"{label} on {self.name}: member {shown} of {len(rel)}, rel L2 {rel[shown]:.2e}"
         plots = run_dir / "plots"
         h = self.variables.index(TIME) if TIME in self.variables[:2] else 0  # time along x, as usual
