@@ -69,7 +69,7 @@ def raw_step_seconds(members: int, steps: int) -> float:
 def runner_step_seconds(members: int, steps: int, *overrides: str) -> float:
     """Seconds per step of the runner's own path, setup cancelled by differencing run lengths."""
     run = (*BASE, f"ensemble.size={members}", *overrides)
-    return (time_training(*run, epochs=2 * steps) - time_training(*run, epochs=steps)) / steps
+    return (time_training(*run, epochs=2 * steps).total - time_training(*run, epochs=steps).total) / steps
 
 
 def speedup_lines(members: int, steps: int, repeats: int) -> dict[str, float]:
@@ -77,12 +77,12 @@ def speedup_lines(members: int, steps: int, repeats: int) -> dict[str, float]:
     ratios, same_path, step_ratios, ceilings = [], [], [], []
     for r in range(repeats):
         # one ensemble run is about a second, and single runs here vary by up to 2x: median of 5
-        ensemble = statistics.median(time_training(*BASE, f"ensemble.size={members}", epochs=steps)
+        ensemble = statistics.median(time_training(*BASE, f"ensemble.size={members}", epochs=steps).total
                                      for _ in range(5))
         with per_epoch_path():
-            reference = sum(time_training(*BASE, "ensemble.size=1", f"ensemble.member_offset={k}", epochs=steps)
+            reference = sum(time_training(*BASE, "ensemble.size=1", f"ensemble.member_offset={k}", epochs=steps).total
                             for k in range(members))
-        today = sum(time_training(*BASE, "ensemble.size=1", f"ensemble.member_offset={k}", epochs=steps)
+        today = sum(time_training(*BASE, "ensemble.size=1", f"ensemble.member_offset={k}", epochs=steps).total
                     for k in range(members))
         # steps vary from run to run here by up to 1.5x: three runner/raw pairs side by side, the median
         pairs = [(runner_step_seconds(members, 500), raw_step_seconds(members, 500)) for _ in range(3)]

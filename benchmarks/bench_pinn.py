@@ -2,7 +2,7 @@
 
 Both train the same 7x64 MLP (one member) on the same 10,000 collocation and 100 initial /
 boundary points with Adam (fused, lr 1e-3): plain torch as nn.Sequential with derivatives by
-double backward through autograd, the runner through `run.train` (Lightning, EnsembleMLP,
+double backward through autograd, the runner through `runner.run.fit` (Lightning, EnsembleMLP,
 `task=burgers`: the general PDE task with the equation compiled from the config). The runner's step time is (T(warmup + steps) - T(warmup)) / steps, which
 cancels its setup. Repeats alternate the two and report medians; the last line is
 `runner_over_plain: <median of the per-repeat ratios, tanh and GELU together>`.
@@ -34,7 +34,7 @@ def plain_step_time(task, activation: str, depth: int, width: int, steps: int, w
     opt = torch.optim.Adam(net.parameters(), lr=1e-3, fused=True)
     lo, hi = task.lo.float(), task.hi.float()
     xt_f = task.collocation.clone()
-    (_, _, initial, u0), (_, _, boundary, ub) = task.train_targets  # u on t = 0, then on x = +-1
+    (_, _, initial, u0), (_, _, boundary, ub) = task.targets  # u on t = 0, then on x = +-1
     xt_u, u_target, n0 = task.condition_points[torch.cat([initial, boundary])], torch.cat([u0, ub]), len(initial)
     nu = task.params["nu"]
 
@@ -65,17 +65,19 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=5)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--activations", default="tanh,gelu")
+    parser.add_argument("--collocation", type=int, default=10000, help="collocation points (the paper's 10,000)")
     args = parser.parse_args()
     depth, width = 7, 64
     ratios, lines = [], []
     for activation in args.activations.split(","):
-        base = ["task=burgers", f"activation={activation}", "model=mlp_7x64", "ensemble.size=1"]
+        base = ["task=burgers", f"activation={activation}", "model=mlp_7x64", "ensemble.size=1",
+                f"task.n_collocation={args.collocation}"]
         task = build(compose("trainer=cpu", *base)).task
         plain_times, runner_times = [], []
         for r in range(args.repeats):
             plain = plain_step_time(task, activation, depth, width, args.steps, args.warmup)
-            long = time_training(*base, epochs=args.warmup + args.steps)
-            short = time_training(*base, epochs=args.warmup)
+            long = time_training(*base, epochs=args.warmup + args.steps).total
+            short = time_training(*base, epochs=args.warmup).total
             runner = (long - short) / args.steps
             plain_times.append(plain)
             runner_times.append(runner)

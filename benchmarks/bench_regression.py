@@ -41,8 +41,8 @@ def one_input(short: int, long: int, members: int) -> float:
         base = ["experiment=kimkang_table4", "kimkang=poly_low", f"activation={act}", f"ensemble.size={members}"]
         if act == "mrepu":
             base.append("init.C_W=auto")  # the paper's 0.5 overflows with the working MRePU (docs/papers.md)
-        time_training(*base, epochs=2)  # fills torch.compile's on-disk cache, as a sweep's first job does
-        t_short, t_long = time_training(*base, epochs=short), time_training(*base, epochs=long)
+        time_training(*base, epochs=2).total  # fills torch.compile's on-disk cache, as a sweep's first job does
+        t_short, t_long = time_training(*base, epochs=short).total, time_training(*base, epochs=long).total
         per_step = (t_long - t_short) / (long - short)
         setup = t_short - short * per_step
         job = setup + 10_000 * per_step

@@ -18,7 +18,9 @@ import sys
 import time
 from pathlib import Path
 
+from runner.faults import Interrupted
 from runner.papers.report import write_report
+from runner.training.callbacks import StopOnSignal
 from runner.sweeps import ROOT, duration, estimate, load_alpha, load_plan, probe_estimate, run_sweep, scales
 
 
@@ -52,8 +54,16 @@ def main(argv: list[str] | None = None) -> int:
     launcher = plan["launcher"] if args.launcher is None else args.launcher
     if args.estimate:
         print(f"reproduce --scale {args.scale}: timing probe of {len(names)} sweeps (nothing else runs):", flush=True)
-        for line in probe_estimate(plan, names, launcher):
-            print(line, flush=True)
+        probed = -1  # the first line is the process start
+        try:
+            with StopOnSignal():
+                for line in probe_estimate(plan, names, launcher):
+                    print(line, flush=True)
+                    probed += 1
+        except (Interrupted, KeyboardInterrupt) as exc:
+            name = exc.signal_name if isinstance(exc, Interrupted) else "SIGINT"
+            print(f"reproduce: estimate stopped by {name} after {max(probed, 0)} of {len(names)} sweeps", file=sys.stderr)
+            return exc.exit_code if isinstance(exc, Interrupted) else 130
         return 0
     if not args.report_only:
         print(f"reproduce --scale {args.scale}: {len(names)} sweeps into {out / 'runs'}; estimate:", flush=True)

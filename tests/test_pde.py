@@ -284,8 +284,12 @@ def test_suite_sweep_table_heatmap_and_claim(tmp_path):
     report = write_report(tmp_path, "smoke", plan, {}, 0.0).read_text()
     section = report.split("## Beyond the papers: PINN suite")[1].split("\n## ")[0]
     assert "| activation | heat | poisson |" in section and "| mrepu |" in section
-    row = next(line for line in section.splitlines() if line.startswith("| S1 "))
-    assert "heat (" in row and "poisson (" in row and "gelu < tanh: n=" in row and "tanh < mrepu: n=" in row
+    row = next(line for line in report.splitlines() if line.startswith("| [S1](#s1) "))
     assert "**inconclusive**" in row and "smallest attainable p" in row
+    s1 = report.split('<a id="s1"></a>')[1].split("<a id=")[0]
+    tests = [line.split(" | ")[0].strip("| ") for line in s1.splitlines() if line.startswith("| heat") or
+             line.startswith("| poisson")]
+    assert tests == [f"{eq}: {a} < {b}" for eq in ("heat", "poisson")
+                     for a, b in (("gelu", "tanh"), ("tanh", "mrepu"), ("mrepu", "relu"))]
     assert (tmp_path / "figures" / "pinn_suite-rel_l2_heatmap.png").exists()
     assert [c.id for c in pinn_suite.CLAIMS] == ["S1"]

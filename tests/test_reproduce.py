@@ -4,6 +4,7 @@ their own tests and stated in reports/smoke/REPORT.md)."""
 
 import json
 import re
+import signal
 import subprocess
 import sys
 
@@ -13,7 +14,6 @@ from conftest import ROOT
 from runner import sweeps
 from runner.config import compose
 from runner.papers import PAPERS
-from runner.papers.base import MEASURED
 from runner.results.verdicts import VERDICTS
 
 CLAIMS = [c for paper in PAPERS if paper.section is None for c in paper.claims]  # the report's claims table
@@ -82,19 +82,21 @@ def test_smoke_subset_writes_a_structured_report(tmp_path):
     assert "estimate:" in out and "fig1" in out
     run("--only", "table2", "--extra", "trainer.max_epochs=4", "checkpoint_every=4", "callbacks.kernel_recorder.epochs=[0,2,4]")
     report = (tmp_path / "REPORT.md").read_text()
-    assert f"| claim | paper says | {MEASURED} | verdict |" in report
+    assert "| claim | the paper says | verdict | deciding evidence |" in report
     assert "; table2 re-ran for " in report  # the header says which sweeps this invocation ran
-    rows = {m.group(1): m.group(2) for m in re.finditer(r"^\| (\S+) \(.*\| \*\*([a-z ]+)\*\*", report, re.M)}
-    assert list(rows) == [c.id for c in ALL_CLAIMS]  # the claims table, then the PINN suite's section
+    rows = {m.group(1): m.group(2) for m in re.finditer(r"^\| \[(\S+)\]\(#\S+\) \| .* \| \*\*([a-z ]+)\*\* \|",
+                                                        report, re.M)}
+    assert list(rows) == [c.id for c in ALL_CLAIMS]  # every claim's row on the first screen
     assert set(rows.values()) <= set(VERDICTS)
-    assert re.search(r"\*\*\d+ reproduced, \d+ contradicted, \d+ inconclusive\*\* of \d+ claims, at α = 0.05", report)
+    assert re.search(r"\*\*\d+ reproduced, \d+ contradicted, \d+ inconclusive\*\* of the papers' 24 claims at "
+                     r"α = 0.05; beyond the papers: S1 inconclusive", report)
     ran = {c.id for c in CLAIMS if set(c.sweeps) <= {"fig4", "fig1", "table2"}}
     assert ran == {"B1", "B2", "B3", "B6"}
     assert all(rows[i] != "inconclusive" for i in ran - {"B6"})  # they ran, so the rule decided
     # four epochs: no member has beaten the zero function yet (or it overflowed), so every member
     # failed and every comparison is a tie
-    b6 = next(line for line in report.splitlines() if line.startswith("| B6 "))
-    assert rows["B6"] == "inconclusive" and "converged 0/32 members, 32 failed" in b6
+    b6 = report.split('<a id="b6"></a>')[1].split("<a id=")[0]
+    assert rows["B6"] == "inconclusive" and "| 0/32 members, 32 failed |" in b6
     assert all(rows[c.id] == "inconclusive" for c in ALL_CLAIMS if c.id not in ran)
     assert "sweep tsvetkova did not run" in report
     figures = re.findall(r"!\[[^]]*\]\((figures/[^)]+)\)", report)
@@ -150,3 +152,18 @@ def test_a_regenerated_report_states_the_wall_time_of_its_runs(tmp_path):
     again = provenance(plan, {}, 0.0, tmp_path)
     assert again.startswith("; report regenerated from the runs of ") and again.endswith(", whose sweeps ran for 53 min")
     assert provenance(plan, {"a": {}}, 60.0, tmp_path).startswith("; a re-ran for ")
+
+
+@pytest.mark.parametrize("signum,code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_a_signal_ends_the_estimate_in_one_line(tmp_path, signum, code):
+    """Ctrl-C (or SIGTERM) while the probe runs: one line saying how far it got, no traceback."""
+    proc = subprocess.Popen([sys.executable, "scripts/reproduce.py", "--scale", "smoke", "--estimate",
+                             "--out", str(tmp_path)], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    lines = []
+    while len(lines) < 3:  # the header, the process start and the first sweep
+        lines.append(proc.stdout.readline())
+    proc.send_signal(signum)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == code, err
+    assert re.fullmatch(rf"reproduce: estimate stopped by {signal.Signals(signum).name} after \d+ of 16 sweeps\n", err)

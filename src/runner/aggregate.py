@@ -3,6 +3,8 @@
     python -m runner.aggregate outputs/multirun/<date> [more dirs]
     python -m runner.aggregate <sweep> --metric train_mse --extra test_mse,deriv_mse --cols task.target
     python -m runner.aggregate <sweep> --by task,activation --metric test_mse,extrap_mse
+    python -m runner.aggregate <sweep> --metric rel_l2 --vs relu
+    python -m runner.aggregate <sweep> --export members.parquet
 
 Each job directory's summary.json is one run. Jobs are grouped into a table with one row per
 value of `--rows` and one column per value of `--cols` (dotted config keys, default
@@ -22,6 +24,14 @@ one row per group with mean ± std over every member of every job for each metri
 plots/curves.png overlays each group's training-loss curve (mean over jobs of the member mean,
 min-max band).
 
+`--vs relu` also tests every other activation against relu in every column, paired by member
+(the sign tests, Holm and convergence gate of the claims: runner.results.claims.versus_check):
+vs_relu.md with a row per test, and plots/vs_relu_forest.png (effects and 95% intervals) and
+plots/vs_relu_improvement.png (P(a member beats its paired relu member)).
+
+`--export members.parquet` (or .csv) writes instead one row per member of every run
+(runner.results.load, for a notebook) and stops.
+
 `--wandb` also logs the tables (one per metric) and the plots to one summary run in the jobs'
 W&B group (runner.results.tracking.report_sweep), with the jobs' logger settings. A preset can have its
 sweep aggregated when it ends: the Hydra callback AggregateSweep with these arguments.
@@ -36,29 +46,57 @@ from pathlib import Path
 
 from hydra.experimental.callback import Callback
 
+from runner.results.claims import versus_check
 from runner.results.files import write_bytes_atomic
 from runner.results.jobs import collect
-from runner.results.plots import (compare_sweep, plot_function_fits, plot_group_curves, plot_heatmap,
-                                  plot_loss_curves)
+from runner.results.members import export
+from runner.results.plots import (compare_sweep, forest_rows, improvement_rows, plot_forest, plot_function_fits,
+                                  plot_group_curves, plot_heatmap, plot_improvement, plot_loss_curves)
 from runner.results.summary import member_stats
-from runner.results.tables import csv_text, grouped_report, problems, report
+from runner.results.tables import csv_text, grouped_report, problems, report, test_table
+from runner.results.verdicts import decisions
 
 log = logging.getLogger("runner")
 
 METRIC, ROWS, COLS = "final_train_loss", "activation.name", "task.name"  # what any trained run has
+ALPHA = 0.05  # the level of --vs's tests
 
 
 class TrackerError(RuntimeError):
     """The tables and plots are written, but the experiment tracker did not take them."""
 
 
+def versus(jobs: list, reference: str, metric: str, cols: str, out: Path, alpha: float = ALPHA) -> dict:
+    """Every other activation against `reference` per column: the paired sign tests of `metric`
+    (runner.results.claims.versus_check, the claims' own code), as vs_<reference>.md and the
+    forest and probability-of-improvement figures (runner.results.plots) of those tests."""
+    outcome = versus_check(metric, reference, cols)(jobs, alpha)
+    decided = decisions(list(outcome.tests), alpha)
+    groups = [(col, [d for d in decided if d.test.label.split(": ")[0] == col])
+              for col in dict.fromkeys(d.test.label.split(": ")[0] for d in decided)]
+    name = f"vs_{reference}"
+    lines = [f"# {metric}: every activation against {reference} (paired by member, α = {alpha:g}, Holm across "
+             "the tests)", "", *(test_table(decided) if decided else [outcome.measured])]
+    write_bytes_atomic(out / f"{name}.md", ("\n".join(lines) + "\n").encode())
+    written = {f"{name}.md": out / f"{name}.md", "plots": []}
+    title = f"{metric}: against {reference}"
+    if plot_forest(forest_rows(groups), out / "plots" / f"{name}_forest.png", f"{title}, left of 0: better"):
+        written["plots"].append(out / "plots" / f"{name}_forest.png")
+    if plot_improvement(improvement_rows(groups), out / "plots" / f"{name}_improvement.png",
+                        f"{title}, P(beats {reference})"):
+        written["plots"].append(out / "plots" / f"{name}_improvement.png")
+    return written
+
+
 def aggregate(dirs: list[Path], out: Path | None = None, metric: str = METRIC, extra: tuple[str, ...] = (),
               rows: str = ROWS, cols: str = COLS, plots: bool = True,
-              by: list[str] | None = None, heatmap: bool = False, wandb: bool = False) -> dict:
+              by: list[str] | None = None, heatmap: bool = False, wandb: bool = False,
+              vs: str | None = None, alpha: float = ALPHA) -> dict:
     """Write table.md, table.csv and plots/ for the jobs under `dirs`; return what was written.
     With `by`, one row per group of those keys and `metric` + `extra` as columns; with `heatmap`
-    (rows x columns layout), also plots/<metric>_heatmap.png; with `wandb`, the tables and plots
-    also go to one W&B summary run of the jobs' group (its directory under `wandb_run`)."""
+    (rows x columns layout), also plots/<metric>_heatmap.png; with `vs`, every other activation
+    against that one (`versus`); with `wandb`, the tables and plots also go to one W&B summary run
+    of the jobs' group (its directory under `wandb_run`)."""
     jobs = collect(dirs)
     if not jobs:
         raise FileNotFoundError(f"no job directories under {', '.join(map(str, dirs))}")
@@ -84,6 +122,10 @@ def aggregate(dirs: list[Path], out: Path | None = None, metric: str = METRIC, e
         written["plots"] += plot_function_fits(jobs, rows, cols, out / "plots")
         if heatmap and plot_heatmap(jobs, metric, rows, cols, out / "plots" / f"{metric}_heatmap.png"):
             written["plots"].append(out / "plots" / f"{metric}_heatmap.png")
+    if vs:
+        compared = versus(jobs, vs, metric, cols, out, alpha)
+        written[f"vs_{vs}.md"] = compared[f"vs_{vs}.md"]
+        written["plots"] += compared["plots"]
     if wandb:
         from runner.results.tracking import report_sweep, wandb_target
 
@@ -145,17 +187,33 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-plots", action="store_true")
     parser.add_argument("--wandb", action="store_true",
                         help="also log the tables and plots to one summary run in the jobs' W&B group")
+    parser.add_argument("--vs", default=None, metavar="ACTIVATION",
+                        help="also test every other activation against this one, per column (--cols), paired by "
+                             "member: vs_<ACTIVATION>.md, a forest plot and a probability-of-improvement panel")
+    parser.add_argument("--alpha", type=float, default=ALPHA, help="the level of --vs's tests")
+    parser.add_argument("--export", type=Path, default=None, metavar="FILE",
+                        help="only write every member of every run as one table (.parquet or .csv; "
+                             "runner.results.load) and stop")
     args = parser.parse_args(argv)
     for d in args.dirs:
         if not d.is_dir():
             print(f"runner.aggregate: error: {d} is not a directory", file=sys.stderr)
             return 2
+    if args.export:
+        try:
+            path = export(args.dirs[0], args.export)
+        except (FileNotFoundError, ValueError) as exc:
+            print(f"runner.aggregate: error: {exc}", file=sys.stderr)
+            return 2
+        print(f"wrote {path}: one row per member of every run under {args.dirs[0]}")
+        return 0
     try:
         metric, *more = args.metric.split(",")
         extra = more if args.by else list(filter(None, args.extra.split(",")))
         by = args.by.split(",") if args.by else None
         written = aggregate(args.dirs, args.out, metric, tuple(extra), args.rows, args.cols,
-                            plots=not args.no_plots, by=by, heatmap=args.heatmap, wandb=args.wandb)
+                            plots=not args.no_plots, by=by, heatmap=args.heatmap, wandb=args.wandb, vs=args.vs,
+                            alpha=args.alpha)
     except FileNotFoundError as exc:
         print(f"runner.aggregate: error: {exc}", file=sys.stderr)
         return 2
@@ -164,7 +222,10 @@ def main(argv: list[str] | None = None) -> int:
               file=sys.stderr)
         return 1
     print(written["table.md"].read_text())
+    if args.vs:
+        print(written[f"vs_{args.vs}.md"].read_text())
     print(f"wrote {written['table.md']}, {written['table.csv']}"
+          + (f", {written[f'vs_{args.vs}.md']}" if args.vs else "")
           + "".join(f", {p}" for p in written["plots"])
           + (f"; W&B summary run in {written['wandb_run']}" if written.get("wandb_run") else ""))
     return 0

@@ -16,6 +16,8 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from typing import NamedTuple
 from pathlib import Path
 
 import numpy as np
@@ -90,19 +92,44 @@ def job_work(exp: Experiment) -> tuple[float, int]:
     return float(size), steps
 
 
-def time_training(*overrides: str, epochs: int) -> float:
-    """Seconds for `runner.run.train` of `epochs` epochs with these overrides, setup of the model
-    and trainer included (composing the config and building the task are not): CPU trainer, no
-    loggers, no progress lines, one checkpoint at the end, a throwaway directory, and the
-    allocator setting every run gets."""
+class TrainingTime(NamedTuple):
+    """`total`: seconds of a training, its setup included; `step`: seconds per epoch after its
+    first chunk (the progress callback's short warm-up chunk: runner.training.callbacks.ProgressPrinter);
+    `epochs`: the epochs it trained (fewer than asked where every member diverged and it stopped)."""
+
+    total: float
+    step: float
+    epochs: int
+
+
+class StepClock(StopOnSignal):
+    """StopOnSignal that also notes when each training chunk ends: (epochs done, perf_counter)."""
+
+    def __init__(self):
+        super().__init__()
+        self.marks: list[tuple[int, float]] = []
+
+    def on_train_epoch_end(self, trainer, module) -> None:
+        super().on_train_epoch_end(trainer, module)
+        self.marks.append((trainer.global_step, time.perf_counter()))
+
+
+def time_training(*overrides: str, epochs: int) -> TrainingTime:
+    """The time of `runner.run.fit` of `epochs` epochs with these overrides, setup of the model and
+    trainer included (composing the config and building the task are not): CPU trainer, no
+    loggers, progress lines only far apart, one checkpoint at the end, a throwaway directory, and
+    the allocator setting every run gets; and the step time measured inside it, after the first
+    chunk, which keeps the setup's noise out of it."""
     keep_freed_memory()
     exp = build(compose("trainer=cpu", "logger=none", "progress_every=1000000", *overrides,
                         f"trainer.max_epochs={epochs}", f"checkpoint_every={epochs}"))
-    with tempfile.TemporaryDirectory() as tmp, StopOnSignal() as stop:
+    with tempfile.TemporaryDirectory() as tmp, StepClock() as clock:
         start = time.perf_counter()
         init, _ = exp.resolve_init()
-        fit(exp, init, Path(tmp), stop, loggers=[])
-        return time.perf_counter() - start
+        fit(exp, init, Path(tmp), clock, loggers=[])
+        total = time.perf_counter() - start
+    (first, t_first), (last, t_last) = clock.marks[0], clock.marks[-1]
+    return TrainingTime(total, (t_last - t_first) / (last - first) if last > first else total / max(last, 1), last)
 
 
 def estimate(plan: dict, names: list[str], timings_path: Path) -> list[str]:
@@ -132,8 +159,9 @@ def estimate(plan: dict, names: list[str], timings_path: Path) -> list[str]:
     return lines
 
 
-PROBE_STEPS = (3, 23)   # a job kind's step time: (t(23 steps) - t(3 steps)) / 20, setup included in both
-PROBE_KINDS = 12        # at most this many job kinds timed per sweep; the others take the mean of their size's
+PROBE_STEPS = 24        # epochs of a probe: its step time is measured over the last 21 (time_training)
+PROBE_MEMBERS = 2       # members of a probe; a job's training and measuring time scale with its members
+PROBE_KINDS = 3         # job kinds timed per sweep; the others scale the nearest one's step by work
 
 
 def job_kind(exp: Experiment) -> tuple:
@@ -146,54 +174,77 @@ def job_kind(exp: Experiment) -> tuple:
             bool(getattr(reg, "coef", 0)), getattr(exp.optimizer, "func", exp.optimizer))
 
 
+def probe_overrides(exp: Experiment, overrides: list[str]) -> tuple[list[str], float]:
+    """A job's overrides for its probe, and the factor from the probe's time to the job's: at most
+    PROBE_MEMBERS members (time scales with members), and eager steps where the task compiles (a
+    compile per kind would take the probe's budget; compiled steps run faster than this projects)."""
+    members = exp.settings.ensemble.size
+    probe = min(members, PROBE_MEMBERS)
+    eager = ["task.compile=false"] if getattr(exp.task, "compile", False) else []
+    return [*overrides, f"ensemble.size={probe}", *eager], members / probe
+
+
 def probe_sweep(spec: dict, job_overrides: list[str]) -> tuple[list[float], str]:
-    """Each job's projected seconds from a short timing probe here: per job kind, a few training
-    steps of its first job through the runner's own path (runner.run.train: model, init, trainer
-    and steps), twice, for the step time and the setup; the first job once end to end at the probe's
-    length (task, evaluation, plots, summary) for what a job costs besides training. Tasks that
-    train nothing run their first job whole."""
+    """Each job's projected seconds from a short timing probe here, at most PROBE_MEMBERS members
+    (probe_overrides). Up to PROBE_KINDS job kinds, each size first: the training of the kind's
+    first job (runner.run.fit: model, init, trainer and PROBE_STEPS steps), for its setup and step
+    time; the first kind also once end to end (task, evaluation, plots, summary: what a job costs
+    besides training). A kind whose every member diverged at once stopped there, as its jobs will,
+    and stands for no other. A kind not timed takes the step of the nearest timed one, scaled by the
+    work per step (`job_kind`). Tasks that train nothing run their first
+    job whole."""
     jobs = sweep_jobs(spec["experiment"], spec["overrides"])
     exps = [build(compose(*job, *job_overrides)) for job in jobs]
     job_kinds = [job_kind(exp) for exp in exps]
     kinds = list(dict.fromkeys(job_kinds))
     by_size = list(dict.fromkeys([*{k[0]: k for k in reversed(kinds)}.values(), *kinds]))  # each size first
-    probed = by_size[:PROBE_KINDS]
     first = {kind: i for i, kind in reversed(list(enumerate(job_kinds)))}
-    per_kind: dict[tuple, tuple[float, float]] = {}  # kind -> (setup s, step s)
-    whole: dict[tuple, float] = {}  # kind -> seconds of a whole job (tasks that train nothing)
-    extra = 0.0  # per job: evaluation, outputs and a compile, beyond setup and steps
-    for n, kind in enumerate(probed):
+    step_of: dict[tuple, float] = {}  # kind -> seconds per step of the whole job
+    setup_of: dict[tuple, float] = {}  # kind -> seconds of building the task, model and trainer
+    whole: dict[tuple, float] = {}   # kind -> seconds of a whole job (tasks that train nothing)
+    stopped: dict[tuple, float] = {}  # kind -> seconds of a job whose every member diverged at once
+    extra = 0.0                      # per job: evaluation and outputs
+    for kind in by_size + [k for k in kinds if k not in by_size]:
+        if len(step_of) + len(whole) >= PROBE_KINDS:
+            break
         i = first[kind]
-        overrides = [*jobs[i], *job_overrides]
+        overrides, scale = probe_overrides(exps[i], [*jobs[i], *job_overrides])
         with tempfile.TemporaryDirectory() as tmp:
             if not exps[i].task.trains:
                 start = time.perf_counter()
                 run(compose(*overrides, "logger=none"), Path(tmp))
-                whole[kind] = time.perf_counter() - start
+                whole[kind] = (time.perf_counter() - start) * scale
                 continue
-            if n == 0:  # end to end once: the first call also pays a compile, if the task compiles
+            if not step_of:  # end to end once: evaluation, outputs and the summary besides training
                 start = time.perf_counter()
-                run(compose(*overrides, "logger=none", f"trainer.max_epochs={PROBE_STEPS[0]}",
-                            f"checkpoint_every={PROBE_STEPS[0]}"), Path(tmp))
+                run(compose(*overrides, "logger=none", f"trainer.max_epochs={PROBE_STEPS}",
+                            f"checkpoint_every={PROBE_STEPS}"), Path(tmp))
                 end_to_end = time.perf_counter() - start
-        short, long = (time_training(*overrides, epochs=e) for e in PROBE_STEPS)
-        step = max(long - short, 0.0) / (PROBE_STEPS[1] - PROBE_STEPS[0])
-        per_kind[kind] = (max(short - PROBE_STEPS[0] * step, 0.0), step)
-        if n == 0:
-            extra = max(end_to_end - short, 0.0)
+        timing = time_training(*overrides, epochs=PROBE_STEPS)
+        if timing.epochs < PROBE_STEPS:  # it stopped: every member diverged; its jobs stop alike
+            stopped[kind] = timing.total
+            continue
+        if not step_of:
+            extra = max(end_to_end - timing.total, 0.0)
+        setup_of[kind] = max(timing.total - PROBE_STEPS * timing.step, 0.0)
+        step_of[kind] = timing.step * scale
 
-    def mean(kinds: list[tuple]) -> tuple[float, float]:
-        return (float(np.mean([per_kind[k][0] for k in kinds])), float(np.mean([per_kind[k][1] for k in kinds])))
+    def nearest(kind: tuple) -> tuple[float, float]:
+        """(setup, step) of a kind not timed: the timed kind nearest in work per step, scaled."""
+        timed = min(step_of, key=lambda k: abs(np.log(max(k[0], 1e-30) / max(kind[0], 1e-30))))
+        return setup_of[timed], step_of[timed] * kind[0] / max(timed[0], 1e-30)
 
     times = []
     for exp, kind in zip(exps, job_kinds):
-        if kind in whole or (not per_kind and whole):
-            times.append(whole.get(kind, np.mean(list(whole.values()))))
+        if kind in stopped:
+            times.append(extra + stopped[kind])
+        elif not exp.task.trains or not step_of:
+            times.append(whole.get(kind, float(np.mean(list(whole.values()))) if whole else 0.0))
         else:
-            same_size = [k for k in per_kind if k[0] == kind[0]]
-            setup, step = per_kind.get(kind) or mean(same_size or list(per_kind))
+            setup, step = (setup_of[kind], step_of[kind]) if kind in step_of else nearest(kind)
             times.append(extra + setup + exp.epochs * step)
-    note = f"{len(probed)} of {len(kinds)} job kinds timed" if len(probed) < len(kinds) else f"{len(kinds)} job kinds timed"
+    timed = len(step_of) + len(whole) + len(stopped)
+    note = f"{timed} of {len(kinds)} job kinds timed" if timed < len(kinds) else f"{len(kinds)} job kinds timed"
     return times, note
 
 
@@ -205,11 +256,11 @@ def makespan(times: list[float], workers: int) -> float:
     return max(free)
 
 
-def probe_estimate(plan: dict, names: list[str], launcher: list[str]) -> list[str]:
-    """Lines of the probe estimate: per sweep, its jobs' projected times and its wall time with the
-    launcher's parallel jobs (hydra.launcher.n_jobs, default 1), then the total. Process start is
-    timed once here (a Python that imports the runner) and counted twice per sweep: the sweep's
-    own process, then its workers (joblib's reuse theirs for every job of the sweep)."""
+def probe_estimate(plan: dict, names: list[str], launcher: list[str]) -> Iterator[str]:
+    """Lines of the probe estimate, each as soon as it is known: per sweep, its jobs' projected
+    times and its wall time with the launcher's parallel jobs (hydra.launcher.n_jobs, default 1),
+    then the total. Process start is timed once here (a Python that imports the runner) and counted
+    twice per sweep: the sweep's own process, then its workers (joblib's reuse theirs for every job)."""
     workers = next((int(o.split("=", 1)[1]) for o in launcher if o.startswith("hydra.launcher.n_jobs=")), 1)
     job_overrides = [o for o in launcher if not o.startswith("hydra") and "=" in o]
     threads = next((int(o.split("=", 1)[1]) for o in job_overrides if o.startswith("threads=")), None)
@@ -218,18 +269,18 @@ def probe_estimate(plan: dict, names: list[str], launcher: list[str]) -> list[st
     start = time.perf_counter()
     subprocess.run([sys.executable, "-c", "import runner.run"], cwd=ROOT, check=True)
     startup = time.perf_counter() - start
-    lines, total, cpu = [f"  process start {startup:.1f} s (twice per sweep)"], 0.0, 0.0
+    yield f"  process start {startup:.1f} s (twice per sweep)"
+    total = cpu = 0.0
     logging.getLogger("runner").setLevel(logging.ERROR)  # the probe's own runs: no forecast lines
     for name in names:
         began = time.perf_counter()
         times, note = probe_sweep(plan["sweeps"][name], job_overrides)
         wall = 2 * startup + makespan(times, workers)
         total, cpu = total + wall, cpu + sum(times)
-        lines.append(f"  {name:13s} {len(times):3d} jobs, {duration(min(times))}-{duration(max(times))} each: "
-                     f"~{duration(wall)} on {workers} workers ({note}; probe {time.perf_counter() - began:.0f} s)")
-    lines.append(f"  total ~{duration(total)} wall ({duration(cpu)} of job time), measured on this machine now: "
-                 "a loaded machine projects longer")
-    return lines
+        yield (f"  {name:13s} {len(times):3d} jobs, {duration(min(times))}-{duration(max(times))} each: "
+               f"~{duration(wall)} on {workers} workers ({note}; probe {time.perf_counter() - began:.0f} s)")
+    yield (f"  total ~{duration(total)} wall ({duration(cpu)} of job time), measured on this machine now: "
+           "a loaded machine projects longer")
 
 
 def duration(seconds: float) -> str:

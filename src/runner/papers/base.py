@@ -35,33 +35,13 @@ class Paper:
     """One module of runner.papers: its claims on the sweeps they name, its views of sweeps, and
     optionally a section of its own.
 
-    Without `section`, the claims are rows of the report's claims table (and its count of
-    verdicts); with one, the report checks the claims and `section(sweeps, checked, alpha)`
-    renders them with whatever else it shows, after the rules (Markdown lines; `sweeps`: the jobs
-    of every sweep that ran, by name).
+    Every claim is a row of the report's first table and has a section of its own (runner.papers.report);
+    `section(sweeps, checked, alpha)` adds what else the paper shows (Markdown lines; `sweeps`: the
+    jobs of every sweep that ran, by name). `beyond_papers`: a study beyond the two papers, whose
+    claims the report's count of verdicts leaves out.
     """
 
     claims: list[Claim]
     views: dict[str, SweepView] = field(default_factory=dict)
     section: Callable[[dict[str, list[Job]], Checked, float], list[str]] | None = None
-
-
-MEASURED = "runner measured (per test: n, p, effect [95% interval], converged members)"
-
-
-def cell(text: str) -> str:
-    """Text as one Markdown table cell."""
-    return text.replace("|", "\\|").replace("\n", " ")
-
-
-def claim_row(claim: Claim, outcome: Outcome) -> str:
-    """| claim | paper says | runner measured | verdict | for one claim."""
-    why = outcome.why if outcome.why != outcome.measured else ""
-    verdict = f"**{outcome.verdict}**" + (f": {why}" if why else "")
-    return f"| {claim.id} ({claim.paper}) | {cell(claim.says)} | {cell(outcome.measured)} | {cell(verdict)} |"
-
-
-def claims_table(checked: Checked) -> list[str]:
-    """The checked claims as a Markdown table, one row each."""
-    return [f"| claim | paper says | {MEASURED} | verdict |", "|---|---|---|---|",
-            *(claim_row(claim, outcome) for claim, outcome, _ in checked)]
+    beyond_papers: bool = False

@@ -21,4 +21,5 @@ def section(sweeps: dict[str, list[Job]], checked: Checked, alpha: float) -> lis
     return lines
 
 
-PAPER = Paper(claims=[], views={"digits": SweepView("test_acc", ("activation", "task.target"))}, section=section)
+PAPER = Paper(claims=[], views={"digits": SweepView("test_acc", ("activation", "task.target"))}, section=section,
+              beyond_papers=True)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+from dataclasses import replace
 
 import numpy as np
 
@@ -74,7 +75,7 @@ def mrepu_kernel_check(jobs: list[Job], alpha: float) -> Outcome:
     out = decide("members that stay finite and within the band to the last layer: "
                  + "; ".join(t.text() for t in tests), tests, alpha)
     if out.verdict == verdicts.CONTRADICTED:
-        return Outcome(out.measured, out.verdict, out.why + "; with the working MRePU z·max(0, z+1)², ⟨σ²⟩_K > K, "
+        return replace(out, why=out.why + "; with the working MRePU z·max(0, z+1)², ⟨σ²⟩_K > K, "
                        "so the kernel grows wherever C_W is not small (a nonzero fixed point exists only for "
                        "C_W < 0.81, and it is unstable; see the susceptibility run)")
     return out
@@ -183,7 +184,7 @@ def note_mrepu_failures(check: Check, metric: str, setting: str) -> Check:
     def wrapped(jobs: list[Job], alpha: float) -> Outcome:
         out, failures = check(jobs, alpha), mrepu_failures(jobs, metric)
         if out.verdict != verdicts.REPRODUCED and failures:
-            return Outcome(out.measured, out.verdict, f"{out.why}; {failures} {setting}")
+            return replace(out, why=f"{out.why}; {failures} {setting}")
         return out
     return wrapped
 
@@ -197,8 +198,7 @@ def mrepu_auto(check: Check, key: str) -> Check:
             f"{j.value(key)}: C_W_first {i['C_W_first']:.3g}, C_W {i['C_W']:.3g}, C_b {i['C_b']:.3g}"
             for j in auto if (i := resolved_init(j.summary))))
         out = check([j for j in jobs if j.value("activation") != "mrepu" or j in auto], alpha)
-        return Outcome(f"MRePU init.C_W=auto chose {chosen or 'nothing (no run)'}. {out.measured}",
-                       out.verdict, out.why)
+        return replace(out, measured=f"MRePU init.C_W=auto chose {chosen or 'nothing (no run)'}. {out.measured}")
     return filtered
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from runner.results.jobs import Job
 from runner.results.claims import PAIRED, Claim, members, ranking_check, select
-from runner.papers.base import Checked, Paper, SweepView, claims_table
+from runner.papers.base import Checked, Paper, SweepView
 from runner.papers.kimkang import PINN_ORDER, note_mrepu_failures
 from runner.results.summary import member_stats
 
@@ -21,7 +21,7 @@ CLAIMS = [
 
 
 def section(sweeps: dict[str, list[Job]], checked: Checked, alpha: float) -> list[str]:
-    """Median rel_l2 over members per activation x equation, and the claim rows."""
+    """Median rel_l2 over members per activation x equation (the claim S1 has its own section)."""
     jobs = sweeps.get("pinn_suite", [])
     lines = ["## Beyond the papers: PINN suite", "",
              "Paper B's PINN comparison on every PDE preset (`experiment=pinn_suite`, docs/pde.md). Median "
@@ -39,7 +39,7 @@ def section(sweeps: dict[str, list[Job]], checked: Checked, alpha: float) -> lis
             lines.append(f"| {act} | " + " | ".join(cells) + " |")
     else:
         lines.append("Not run at this scale.")
-    return lines + ["", *claims_table(checked)]
+    return lines
 
 
 PAPER = Paper(
@@ -47,4 +47,4 @@ PAPER = Paper(
     views={"pinn_suite": SweepView("rel_l2", ("activation", "task.name"),
                                    {"metric": "rel_l2", "extra": ("max_abs_error",), "cols": "task.name",
                                     "heatmap": True})},
-    section=section)
+    section=section, beyond_papers=True)

@@ -1,5 +1,7 @@
-"""reports/<scale>/REPORT.md: every paper's claims checked on the sweeps of a plan, the papers'
-own sections, the sweeps and their failed jobs, and the figures (scripts/reproduce.py writes it).
+"""reports/<scale>/REPORT.md: every paper's claims checked on the sweeps of a plan, a first screen a
+scientist reads in two minutes (the verdicts and what decided each, a forest plot and a
+probability-of-improvement panel of the tests), a section per claim, the papers' own sections,
+the sweeps and their failed jobs, and the figures (scripts/reproduce.py writes it).
 
 What each part shows comes from the papers' modules (runner.papers.PAPERS: claims, sweep views,
 sections) and the plan (conf/reproduce/<scale>.yaml: sweeps, their commands, alpha); nothing
@@ -16,16 +18,18 @@ from pathlib import Path
 
 import torch
 
-from runner.results.jobs import Job, collect
 from runner.aggregate import aggregate
-from runner.results.tables import problems
-from runner.results.claims import evaluate
 from runner.papers import PAPERS
-from runner.papers.base import DEFAULT_VIEW, Checked, Paper, SweepView, cell, claims_table
-from runner.sweeps import duration, load_alpha
+from runner.papers.base import DEFAULT_VIEW, Checked, Paper, SweepView
+from runner.results.claims import Claim, Outcome, evaluate
+from runner.results.files import write_bytes_atomic, write_csv
+from runner.results.jobs import Job, collect
+from runner.results.plots import forest_rows, improvement_rows, plot_forest, plot_improvement
 from runner.results.summary import FINISHED
-from runner.results.files import write_bytes_atomic
-from runner.results.verdicts import CONTRADICTED, INCONCLUSIVE, REPRODUCED, VERDICTS
+from runner.results.tables import cell, fmt_p, problems, test_table
+from runner.results.verdicts import (AGAINST, CONTRADICTED, INCONCLUSIVE, REPRODUCED, SUPPORTS, UNDECIDED, VERDICTS,
+                                     Decision, decisions)
+from runner.sweeps import duration, load_alpha
 
 
 def views(papers: list[Paper]) -> dict[str, SweepView]:
@@ -88,15 +92,81 @@ def check(paper: Paper, sweeps: dict[str, list[Job]], alpha: float) -> Checked:
     return [(claim, *evaluate(claim, sweeps, alpha)) for claim in paper.claims]
 
 
+def brief(d: Decision, alpha: float) -> str:
+    """What decided one test, in a few words: its counts, p and effect, or why it cannot decide."""
+    t = d.test
+    effect = (f", ln ratio {t.effect:.2g} [{t.interval[0]:.2g}, {t.interval[1]:.2g}]"
+              if t.effect is not None and t.interval else "")
+    if t.kind == "exact":
+        return f"{t.label}: {t.counts} (quadrature)"
+    if d.decision == SUPPORTS:
+        counts = f"{t.wins}/{t.n}" if t.wins is not None else t.counts or t.n
+        return f"{t.label}: {counts}, p = {fmt_p(t.p)}{effect}"
+    if d.decision == AGAINST:
+        counts = f"{t.losses}/{t.n}" if t.losses is not None else t.counts or t.n
+        return f"{t.label}: the other way, {counts}, p = {fmt_p(t.p_opposite)} (Holm {fmt_p(d.p_against)}){effect}"
+    if t.smallest_p >= alpha:
+        return f"{t.label}: {t.limit}; smallest attainable p {fmt_p(t.smallest_p)}"
+    if t.p_opposite < alpha:
+        return f"{t.label}: leans the other way (p = {fmt_p(t.p_opposite)}), not after Holm"
+    return f"{t.label}: no significant difference, p = {fmt_p(t.p)}{effect}"
+
+
+def evidence(outcome: Outcome, decided: list[Decision], alpha: float) -> str:
+    """The one number that decided a claim: its weakest test when reproduced, its strongest test
+    against it when contradicted, else the first undecided test's reason (and how many are)."""
+    if not decided:
+        return outcome.why or outcome.measured
+    if outcome.verdict == REPRODUCED:
+        weakest = max(decided, key=lambda d: d.test.p)
+        return (f"weakest of {len(decided)} tests: " if len(decided) > 1 else "") + brief(weakest, alpha)
+    if outcome.verdict == CONTRADICTED:
+        return brief(min(decided, key=lambda d: d.p_against), alpha)
+    undecided = [d for d in decided if d.decision != SUPPORTS]
+    more = f" ({len(undecided)} of {len(decided)} tests undecided)" if len(decided) > 1 else ""
+    return brief(undecided[0], alpha) + more
+
+
+def claim_section(claim: Claim, outcome: Outcome, decided: list[Decision], alpha: float) -> list[str]:
+    """A claim's section: its verdict and why, each test in a row of a small table, the rule, and
+    the measured numbers folded away."""
+    lines = [f'<a id="{claim.id.lower()}"></a>', "", f"### {claim.id} · {claim.says}", "",
+             f"*{claim.paper}* · **{outcome.verdict}**" + (f": {outcome.why}" if outcome.why else ""), ""]
+    if decided:
+        table = test_table(decided)
+        if len(decided) > 8:
+            tally = ", ".join(f"{sum(d.decision == k for d in decided)} {k}" for k in (SUPPORTS, AGAINST, UNDECIDED))
+            table = [f"<details><summary>{len(decided)} tests: {tally}</summary>", "", *table, "", "</details>"]
+        lines += [*table, ""]
+    return lines + [f"Rule: {claim.rule}.", "", "<details><summary>measured</summary>", "",
+                    cell(outcome.measured), "", "</details>", ""]
+
+
 def write_report(out: Path, scale: str, plan: dict, ran: dict, wall: float, papers: list[Paper] = PAPERS) -> Path:
-    """REPORT.md and timings.json (each sweep's mean job seconds) in `out`, from the runs in
-    out/runs (`ran`: the sweeps this invocation ran, `wall`: for how long)."""
+    """REPORT.md, its figures and timings.json (each sweep's mean job seconds) in `out`, from the
+    runs in out/runs (`ran`: the sweeps this invocation ran, `wall`: for how long).
+
+    First screen: one row per claim (what the paper says, the verdict, the evidence that decided
+    it), then the forest plot and the probability-of-improvement panel of every paired test; then
+    a section per claim, the papers' own sections, the rules, the sweeps, failed jobs and figures."""
     runs, fig_dir = out / "runs", out / "figures"
     alpha = load_alpha(plan, scale)
     sweeps = {name: collect([runs / name]) for name in plan["sweeps"] if (runs / name).is_dir()}
     checked = {id(paper): check(paper, sweeps, alpha) for paper in papers}
-    table = [row for paper in papers if paper.section is None for row in checked[id(paper)]]
-    counts = {v: sum(o.verdict == v for _, o, _ in table) for v in VERDICTS}
+    claims = [(paper, claim, outcome, decisions(list(outcome.tests), alpha))
+              for paper in papers for claim, outcome, _ in checked[id(paper)]]
+    counted = [outcome for paper, _, outcome, _ in claims if not paper.beyond_papers]
+    counts = {v: sum(o.verdict == v for o in counted) for v in VERDICTS}
+    beyond = [f"{claim.id} {outcome.verdict}" for paper, claim, outcome, _ in claims if paper.beyond_papers]
+    groups = [(claim.id, decided) for _, claim, _, decided in claims]
+    forest, improvement = forest_rows(groups), improvement_rows(groups)
+    drawn = []
+    if plot_forest(forest, fig_dir / "forest.png"):
+        write_csv(fig_dir / "forest.csv", forest)
+        drawn.append(("forest", "every paired test: effect and 95% interval, left of 0 is the paper's direction"))
+    if plot_improvement(improvement, fig_dir / "improvement.png"):
+        write_csv(fig_dir / "improvement.csv", improvement)
+        drawn.append(("improvement", "P(the paper's side beats its paired member), 95% interval"))
     lines = [f"# Reproduction report: scale `{scale}`", "",
              f"Generated by `python scripts/reproduce.py --scale {scale}` on "
              f"{datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC; {platform.node()}, {platform.machine()}, "
@@ -104,22 +174,32 @@ def write_report(out: Path, scale: str, plan: dict, ran: dict, wall: float, pape
              + provenance(plan, ran, wall, runs) + ".",
              "",
              f"**{counts[REPRODUCED]} reproduced, {counts[CONTRADICTED]} contradicted, "
-             f"{counts[INCONCLUSIVE]} inconclusive** of {len(table)} claims, at α = {alpha:g}. Every verdict "
-             "is computed from the runs below by the rule in its row (claims: runner/papers/, statistics in "
-             "runner/verdicts.py; docs/reproducing.md): `reproduced` when every test of the claim is "
-             "significant in the paper's direction, `contradicted` when one is significant the other way "
-             "(Holm across the claim's tests), else `inconclusive` with the reason. A seed is member k of each "
-             "activation's ensemble, which share initial-weight streams; a pair with an unconverged member "
-             "(its best training loss over the last 20% of logged epochs still 5% or more below the best "
-             "before, by default) is dropped, unless the other member failed, which decides it, or the pair is "
-             "settled: the gap between the two values, |ln(a/b)|, is larger than either member's loss still "
-             "fell over that last 20% (-ln(1 - improvement)).",
-             "", *claims_table(table)]
-    lines += ["", "## Rules", ""]
-    lines += [f"- **{c.id}** ({', '.join(c.sweeps)}): {c.rule}." for paper in papers for c in paper.claims]
+             f"{counts[INCONCLUSIVE]} inconclusive** of the papers' {len(counted)} claims at α = {alpha:g}"
+             + (f"; beyond the papers: {', '.join(beyond)}" if beyond else "") + ". A claim is reproduced when "
+             "every test of it is significant in the paper's direction, contradicted when one is significant the "
+             "other way (Holm), else inconclusive; each claim's section has its tests, the rules follow.",
+             "", "| claim | the paper says | verdict | deciding evidence |", "|---|---|---|---|"]
+    lines += [f"| [{claim.id}](#{claim.id.lower()}) | {cell(claim.says)} | **{outcome.verdict}** | "
+              f"{cell(evidence(outcome, decided, alpha))} |" for _, claim, outcome, decided in claims]
+    for name, caption in drawn:
+        lines += ["", f"![{caption}](figures/{name}.png)", f"*{caption}* ([numbers](figures/{name}.csv))"]
+    lines += ["", "## Claims", ""]
+    for _, claim, outcome, decided in claims:
+        lines += claim_section(claim, outcome, decided, alpha)
     for paper in papers:
         if paper.section is not None:
             lines += ["", *paper.section(sweeps, checked[id(paper)], alpha)]
+    lines += ["", "## Rules", "",
+              "Every verdict is computed from the runs below (claims: runner/papers/, statistics: "
+              "runner/results/verdicts.py; docs/reproducing.md): `reproduced` when every test of the claim is "
+              "significant in the paper's direction, `contradicted` when one is significant the other way "
+              "(Holm across the claim's tests), else `inconclusive` with the reason. A seed is member k of each "
+              "activation's ensemble, which share initial-weight streams; a pair with an unconverged member "
+              "(its best training loss over the last 20% of logged epochs still 5% or more below the best "
+              "before, by default) is dropped, unless the other member failed, which decides it, or the pair is "
+              "settled: the gap between the two values, |ln(a/b)|, is larger than either member's loss still "
+              "fell over that last 20% (-ln(1 - improvement)).", ""]
+    lines += [f"- **{c.id}** ({', '.join(c.sweeps)}): {c.rule}." for paper in papers for c in paper.claims]
     shown = views(papers)
     timings = {}
     lines += ["", "## Sweeps", "", "| sweep | command | jobs | completed | not every member ok | failed, interrupted "

@@ -37,11 +37,13 @@ Check = Callable[[list[Job], float], "Outcome"]  # (jobs, alpha) -> Outcome
 
 @dataclass(frozen=True)
 class Outcome:
-    """What a check found: the measured numbers, the verdict and, unless reproduced, why."""
+    """What a check found: the measured numbers, the verdict and, unless reproduced, why; and the
+    tests the verdict rests on (none when nothing could be tested)."""
 
     measured: str
     verdict: str
     why: str = ""
+    tests: tuple[Test, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -57,7 +59,7 @@ class Claim:
 def decide(measured: str, tests: list[Test], alpha: float) -> Outcome:
     """The outcome of a claim made of `tests` (runner.results.verdicts.judge)."""
     judgement = judge(tests, alpha)
-    return Outcome(measured, judgement.verdict, judgement.why)
+    return Outcome(measured, judgement.verdict, judgement.why, tuple(tests))
 
 
 def nothing(measured: str) -> Outcome:
@@ -158,28 +160,51 @@ def per_member_rule(sweep_where: list[dict], metric: str, test: Callable[[np.nda
     return check
 
 
+def paired_comparisons(jobs: list[Job], metric: str, key: str, pairs: list[tuple[str, str]],
+                       complete: bool = True) -> tuple[list[Test], list[str]]:
+    """Per column (`key`), the paired sign test "a < b" of each activation pair (a, b) of `pairs`
+    that ran there, and per column a line of text: each arm's statistics and each test. With
+    `complete`, a column counts only where every activation of `pairs` ran."""
+    tests, parts = [], []
+    names = list(dict.fromkeys(name for pair in pairs for name in pair))
+    for col in dict.fromkeys(j.value(key) for j in select(jobs)):
+        arms = {act: select(jobs, activation=act, **{key.replace(".", "__"): col}) for act in names}
+        ran = [(a, b) for a, b in pairs if arms[a] and arms[b]]
+        if not ran or (complete and not all(arms.values())):
+            continue
+        col_tests = [paired_test(f"{col}: {a} < {b}", (a, arms[a]), (b, arms[b]), metric) for a, b in ran]
+        tests += col_tests
+        summary = ", ".join(f"{act} {stats(members(arms[act], metric))}" for act in names if arms[act])
+        parts.append(f"{col} ({summary}): " + "; ".join(f"{a} < {b}: {t.detail}" for (a, b), t in zip(ran, col_tests)))
+    return tests, parts
+
+
 def ranking_check(metric: str, order: tuple[str, ...], key: str = "task.target",
                   reference: str | None = None) -> Check:
     """Per column (`key`), paired sign tests of `order`, best first: each adjacent pair (a ranking
     holds when each of its steps does), or with `reference` the reference against every other
     activation (nothing else ordered). Failed members count as +inf; unconverged pairs are dropped
     (runner.results.verdicts). The claim holds when every test in every column does."""
+    pairs = [(reference, act) for act in order if act != reference] if reference else list(zip(order, order[1:]))
+
     def check(jobs: list[Job], alpha: float) -> Outcome:
-        parts, tests = [], []
-        columns = list(dict.fromkeys(j.value(key) for j in select(jobs)))
-        for col in columns:
-            arms = {act: select(jobs, activation=act, **{key.replace(".", "__"): col}) for act in order}
-            if not all(arms.values()):
-                continue
-            pairs = ([(reference, act) for act in order if act != reference] if reference
-                     else list(zip(order, order[1:])))
-            col_tests = [paired_test(f"{col}: {a} < {b}", (a, arms[a]), (b, arms[b]), metric) for a, b in pairs]
-            tests += col_tests
-            summary = ", ".join(f"{act} {stats(members(arms[act], metric))}" for act in order)
-            parts.append(f"{col} ({summary}): " + "; ".join(f"{a} < {b}: {t.detail}"
-                                                            for (a, b), t in zip(pairs, col_tests)))
+        tests, parts = paired_comparisons(jobs, metric, key, pairs)
         if not tests:
             return nothing("no runs with every activation")
+        return decide("; ".join(parts), tests, alpha)
+    return check
+
+
+def versus_check(metric: str, reference: str, key: str = "task.name",
+                 candidates: tuple[str, ...] | None = None) -> Check:
+    """Per column (`key`), every other activation (or `candidates`) against `reference`: paired sign
+    tests "a < reference" of `metric` (lower is better), where both ran."""
+    def check(jobs: list[Job], alpha: float) -> Outcome:
+        present = dict.fromkeys(j.value("activation") for j in select(jobs))
+        pairs = [(a, reference) for a in (candidates or present) if a != reference]
+        tests, parts = paired_comparisons(jobs, metric, key, pairs, complete=False)
+        if not tests:
+            return nothing(f"no column where {reference} and another activation both trained")
         return decide("; ".join(parts), tests, alpha)
     return check
 

@@ -216,3 +216,118 @@ def compare_sweep(sweep_dir: Path, metric: str = "rel_l2") -> dict[str, list[flo
     save_figure(fig, sweep_dir / "plots" / f"{metric}_by_activation.png")
     write_json_atomic(sweep_dir / f"{metric}_by_activation.json", by_activation)
     return by_activation
+
+
+COLORS = {"supports": "tab:green", "against": "tab:red", "undecided": "0.55"}  # a test's decision
+
+
+def forest_rows(groups: list[tuple[str, list]]) -> list[dict]:
+    """One row per test with an effect size (paired sign tests, their unions, Mann-Whitney), in
+    order: group (a claim), test, the effect, its 95% interval and the decision. `groups`: (name,
+    [runner.results.verdicts.Decision]) pairs. The numbers of plot_forest, for a table or a check."""
+    rows = []
+    for group, decided in groups:
+        for d in decided:
+            t = d.test
+            if t.kind not in ("sign test", "Mann-Whitney") and not t.kind.startswith("best of"):
+                continue
+            low, high = t.interval or (None, None)
+            note = "" if t.effect is not None else "no pair left" if t.n.startswith("0 ") else "no pair with both finite"
+            rows.append({"group": group, "test": t.label, "effect_name": t.effect_name, "effect": t.effect,
+                         "low": low, "high": high, "decision": d.decision, "note": note})
+    return rows
+
+
+def plot_forest(rows: list[dict], path: Path, title: str = "") -> bool:
+    """The forest plot of `forest_rows`: each test's effect (ln of its ratio, the claim's side over
+    the other) with its 95% interval, grouped, coloured by its decision; left of 0 is the claim's
+    direction. Tests without an effect (no pair left, or none with both values finite) are listed
+    with the reason instead of a point."""
+    if not rows:
+        return False
+    plt = pyplot()
+    fig, ax = plt.subplots(figsize=(8.5, 1.2 + 0.24 * len(rows)))
+    finite = [v for r in rows for v in (r["effect"], r["low"], r["high"]) if v is not None and np.isfinite(v)]
+    span = max([abs(v) for v in finite] + [1.0]) * 1.1
+    ax.axvspan(-span, 0, color="tab:green", alpha=0.06, lw=0)
+    ax.axvline(0, color="k", lw=0.8)
+    previous = None
+    for i, r in enumerate(rows):
+        y = len(rows) - 1 - i
+        if r["group"] != previous and i:
+            ax.axhline(y + 0.5, color="0.85", lw=0.6)
+        previous = r["group"]
+        color = COLORS[r["decision"]]
+        if r["effect"] is None:
+            ax.text(0, y, r["note"], ha="center", va="center", fontsize=6, color=color)
+            continue
+        if r["low"] is not None and np.isfinite(r["low"]) and np.isfinite(r["high"]):
+            ax.plot([r["low"], r["high"]], [y, y], color=color, lw=1.6)
+        ax.plot([r["effect"]], [y], "o", color=color, ms=4)
+    ax.set_yticks(range(len(rows)), [f"{r['group']} · {r['test']}" for r in reversed(rows)], fontsize=6)
+    ax.set_xlim(-span, span)
+    ax.set_ylim(-0.7, len(rows) - 0.3)
+    ax.set_xlabel("effect: ln(claim's side / other side), median over pairs [95% bootstrap interval]", fontsize=8)
+    handles = [ax.plot([], [], "o-", color=c, label=d)[0] for d, c in COLORS.items()]
+    ax.legend(handles=handles, fontsize=7, loc="upper right", title="decision", title_fontsize=7)
+    ax.set_title(title or "every paired comparison: left of 0 is the direction claimed", fontsize=9)
+    fig.tight_layout()
+    save_figure(fig, path)
+    return True
+
+
+def improvement_rows(groups: list[tuple[str, list]], confidence: float = 0.95) -> list[dict]:
+    """One row per paired sign test: P(a member of the claim's side beats its paired member of the
+    other side) = wins / (wins + losses) over the pairs the test kept (ties are neither), with the
+    two-sided exact (Clopper-Pearson) interval at `confidence` (rliable's probability of improvement,
+    with member k of each side as a pair)."""
+    from scipy import stats
+
+    rows = []
+    for group, decided in groups:
+        for d in decided:
+            t = d.test
+            if t.wins is None or t.losses is None:
+                continue
+            n = t.wins + t.losses
+            if n:
+                ci = stats.binomtest(t.wins, n).proportion_ci(confidence, method="exact")
+                p, low, high = t.wins / n, float(ci.low), float(ci.high)
+            else:
+                p = low = high = None
+            rows.append({"group": group, "test": t.label, "wins": t.wins, "losses": t.losses,
+                         "probability": p, "low": low, "high": high, "decision": d.decision})
+    return rows
+
+
+def plot_improvement(rows: list[dict], path: Path, title: str = "") -> bool:
+    """The probability-of-improvement panel of `improvement_rows`: each comparison's P(the claim's
+    side beats the paired other) with its 95% interval; right of 0.5 is the direction claimed."""
+    if not rows:
+        return False
+    plt = pyplot()
+    fig, ax = plt.subplots(figsize=(8.5, 1.2 + 0.24 * len(rows)))
+    ax.axvspan(0.5, 1.0, color="tab:green", alpha=0.06, lw=0)
+    ax.axvline(0.5, color="k", lw=0.8)
+    previous = None
+    for i, r in enumerate(rows):
+        y = len(rows) - 1 - i
+        if r["group"] != previous and i:
+            ax.axhline(y + 0.5, color="0.85", lw=0.6)
+        previous = r["group"]
+        color = COLORS[r["decision"]]
+        if r["probability"] is None:
+            ax.text(0.5, y, "every pair tied or dropped", ha="center", va="center", fontsize=6, color=color)
+            continue
+        ax.plot([r["low"], r["high"]], [y, y], color=color, lw=1.6)
+        ax.plot([r["probability"]], [y], "o", color=color, ms=4)
+    ax.set_yticks(range(len(rows)), [f"{r['group']} · {r['test']}" for r in reversed(rows)], fontsize=6)
+    ax.set_xlim(-0.02, 1.02)
+    ax.set_ylim(-0.7, len(rows) - 0.3)
+    ax.set_xlabel("P(claim's side beats its paired member) [95% Clopper-Pearson interval]", fontsize=8)
+    handles = [ax.plot([], [], "o-", color=c, label=d)[0] for d, c in COLORS.items()]
+    ax.legend(handles=handles, fontsize=7, loc="lower left", title="decision", title_fontsize=7)
+    ax.set_title(title or "probability of improvement, member k against member k", fontsize=9)
+    fig.tight_layout()
+    save_figure(fig, path)
+    return True

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import csv
 import io
+import math
 from dataclasses import dataclass, field
 
 from runner.results.jobs import Job
 from runner.results.summary import FINISHED, INTERRUPTED, member_stats
+from runner.results.verdicts import Decision, Test
 
 
 @dataclass
@@ -164,3 +166,31 @@ def grouped_report(jobs: list[Job], by: list[str], metrics: list[str],
     text = "\n".join([f"# Final metrics by {', '.join(by)} (mean ± std over jobs and members)\n",
                       "\n".join(md), problem_section(issues)]) + "\n"
     return text, buf.getvalue()
+
+
+def cell(text: str) -> str:
+    """Text as one Markdown table cell."""
+    return str(text).replace("|", "\\|").replace("\n", " ")
+
+
+def fmt_p(p: float) -> str:
+    """A p-value in two significant digits (scientific below 0.001)."""
+    return f"{p:.2g}" if p >= 1e-3 else f"{p:.1e}"
+
+
+def effect_text(t: Test) -> str:
+    """'median ln(a/b) -3.3 [-4.4, -2.1]', or '' for a test without an effect size."""
+    if t.effect is None:
+        return ""
+    low, high = t.interval or (math.nan, math.nan)
+    return f"{t.effect_name} {t.effect:.2g} [{low:.2g}, {high:.2g}]"
+
+
+def test_table(decided: list[Decision]) -> list[str]:
+    """Markdown rows of tests (runner.results.verdicts.decisions): what each rests on, its p in the
+    stated direction and against it (Holm), its effect with the 95% interval, convergence, decision."""
+    rows = ["| test | n | counts | p | p against (Holm) | effect [95% CI] | converged | decision |",
+            "|---|---|---|---|---|---|---|---|"]
+    return rows + [f"| {cell(d.test.label)} | {d.test.n} | {cell(d.test.counts)} | {fmt_p(d.test.p)} | "
+                   f"{fmt_p(d.p_against)} | {cell(effect_text(d.test))} | {d.test.converged} | {d.decision} |"
+                   for d in decided]

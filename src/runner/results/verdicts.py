@@ -38,7 +38,7 @@ from __future__ import annotations
 
 import math
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Sequence
 
 import numpy as np
@@ -99,7 +99,8 @@ class Arm:
 @dataclass(frozen=True)
 class Test:
     """One test of a claim: p in the stated direction, p in the opposite one, the number of
-    observations it rests on, and why it could not reach alpha however the data fell (or '')."""
+    observations it rests on, and why it could not reach alpha however the data fell (or '').
+    The fields after `limit` are the same numbers one by one, for tables and figures."""
 
     label: str
     p: float
@@ -107,6 +108,15 @@ class Test:
     smallest_p: float   # the smallest p this design can give (all observations in the stated direction)
     detail: str         # n, counts, effect with its interval, convergence: the report's text
     limit: str = ""     # what caps smallest_p, e.g. "3 pairs" or "5/8 members unconverged: 3 pairs left"
+    kind: str = ""      # sign test, Mann-Whitney, share, z-test, exact, union
+    n: str = ""         # what it rests on: "8 pairs", "16+16 members", "64 members"
+    counts: str = ""    # "8 wins, 0 losses", "7/8 meet the rule"
+    effect: float | None = None                 # ln(a/b): below 0 is the stated direction
+    interval: tuple[float, float] | None = None  # its 95% bootstrap interval
+    effect_name: str = ""                       # "median ln(mrepu/relu)"
+    converged: str = ""                         # "10/16 members"
+    wins: int | None = None                     # paired: pairs in the stated direction,
+    losses: int | None = None                   # the other way (ties are neither)
 
     def shortfall(self, alpha: float) -> str:
         """Why this test is not significant at alpha ('' when it is)."""
@@ -155,8 +165,9 @@ def _binom_p(k: int, n: int) -> float:
     return float(stats.binomtest(k, n, 0.5, alternative="greater").pvalue) if n else 1.0
 
 
-def _sign_test(a: Arm, b: Arm, keep: np.ndarray) -> tuple[int, int, int, float, float, str]:
-    """(pairs, wins, losses, p, opposite p, 'counts, p, effect' text) of "a < b" on the kept pairs."""
+def _sign_test(a: Arm, b: Arm, keep: np.ndarray) -> tuple[int, int, int, float, float, str, tuple]:
+    """(pairs, wins, losses, p, opposite p, 'counts, p, effect' text, (effect, interval)) of "a < b"
+    on the kept pairs."""
     va, vb = a.worst_is_inf[keep], b.worst_is_inf[keep]
     wins, losses = int((va < vb).sum()), int((va > vb).sum())
     ties = len(va) - wins - losses
@@ -168,7 +179,8 @@ def _sign_test(a: Arm, b: Arm, keep: np.ndarray) -> tuple[int, int, int, float, 
     effect = (f"median ln({a.name}/{b.name}) {_fmt(median)} [{_fmt(low)}, {_fmt(high)}] on {len(ratios)} finite pairs"
               if len(ratios) else "no pair with both values finite")
     counts = f"{wins} wins, {losses} losses" + (f", {ties} ties" if ties else "")
-    return len(va), wins, losses, p, p_opp, f"n={len(va)} ({counts}), p = {p:.3g} (opposite {p_opp:.3g}), {effect}"
+    text = f"n={len(va)} ({counts}), p = {p:.3g} (opposite {p_opp:.3g}), {effect}"
+    return len(va), wins, losses, p, p_opp, text, ((median, (low, high)) if len(ratios) else (None, None))
 
 
 def settled_pairs(a: Arm, b: Arm) -> np.ndarray:
@@ -194,17 +206,21 @@ def paired(label: str, a: Arm, b: Arm) -> Test:
     against_failed = a.failed ^ b.failed  # against a failed member the order is final
     settled = settled_pairs(a, b) & ~both_decided & ~against_failed
     keep = both_decided | against_failed | settled
-    n, _, _, p, p_opp, text = _sign_test(a, b, keep)
+    n, wins, losses, p, p_opp, text, (effect, interval) = _sign_test(a, b, keep)
     dropped = len(a.values) - n
     undecided = int((~a.decided).sum() + (~b.decided).sum())
     limit = (f"{undecided}/{2 * len(a.values)} members unconverged, {n} of {len(a.values)} pairs left"
              if dropped else f"{n} seeds")
-    detail = f"{text}; " + _convergence_text((a, b), f"{dropped} pairs")
+    converged = _convergence_text((a, b), f"{dropped} pairs")
+    detail = f"{text}; {converged}"
     if settled.any():
         detail += f"; {int(settled.sum())} pairs with an unconverged member kept as settled"
     if dropped:
-        detail += f"; all pairs, converged or not: {_sign_test(a, b, np.ones(len(a.values), dtype=bool))[-1]}"
-    return Test(label, p, p_opp, 0.5 ** n, detail, limit)
+        detail += f"; all pairs, converged or not: {_sign_test(a, b, np.ones(len(a.values), dtype=bool))[5]}"
+    return Test(label, p, p_opp, 0.5 ** n, detail, limit, kind="sign test", n=f"{n} pairs",
+                counts=f"{wins} wins, {losses} losses", effect=effect, interval=interval,
+                effect_name=f"median ln({a.name}/{b.name})", converged=converged.removeprefix("converged "),
+                wins=wins, losses=losses)
 
 
 def _log_median_ratio(x: np.ndarray, y: np.ndarray, axis: int = -1) -> np.ndarray:
@@ -223,6 +239,7 @@ def unpaired(label: str, a: Arm, b: Arm) -> Test:
         p = p_opp = 1.0
     smallest = 1 / math.comb(len(va) + len(vb), len(va)) if len(va) and len(vb) else 1.0
     fa, fb = va[np.isfinite(va) & (va > 0)], vb[np.isfinite(vb) & (vb > 0)]
+    median = low = high = None
     if len(fa) and len(fb):
         median = math.log(np.median(fa) / np.median(fb))
         low, high = _bootstrap((fa, fb), _log_median_ratio)
@@ -231,28 +248,31 @@ def unpaired(label: str, a: Arm, b: Arm) -> Test:
     else:
         effect = f"no effect size: {a.name if not len(fa) else b.name} has no finite value"
     dropped = len(a.values) + len(b.values) - len(va) - len(vb)
+    converged = _convergence_text((a, b), f"{dropped} members")
     detail = (f"n={len(va)}+{len(vb)}, p = {p:.3g} (opposite {p_opp:.3g}, Mann-Whitney), "
               f"medians {_fmt(float(np.median(va))) if len(va) else '-'} vs "
-              f"{_fmt(float(np.median(vb))) if len(vb) else '-'}, {effect}; "
-              + _convergence_text((a, b), f"{dropped} members"))
+              f"{_fmt(float(np.median(vb))) if len(vb) else '-'}, {effect}; {converged}")
     total = len(a.values) + len(b.values)
     limit = (f"{dropped}/{total} members unconverged, {len(va)}+{len(vb)} left" if dropped
              else f"{len(va)}+{len(vb)} members")
-    return Test(label, p, p_opp, smallest, detail, limit)
+    return Test(label, p, p_opp, smallest, detail, limit, kind="Mann-Whitney", n=f"{len(va)}+{len(vb)} members",
+                effect=median, interval=None if median is None else (low, high),
+                effect_name=f"ln(median {a.name} / median {b.name})", converged=converged.removeprefix("converged "))
 
 
 def share(label: str, k: int, n: int, threshold: float, alpha: float) -> Test:
     """k of n members meet a rule: exact one-sided binomial tests of "share > threshold" and of
     "share < threshold", with the one-sided Clopper-Pearson bounds at 1 - alpha."""
     if n == 0:
-        return Test(label, 1.0, 1.0, 1.0, "no members", "0 members")
+        return Test(label, 1.0, 1.0, 1.0, "no members", "0 members", kind="share", n="0 members")
     greater = stats.binomtest(k, n, threshold, alternative="greater")
     less = stats.binomtest(k, n, threshold, alternative="less")
     low = greater.proportion_ci(1 - alpha, method="exact").low
     high = less.proportion_ci(1 - alpha, method="exact").high
     detail = (f"{k}/{n} = {k / n:.0%}, one-sided {1 - alpha:.0%} Clopper-Pearson bounds [{low:.2f}, {high:.2f}] "
               f"against {threshold:g}: p = {greater.pvalue:.3g} (opposite {less.pvalue:.3g})")
-    return Test(label, float(greater.pvalue), float(less.pvalue), threshold ** n, detail, f"{n} members")
+    return Test(label, float(greater.pvalue), float(less.pvalue), threshold ** n, detail, f"{n} members",
+                kind="share", n=f"{n} members", counts=f"{k}/{n} meet the rule (against {threshold:g})")
 
 
 def normal(label: str, a: float, se_a: float, b: float, se_b: float) -> Test:
@@ -261,17 +281,20 @@ def normal(label: str, a: float, se_a: float, b: float, se_b: float) -> Test:
     se = math.hypot(se_a, se_b)
     if not (math.isfinite(a) and math.isfinite(b) and math.isfinite(se) and se > 0):
         return Test(label, 1.0, 1.0, 1.0, f"{_fmt(a)} ± {_fmt(se_a)} vs {_fmt(b)} ± {_fmt(se_b)}: no finite "
-                    "estimate with a standard error", "no finite estimate")
+                    "estimate with a standard error", "no finite estimate", kind="z-test", n="2 estimates",
+                    counts=f"{_fmt(a)} vs {_fmt(b)}")
     z = (b - a) / se
     p, p_opp = float(stats.norm.sf(z)), float(stats.norm.cdf(z))
     return Test(label, p, p_opp, 0.0, f"{_fmt(a)} ± {_fmt(se_a)} vs {_fmt(b)} ± {_fmt(se_b)} (SE): z = {z:.3g}, "
-                f"p = {p:.3g} (opposite {p_opp:.3g})")
+                f"p = {p:.3g} (opposite {p_opp:.3g})", kind="z-test", n="2 estimates",
+                counts=f"{_fmt(a)} ± {_fmt(se_a)} vs {_fmt(b)} ± {_fmt(se_b)}")
 
 
 def exact(label: str, holds: bool, detail: str) -> Test:
     """A deterministic check (a quadrature, a closed form): p 0 when it holds, else p 1 and
     opposite p 0. It decides at any alpha."""
-    return Test(label, 0.0 if holds else 1.0, 1.0 if holds else 0.0, 0.0, detail)
+    return Test(label, 0.0 if holds else 1.0, 1.0 if holds else 0.0, 0.0, detail, kind="exact", n="quadrature",
+                counts="holds" if holds else "fails")
 
 
 def union(label: str, tests: list[Test]) -> Test:
@@ -281,8 +304,10 @@ def union(label: str, tests: list[Test]) -> Test:
     m = len(tests)
     p = min(1.0, m * best.p)
     detail = f"best of {m}: {best.text()}" + (f"; Bonferroni x{m}: p = {p:.3g}" if m > 1 else "")
-    return Test(label, p, max(t.p_opposite for t in tests), min(1.0, m * min(t.smallest_p for t in tests)),
-                detail, best.limit)
+    return replace(best, label=label, p=p, p_opposite=max(t.p_opposite for t in tests),
+                   smallest_p=min(1.0, m * min(t.smallest_p for t in tests)), detail=detail,
+                   kind=f"best of {m} {best.kind}s, Bonferroni" if m > 1 else best.kind,
+                   effect_name=f"{best.label}: {best.effect_name}")
 
 
 def holm(p: Sequence[float]) -> np.ndarray:
@@ -293,6 +318,27 @@ def holm(p: Sequence[float]) -> np.ndarray:
     out = np.empty_like(adjusted)
     out[order] = adjusted
     return out
+
+
+SUPPORTS, AGAINST, UNDECIDED = "supports", "against", "undecided"  # one test's decision
+
+
+@dataclass(frozen=True)
+class Decision:
+    """One test's part in its claim's verdict: p against the claim with Holm's correction across
+    the claim's tests, and whether the test supports the claim (p < alpha), goes against it
+    (the corrected opposite p < alpha) or is undecided."""
+
+    test: Test
+    p_against: float
+    decision: str
+
+
+def decisions(tests: list[Test], alpha: float) -> list[Decision]:
+    """Each test's Decision, in order (the rule `judge` applies)."""
+    adjusted = holm([t.p_opposite for t in tests]) if tests else []
+    return [Decision(t, float(q), SUPPORTS if t.p < alpha else AGAINST if q < alpha else UNDECIDED)
+            for t, q in zip(tests, adjusted)]
 
 
 @dataclass(frozen=True)
@@ -307,8 +353,7 @@ def judge(tests: list[Test], alpha: float) -> Judgement:
         return Judgement(INCONCLUSIVE, "nothing to test")
     if all(t.p < alpha for t in tests):
         return Judgement(REPRODUCED, "")
-    adjusted = holm([t.p_opposite for t in tests])
-    against = [(t, q) for t, q in zip(tests, adjusted) if q < alpha]
+    against = [(d.test, d.p_against) for d in decisions(tests, alpha) if d.p_against < alpha]
     if against:
         return Judgement(CONTRADICTED, "the opposite direction is significant (Holm) for " + "; ".join(
             f"{t.label} (p = {t.p_opposite:.3g}, adjusted {q:.3g})" for t, q in against))

@@ -1,0 +1,91 @@
+"""A sweep as a table a notebook loads: one row per ensemble member of every run.
+
+    from runner.results import load
+    df = load("outputs/multirun/2026-12-05_10-00-00")      # a run, a sweep, or a report's runs/ folder
+    df[df.counted].groupby("activation").rel_l2.median()
+
+Columns: `path` and `status` of the run; the sweep's overrides as typed (one column per key that
+is not one of the standard columns); `activation`, `task`, `seed`; `member` (its random stream,
+ensemble.member_offset + k); the resolved init (`init_scheme`, `C_W_first`, `C_W`, `C_b`); the
+member's `fate` (runner.results.summary.member_status), `converged` and `improvement`; `counted`: the member
+is ok, the one rule of which members the tables and claims count (runner.results.jobs.Job.members,
+which also leaves out non-finite values); then every final metric, the member's value as summary.json records it (NaN where it has none).
+A run without members (failed before training) is one row with no member.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+from runner.results.files import atomic_path
+from runner.results.jobs import Job, collect
+from runner.results.summary import resolved_init
+
+STANDARD = ("path", "status", "activation", "task", "seed", "member", "init_scheme", "C_W_first", "C_W", "C_b",
+            "fate", "converged", "improvement", "counted")
+
+
+def find_jobs(path: Path) -> list[Job]:
+    """The jobs under `path`: a run directory, a sweep of them, or a folder of sweeps (a report's runs/)."""
+    path = Path(path)
+    jobs = collect([path])
+    if jobs:
+        return jobs
+    return [job for sweep in sorted(p for p in path.iterdir() if p.is_dir()) for job in collect([sweep])]
+
+
+def member_rows(job: Job) -> list[dict]:
+    """The rows of one run (module docstring)."""
+    summary = job.summary
+    init = resolved_init(summary) or {}
+    config = summary.get("config") or {}
+    offset = int(((config.get("ensemble") or {}).get("member_offset")) or 0)
+    base = {"path": str(job.path), "status": job.status,
+            **{k: v for k, v in job.overrides.items() if k not in STANDARD},
+            "activation": summary.get("activation") or job.value("activation"),
+            "task": summary.get("task") or job.value("task"), "seed": summary.get("seed", job.value("seed")),
+            "init_scheme": init.get("scheme"), "C_W_first": init.get("C_W_first"), "C_W": init.get("C_W"),
+            "C_b": init.get("C_b")}
+    metrics = summary.get("metrics") or {}
+    size = max([len(stats.get("members") or []) for stats in metrics.values()] + [0])
+    if not size:
+        return [{**base, "member": None}]
+    fates = job.fates(next(iter(metrics)))
+    converged = summary.get("member_converged") or []
+    improvement = summary.get("member_improvement") or []
+    rows = []
+    for k in range(size):
+        fate = fates[k] if k < len(fates) else None
+        row = {**base, "member": offset + k, "fate": fate,
+               "converged": converged[k] if k < len(converged) else None,
+               "improvement": improvement[k] if k < len(improvement) else None, "counted": fate == "ok"}
+        for name, stats in metrics.items():
+            values = stats.get("members") or []
+            value = values[k] if k < len(values) else None
+            row[name] = math.nan if value is None else value
+        rows.append(row)
+    return rows
+
+
+def load(path: str | Path):
+    """A pandas DataFrame with one row per member of every run under `path` (module docstring)."""
+    import pandas as pd
+
+    jobs = find_jobs(Path(path))
+    if not jobs:
+        raise FileNotFoundError(f"no run under {path}")
+    frame = pd.DataFrame([row for job in jobs for row in member_rows(job)])
+    order = [c for c in STANDARD if c in frame.columns]
+    return frame[order + [c for c in frame.columns if c not in order]]
+
+
+def export(path: str | Path, out: str | Path) -> Path:
+    """load(path) written to `out`: parquet for .parquet, CSV for .csv."""
+    out = Path(out)
+    if out.suffix not in (".parquet", ".csv"):
+        raise ValueError(f"{out}: the file must end in .parquet or .csv")
+    frame = load(path)
+    with atomic_path(out) as tmp:
+        frame.to_parquet(tmp, index=False) if out.suffix == ".parquet" else frame.to_csv(tmp, index=False)
+    return out

@@ -1,0 +1,121 @@
+"""The claims report's first screen and its figures of the statistics, on hand-made sweeps whose
+tests are known: one row per claim a reader can scan, each claim's tests in a table of their own,
+and a forest plot and a probability-of-improvement panel drawn from the very same numbers."""
+
+from __future__ import annotations
+
+import csv
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from conftest import colored_fraction
+from runner.papers import PAPERS
+from runner.papers.report import write_report
+
+ALL_CLAIMS = [c for paper in PAPERS for c in paper.claims]
+# train and derivative MSE per member (5 seeds) of Table 4's activations on two targets
+VALUES = {"mrepu": [1.0, 1.1, 0.9, 1.2, 0.8], "relu": [2.0, 2.5, 1.5, 3.0, 1.9], "gelu": [3.0, 3.0, 4.0, 3.5, 2.8]}
+
+
+def fake_sweep(sweep: Path, targets: tuple[str, str]) -> None:
+    """A Table 4/5 sweep as runner summaries: 2 targets x 3 activations, 5 converged members each."""
+    for num, (target, act) in enumerate((t, a) for t in targets for a in VALUES):
+        run = sweep / str(num)
+        (run / ".hydra").mkdir(parents=True)
+        (run / ".hydra" / "overrides.yaml").write_text(f"- kimkang={target}\n- activation={act}\n")
+        values = [v * (2 if target == targets[1] else 1) for v in VALUES[act]]
+        summary = {"status": "completed", "activation": act, "task": "polynomial", "seed": 0,
+                   "member_status": ["ok"] * 5, "member_converged": [True] * 5, "member_improvement": [0.0] * 5,
+                   "metrics": {m: {"members": values} for m in ("train_mse", "deriv_mse")},
+                   "config": {"activation": {"name": act}, "task": {"name": "polynomial", "target": target},
+                              "seed": 0, "ensemble": {"size": 5, "member_offset": 0}, "init": {"C_W": 1.0}}}
+        (run / "summary.json").write_text(json.dumps(summary))
+
+
+@pytest.fixture(scope="module")
+def report(tmp_path_factory) -> tuple[Path, str]:
+    out = tmp_path_factory.mktemp("report")
+    fake_sweep(out / "runs" / "table4", ("poly_low", "poly_high"))
+    fake_sweep(out / "runs" / "table5", ("x_abs_x", "abs_x3"))
+    plan = {"verdicts": {"alpha": 0.05}, "sweeps": {"table4": {"experiment": "kimkang_table4", "overrides": []},
+                                                    "table5": {"experiment": "kimkang_table5", "overrides": []}}}
+    return out, write_report(out, "smoke", plan, {}, 0.0).read_text()
+
+
+def first_screen(text: str) -> list[tuple[str, str, str]]:
+    """(claim, verdict, evidence) of every row of the first table."""
+    rows = re.findall(r"^\| \[(\S+)\]\(#\S+\) \| .*? \| \*\*([a-z]+)\*\* \| (.*) \|$", text, re.M)
+    return [(c, v, e) for c, v, e in rows]
+
+
+def test_the_first_screen_is_one_short_row_per_claim(report):
+    _, text = report
+    head = text.split("\n## ")[0]
+    assert "| claim | the paper says | verdict | deciding evidence |" in head
+    rows = first_screen(head)
+    assert [c for c, _, _ in rows] == [c.id for c in ALL_CLAIMS]
+    lines = [line for line in head.splitlines() if line.startswith("| [")]
+    assert max(len(line) for line in lines) <= 400
+    verdicts = dict((c, v) for c, v, _ in rows)
+    # mrepu < relu < gelu on every seed of both targets: 5/5 wins, p = 1/32 = 0.031 per test
+    assert verdicts["B8"] == verdicts["B9"] == verdicts["B10"] == verdicts["B12"] == "reproduced"
+    evidence = dict((c, e) for c, _, e in rows)
+    assert evidence["B9"].startswith("weakest of 2 tests: poly_low: mrepu < relu: 5/5 pairs, "
+                                     "p = 0.031, ln ratio -0.82 [")
+    # relu is not lowest: 5/5 the other way against mrepu, p = 0.031 twice, but not after Holm across 4 tests
+    assert verdicts["B11"] == "inconclusive"
+    assert evidence["B11"] == ("x_abs_x: relu < mrepu: leans the other way (p = 0.031), not after Holm "
+                               "(2 of 4 tests undecided)")
+    assert verdicts["A1"] == "inconclusive" and evidence["A1"] == "sweep tsvetkova did not run"
+    assert re.search(r"\*\*4 reproduced, 0 contradicted, 20 inconclusive\*\* of the papers' 24 claims at "
+                     r"α = 0.05; beyond the papers: S1 inconclusive", head)
+
+
+def sections(text: str) -> dict[str, list[list[str]]]:
+    """Per claim, the cells of each row of its test table."""
+    out = {}
+    for claim in ALL_CLAIMS:
+        body = text.split(f'<a id="{claim.id.lower()}"></a>')[1].split("<a id=")[0]
+        out[claim.id] = [[c.strip() for c in line.strip("|").split(" | ")] for line in body.splitlines()
+                         if line.startswith("| ") and not line.startswith(("| test |", "|---"))]
+    return out
+
+
+def test_each_claim_has_its_tests_in_a_table(report):
+    _, text = report
+    tables = sections(text)
+    b8 = tables["B8"]
+    assert [row[0] for row in b8] == ["poly_low: mrepu < relu", "poly_low: relu < gelu", "poly_high: mrepu < relu",
+                                      "poly_high: relu < gelu"]
+    assert all(row[1] == "5 pairs" and row[3] == "0.031" and row[7] == "supports" for row in b8)
+    assert all(row[6] == "10/10 members" for row in b8)
+    assert tables["A1"] == []  # no test: the sweep did not run
+
+
+def test_the_forest_plot_holds_every_paired_test_with_the_reports_numbers(report):
+    out, text = report
+    drawn = list(csv.DictReader((out / "figures" / "forest.csv").open()))
+    tables = sections(text)
+    paired = [(claim, row) for claim, rows in tables.items() for row in rows if row[1].endswith(" pairs")]
+    assert len(drawn) == len(paired) == 4 + 2 + 2 + 4 + 4  # B8, B9, B10, B11, B12 on two targets each
+    for row, (claim, cells) in zip(drawn, paired):
+        assert (row["group"], row["test"]) == (claim, cells[0])
+        effect = f"{float(row['effect']):.2g} [{float(row['low']):.2g}, {float(row['high']):.2g}]"
+        assert cells[5] == f"{row['effect_name']} {effect}" and row["decision"] == cells[7]
+    assert colored_fraction(out / "figures" / "forest.png") > 0.005
+    assert "![every paired test" in text.split("\n## ")[0]  # at the top of the report
+
+
+def test_the_probability_of_improvement_is_wins_over_decided_pairs(report):
+    out, text = report
+    rows = list(csv.DictReader((out / "figures" / "improvement.csv").open()))
+    b8 = [r for r in rows if r["group"] == "B8"]
+    assert len(b8) == 4 and all(r["wins"] == "5" and r["losses"] == "0" and float(r["probability"]) == 1.0
+                                for r in b8)
+    # two-sided 95% Clopper-Pearson interval of 5/5: [0.025^(1/5), 1] = [0.478, 1]
+    assert all(float(r["low"]) == pytest.approx(0.025 ** 0.2, abs=1e-9) and float(r["high"]) == 1.0 for r in b8)
+    assert colored_fraction(out / "figures" / "improvement.png") > 0.005
+    assert "![P(the paper's side beats its paired member)" in text.split("\n## ")[0]
