@@ -58,3 +58,42 @@ def test_mrepu_is_linear_at_zero_and_kinked_at_minus_shift():
 def test_repu_power_must_be_positive_integer(bad):
     with pytest.raises(ConfigError, match=r"^p=.* is invalid: must be an integer >= 1$"):
         activations.repu(p=bad)
+
+
+@pytest.mark.parametrize("formula,builtin", [
+    ("max(z, 0)", "relu"), ("relu(z)", "relu"), ("max(z, 0.01*z)", "leaky_relu"), ("tanh(z)", "tanh"),
+    ("z*0.5*(1 + erf(z/sqrt(2)))", "gelu"), ("z*sigmoid(z)", "silu"), ("softplus(z)", "softplus"),
+    ("min(z, 0)*0 + sigmoid(z)", "sigmoid"), ("z*max(0, z + 1)**2", "mrepu")])
+def test_a_formula_is_the_builtin_it_writes(formula, builtin):
+    """The expression engine's activation functions, against the built-ins, values and derivatives;
+    and the theory measures the same class and critical C_W of both."""
+    act, ref = activations.Formula(formula), getattr(activations, builtin)()
+    z = Z[(Z - ref.kinks[0]).abs() > 1e-9] if ref.kinks else Z
+    torch.testing.assert_close(act(Z), ref(Z), rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(act.derivative(z), ref.derivative(z), rtol=1e-10, atol=1e-12)
+    c, r = act.criticality, ref.criticality
+    assert c.universality == r.universality and c.exists == r.exists
+    if r.exists:
+        assert c.C_W == pytest.approx(r.C_W, rel=1e-6) and c.C_b == pytest.approx(r.C_b, abs=1e-6)
+
+
+def test_a_python_function_and_its_keyword_arguments():
+    act = activations.Function("torch.nn.functional.leaky_relu", negative_slope=0.2)
+    assert act.name == "leaky_relu" and act.params == {"negative_slope": 0.2}
+    torch.testing.assert_close(act(Z), activations.leaky_relu(slope=0.2)(Z), rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("make,message", [
+    (lambda: activations.Formula("1/z"), ": formula(1/z) is not finite at 0: σ(0) = inf"),
+    (lambda: activations.Formula("sqrt(z)"), ": formula(sqrt(z)) is not defined on all of R: σ(-0.01) = nan"),
+    (lambda: activations.Formula("z*beta"), "formula='z*beta' is invalid: 'z*beta': unknown name 'beta'"),
+    (lambda: activations.Formula("z", gamma=2.0), "gamma is not a parameter of the formula 'z'"),
+    (lambda: activations.Formula("3"), "formula='3' is invalid: it does not mention z"),
+    (lambda: activations.Function("nope.mish"), "fn='nope.mish' cannot be imported: ModuleNotFoundError"),
+    (lambda: activations.Function("torch.sum"), ": sum() is not elementwise"),
+    (lambda: activations.Activation("kinky", torch.tanh, kinks=["a"]), "kinks=['a'] is invalid"),
+])
+def test_a_function_the_theory_cannot_take_is_refused_in_one_line(make, message):
+    with pytest.raises(ConfigError) as err:
+        make()
+    assert str(err.value).startswith(message) and "\n" not in str(err.value)

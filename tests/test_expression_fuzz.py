@@ -11,7 +11,7 @@ import torch
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from runner.expression import CONSTANTS, FUNCTIONS, Expression, ExpressionError
+from runner.expression import CONSTANTS, FUNCTIONS, FUNCTIONS_OF_TWO, Expression, ExpressionError
 
 CASES = 1000  # examples per property: about 6 s each here
 FUZZ = settings(max_examples=CASES, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -31,6 +31,7 @@ def _hook(event, args):
 sys.addaudithook(_hook)
 
 ALLOWED_NAMES = set(CONSTANTS) | {"x", "x1", "x2"}
+ARITY = {**dict.fromkeys(FUNCTIONS, 1), **dict.fromkeys(FUNCTIONS_OF_TWO, 2)}  # the functions and their arguments
 ALLOWED_OPS = (ast.Add, ast.Sub, ast.Mult, ast.Div, ast.Pow, ast.USub, ast.UAdd)
 
 
@@ -41,11 +42,11 @@ def whitelisted(tree: ast.AST) -> bool:
             if isinstance(node.value, bool) or not isinstance(node.value, (int, float)):
                 return False
         elif isinstance(node, ast.Name):
-            if node.id not in ALLOWED_NAMES and not (node.id in FUNCTIONS and _is_callee(tree, node)):
+            if node.id not in ALLOWED_NAMES and not (node.id in ARITY and _is_callee(tree, node)):
                 return False
         elif isinstance(node, ast.Call):
-            if not (isinstance(node.func, ast.Name) and node.func.id in FUNCTIONS
-                    and len(node.args) == 1 and not node.keywords):
+            if not (isinstance(node.func, ast.Name) and node.func.id in ARITY
+                    and len(node.args) == ARITY[node.func.id] and not node.keywords):
                 return False
         elif not isinstance(node, (ast.Expression, ast.BinOp, ast.UnaryOp, ast.Load, *ALLOWED_OPS)):
             return False
@@ -79,12 +80,14 @@ def _allowed(children):
         st.builds(lambda op, a: ast.UnaryOp(op(), a), st.sampled_from([ast.USub, ast.UAdd]), children),
         st.builds(lambda f, a: ast.Call(ast.Name(f, ast.Load()), [a], []), st.sampled_from(sorted(FUNCTIONS)),
                   children),
+        st.builds(lambda f, a, b: ast.Call(ast.Name(f, ast.Load()), [a, b], []),
+                  st.sampled_from(sorted(FUNCTIONS_OF_TWO)), children, children),
     )
 
 
 def _any(children):
     ops = st.sampled_from([ast.FloorDiv, ast.Mod, ast.MatMult, ast.BitXor, ast.LShift])
-    functions = st.sampled_from([*FUNCTIONS, "__import__", "open", "exec", "eval", "getattr", "print"])
+    functions = st.sampled_from([*ARITY, "__import__", "open", "exec", "eval", "getattr", "print"])
     return st.one_of(
         _allowed(children),
         st.builds(lambda a, op, b: ast.BinOp(a, op(), b), children, ops, children),

@@ -242,27 +242,24 @@ class Expression:
             op, arg = UNARY[type(node.op)], self._compile(node.operand)
             return self._fold(op, arg) if not callable(arg) else (lambda env: op(arg(env)))
         if isinstance(node, ast.BinOp):
-            op, left, right = BINARY[type(node.op)], self._compile(node.left), self._compile(node.right)
-            if not callable(left) and not callable(right):
-                return self._fold(op, left, right)
-            if not callable(left):
-                return lambda env: op(left, right(env))
-            if not callable(right):
-                return lambda env: op(left(env), right)
-            return lambda env: op(left(env), right(env))
+            return self._compile_two(BINARY[type(node.op)], node.left, node.right)
         if node.func.id in FUNCTIONS_OF_TWO:
-            pick, left, right = FUNCTIONS_OF_TWO[node.func.id], *map(self._compile, node.args)
-            if not callable(left) and not callable(right):
-                return self._fold(pick, left, right)
-            if not callable(left):
-                return lambda env: pick(left, right(env))
-            if not callable(right):
-                return lambda env: pick(left(env), right)
-            return lambda env: pick(left(env), right(env))
+            return self._compile_two(FUNCTIONS_OF_TWO[node.func.id], *node.args)
         fn, arg = FUNCTIONS[node.func.id], self._compile(node.args[0])
         if not callable(arg):
             return self._fold(lambda a: fn(torch.tensor(a, dtype=torch.float64)).item(), arg)
         return lambda env: fn(arg(env))
+
+    def _compile_two(self, op: Callable, left_node: ast.AST, right_node: ast.AST) -> float | Compiled:
+        """op(left, right): folded when both are constant, else a closure over what is not."""
+        left, right = self._compile(left_node), self._compile(right_node)
+        if not callable(left) and not callable(right):
+            return self._fold(op, left, right)
+        if not callable(left):
+            return lambda env: op(left, right(env))
+        if not callable(right):
+            return lambda env: op(left(env), right)
+        return lambda env: op(left(env), right(env))
 
     def evaluate(self, env: Mapping[str, torch.Tensor]) -> torch.Tensor | float:
         """The value from tensors in `env` (a float when the expression is constant)."""

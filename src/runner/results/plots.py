@@ -238,6 +238,37 @@ def forest_rows(groups: list[tuple[str, list]]) -> list[dict]:
     return rows
 
 
+def interval_panel(rows: list[dict], value: str, path: Path, line: float, span: tuple[float, float],
+                   shade: tuple[float, float], xlabel: str, title: str, legend: str) -> None:
+    """One row per test, grouped by rows' `group` (a thin line between groups): its `value` with its
+    [low, high] interval, coloured by its decision, or its `note` where it has no value; a line at
+    `line`, the claimed direction shaded over `shade`."""
+    plt = pyplot()
+    fig, ax = plt.subplots(figsize=(8.5, 1.2 + 0.24 * len(rows)))
+    ax.axvspan(*shade, color="tab:green", alpha=0.06, lw=0)
+    ax.axvline(line, color="k", lw=0.8)
+    for i, r in enumerate(rows):
+        y = len(rows) - 1 - i
+        if i and r["group"] != rows[i - 1]["group"]:
+            ax.axhline(y + 0.5, color="0.85", lw=0.6)
+        color = COLORS[r["decision"]]
+        if r[value] is None:
+            ax.text(line, y, r["note"], ha="center", va="center", fontsize=6, color=color)
+            continue
+        if r["low"] is not None and np.isfinite(r["low"]) and np.isfinite(r["high"]):
+            ax.plot([r["low"], r["high"]], [y, y], color=color, lw=1.6)
+        ax.plot([r[value]], [y], "o", color=color, ms=4)
+    ax.set_yticks(range(len(rows)), [f"{r['group']} · {r['test']}" for r in reversed(rows)], fontsize=6)
+    ax.set_xlim(*span)
+    ax.set_ylim(-0.7, len(rows) - 0.3)
+    ax.set_xlabel(xlabel, fontsize=8)
+    handles = [ax.plot([], [], "o-", color=c, label=d)[0] for d, c in COLORS.items()]
+    ax.legend(handles=handles, fontsize=7, loc=legend, title="decision", title_fontsize=7)
+    ax.set_title(title, fontsize=9)
+    fig.tight_layout()
+    save_figure(fig, path)
+
+
 def plot_forest(rows: list[dict], path: Path, title: str = "") -> bool:
     """The forest plot of `forest_rows`: each test's effect (ln of its ratio, the claim's side over
     the other) with its 95% interval, grouped, coloured by its decision; left of 0 is the claim's
@@ -245,34 +276,11 @@ def plot_forest(rows: list[dict], path: Path, title: str = "") -> bool:
     with the reason instead of a point."""
     if not rows:
         return False
-    plt = pyplot()
-    fig, ax = plt.subplots(figsize=(8.5, 1.2 + 0.24 * len(rows)))
     finite = [v for r in rows for v in (r["effect"], r["low"], r["high"]) if v is not None and np.isfinite(v)]
     span = max([abs(v) for v in finite] + [1.0]) * 1.1
-    ax.axvspan(-span, 0, color="tab:green", alpha=0.06, lw=0)
-    ax.axvline(0, color="k", lw=0.8)
-    previous = None
-    for i, r in enumerate(rows):
-        y = len(rows) - 1 - i
-        if r["group"] != previous and i:
-            ax.axhline(y + 0.5, color="0.85", lw=0.6)
-        previous = r["group"]
-        color = COLORS[r["decision"]]
-        if r["effect"] is None:
-            ax.text(0, y, r["note"], ha="center", va="center", fontsize=6, color=color)
-            continue
-        if r["low"] is not None and np.isfinite(r["low"]) and np.isfinite(r["high"]):
-            ax.plot([r["low"], r["high"]], [y, y], color=color, lw=1.6)
-        ax.plot([r["effect"]], [y], "o", color=color, ms=4)
-    ax.set_yticks(range(len(rows)), [f"{r['group']} · {r['test']}" for r in reversed(rows)], fontsize=6)
-    ax.set_xlim(-span, span)
-    ax.set_ylim(-0.7, len(rows) - 0.3)
-    ax.set_xlabel("effect: ln(claim's side / other side), median over pairs [95% bootstrap interval]", fontsize=8)
-    handles = [ax.plot([], [], "o-", color=c, label=d)[0] for d, c in COLORS.items()]
-    ax.legend(handles=handles, fontsize=7, loc="upper right", title="decision", title_fontsize=7)
-    ax.set_title(title or "every paired comparison: left of 0 is the direction claimed", fontsize=9)
-    fig.tight_layout()
-    save_figure(fig, path)
+    interval_panel(rows, "effect", path, 0.0, (-span, span), (-span, 0.0),
+                   "effect: ln(claim's side / other side), median over pairs [95% bootstrap interval]",
+                   title or "every paired comparison: left of 0 is the direction claimed", "upper right")
     return True
 
 
@@ -296,7 +304,8 @@ def improvement_rows(groups: list[tuple[str, list]], confidence: float = 0.95) -
             else:
                 p = low = high = None
             rows.append({"group": group, "test": t.label, "wins": t.wins, "losses": t.losses,
-                         "probability": p, "low": low, "high": high, "decision": d.decision})
+                         "probability": p, "low": low, "high": high, "decision": d.decision,
+                         "note": "" if n else "every pair tied or dropped"})
     return rows
 
 
@@ -305,29 +314,7 @@ def plot_improvement(rows: list[dict], path: Path, title: str = "") -> bool:
     side beats the paired other) with its 95% interval; right of 0.5 is the direction claimed."""
     if not rows:
         return False
-    plt = pyplot()
-    fig, ax = plt.subplots(figsize=(8.5, 1.2 + 0.24 * len(rows)))
-    ax.axvspan(0.5, 1.0, color="tab:green", alpha=0.06, lw=0)
-    ax.axvline(0.5, color="k", lw=0.8)
-    previous = None
-    for i, r in enumerate(rows):
-        y = len(rows) - 1 - i
-        if r["group"] != previous and i:
-            ax.axhline(y + 0.5, color="0.85", lw=0.6)
-        previous = r["group"]
-        color = COLORS[r["decision"]]
-        if r["probability"] is None:
-            ax.text(0.5, y, "every pair tied or dropped", ha="center", va="center", fontsize=6, color=color)
-            continue
-        ax.plot([r["low"], r["high"]], [y, y], color=color, lw=1.6)
-        ax.plot([r["probability"]], [y], "o", color=color, ms=4)
-    ax.set_yticks(range(len(rows)), [f"{r['group']} · {r['test']}" for r in reversed(rows)], fontsize=6)
-    ax.set_xlim(-0.02, 1.02)
-    ax.set_ylim(-0.7, len(rows) - 0.3)
-    ax.set_xlabel("P(claim's side beats its paired member) [95% Clopper-Pearson interval]", fontsize=8)
-    handles = [ax.plot([], [], "o-", color=c, label=d)[0] for d, c in COLORS.items()]
-    ax.legend(handles=handles, fontsize=7, loc="lower left", title="decision", title_fontsize=7)
-    ax.set_title(title or "probability of improvement, member k against member k", fontsize=9)
-    fig.tight_layout()
-    save_figure(fig, path)
+    interval_panel(rows, "probability", path, 0.5, (-0.02, 1.02), (0.5, 1.02),
+                   "P(claim's side beats its paired member) [95% Clopper-Pearson interval]",
+                   title or "probability of improvement, member k against member k", "lower left")
     return True
