@@ -292,16 +292,19 @@ def duration(seconds: float) -> str:
     return f"{seconds / 3600:.1f} h"
 
 
-def run_sweep(name: str, spec: dict, launcher: list[str], extra: list[str], runs: Path) -> dict:
-    """One multirun through the normal entrypoint; its console output goes to runs/<name>.log."""
-    cmd = [sys.executable, "-m", "runner", "-m", f"experiment={spec['experiment']}", *spec["overrides"],
-           *extra, *launcher, f"hydra.sweep.dir={runs / name}", "skip_completed=true", "resume=true"]
+def run_sweep(name: str, spec: dict, launcher: list[str], extra: list[str], runs: Path, cwd: Path = ROOT,
+              config_dir: Path | None = None) -> dict:
+    """One multirun through the normal entrypoint, in `cwd` (where a user's own modules import
+    from), with a user's --config-dir; its console output goes to runs/<name>.log."""
+    cmd = [sys.executable, "-m", "runner", "-m", *(["--config-dir", str(config_dir)] if config_dir else []),
+           f"experiment={spec['experiment']}", *spec["overrides"], *extra, *launcher,
+           f"hydra.sweep.dir={runs / name}", "skip_completed=true", "resume=true"]
     runs.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
     with open(runs / f"{name}.log", "w") as log:
         log.write(" ".join(cmd) + "\n")
         log.flush()
-        rc = subprocess.run(cmd, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT).returncode
+        rc = subprocess.run(cmd, stdout=log, stderr=subprocess.STDOUT, cwd=cwd).returncode
     return {"rc": rc, "seconds": time.perf_counter() - start, "command": " ".join(cmd[2:])}
 
 

@@ -26,7 +26,7 @@ from runner.results.files import write_bytes_atomic, write_csv
 from runner.results.jobs import Job, collect
 from runner.results.plots import forest_rows, improvement_rows, plot_forest, plot_improvement
 from runner.results.summary import FINISHED
-from runner.results.tables import cell, fmt_p, problems, test_table
+from runner.results.tables import cell, evidence, problems, test_table
 from runner.results.verdicts import (AGAINST, CONTRADICTED, INCONCLUSIVE, REPRODUCED, SUPPORTS, UNDECIDED, VERDICTS,
                                      Decision, decisions)
 from runner.sweeps import duration, load_alpha
@@ -90,41 +90,6 @@ def provenance(plan: dict, ran: dict, wall: float, runs: Path) -> str:
 def check(paper: Paper, sweeps: dict[str, list[Job]], alpha: float) -> Checked:
     """The paper's claims with their outcomes and the jobs they read."""
     return [(claim, *evaluate(claim, sweeps, alpha)) for claim in paper.claims]
-
-
-def brief(d: Decision, alpha: float) -> str:
-    """What decided one test, in a few words: its counts, p and effect, or why it cannot decide."""
-    t = d.test
-    effect = (f", ln ratio {t.effect:.2g} [{t.interval[0]:.2g}, {t.interval[1]:.2g}]"
-              if t.effect is not None and t.interval else "")
-    if t.kind == "exact":
-        return f"{t.label}: {t.counts} (quadrature)"
-    if d.decision == SUPPORTS:
-        counts = f"{t.wins}/{t.n}" if t.wins is not None else t.counts or t.n
-        return f"{t.label}: {counts}, p = {fmt_p(t.p)}{effect}"
-    if d.decision == AGAINST:
-        counts = f"{t.losses}/{t.n}" if t.losses is not None else t.counts or t.n
-        return f"{t.label}: the other way, {counts}, p = {fmt_p(t.p_opposite)} (Holm {fmt_p(d.p_against)}){effect}"
-    if t.smallest_p >= alpha:
-        return f"{t.label}: {t.limit}; smallest attainable p {fmt_p(t.smallest_p)}"
-    if t.p_opposite < alpha:
-        return f"{t.label}: leans the other way (p = {fmt_p(t.p_opposite)}), not after Holm"
-    return f"{t.label}: no significant difference, p = {fmt_p(t.p)}{effect}"
-
-
-def evidence(outcome: Outcome, decided: list[Decision], alpha: float) -> str:
-    """The one number that decided a claim: its weakest test when reproduced, its strongest test
-    against it when contradicted, else the first undecided test's reason (and how many are)."""
-    if not decided:
-        return outcome.why or outcome.measured
-    if outcome.verdict == REPRODUCED:
-        weakest = max(decided, key=lambda d: d.test.p)
-        return (f"weakest of {len(decided)} tests: " if len(decided) > 1 else "") + brief(weakest, alpha)
-    if outcome.verdict == CONTRADICTED:
-        return brief(min(decided, key=lambda d: d.p_against), alpha)
-    undecided = [d for d in decided if d.decision != SUPPORTS]
-    more = f" ({len(undecided)} of {len(decided)} tests undecided)" if len(decided) > 1 else ""
-    return brief(undecided[0], alpha) + more
 
 
 def claim_section(claim: Claim, outcome: Outcome, decided: list[Decision], alpha: float) -> list[str]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
 import os
 import tempfile
 from contextlib import contextmanager
@@ -44,6 +45,17 @@ def write_bytes_atomic(path: Path, data: bytes) -> None:
     """`data` into `path` through atomic_path."""
     with atomic_path(path) as tmp:
         tmp.write_bytes(data)
+
+
+def json_safe(obj):
+    """The same nested lists, tuples and dicts with NaN and inf as None (strict JSON)."""
+    if isinstance(obj, dict):
+        return {k: json_safe(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [json_safe(v) for v in obj]
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    return obj
 
 
 def write_json_atomic(path: Path, obj) -> None:

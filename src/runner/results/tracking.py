@@ -189,21 +189,33 @@ def csv_table(text: str):
     return wandb.Table(columns=header, data=[list(row) for row in zip(*typed)])
 
 
+def summary_run(name: str, job_type: str, summary: dict, *, tables: dict[str, str] | None = None,
+                plot_paths: list[Path] = (), project: str, entity: str | None, group: str, mode: str,
+                save_dir: Path) -> Path:
+    """One W&B run in group `group` that holds a result rather than a training: `summary` in its
+    summary, each table (name -> CSV text) as a Table under `<job_type>/<name>`, the plots as images
+    under plots/. Returns the run's local directory."""
+    import wandb
+
+    save_dir.mkdir(parents=True, exist_ok=True)
+    run = wandb.init(project=project, entity=entity, group=group, name=name, job_type=job_type, tags=[job_type],
+                     mode=mode, dir=str(save_dir))
+    try:
+        media = {f"{job_type}/{table}": csv_table(text) for table, text in (tables or {}).items()}
+        media.update({f"plots/{path.stem}": wandb.Image(str(path)) for path in plot_paths})
+        if media:
+            run.log(media)
+        run.summary.update(summary)
+        return Path(run.dir).parent
+    finally:
+        run.finish()
+
+
 def report_sweep(tables: dict[str, str], plot_paths: list[Path], counts: dict[str, int], *,
                  project: str, entity: str | None, group: str, mode: str, save_dir: Path) -> Path | None:
     """One summary run in W&B group `group`: each aggregate table (name -> CSV text) as a Table
     under `aggregate/<name>`, the comparison plots as images, and the job counts by status in its
     summary. Returns the run's local directory."""
-    import wandb
-
-    save_dir.mkdir(parents=True, exist_ok=True)
-    run = wandb.init(project=project, entity=entity, group=group, name=f"{group}-aggregate",
-                     job_type="aggregate", tags=["aggregate"], mode=mode, dir=str(save_dir))
-    try:
-        media = {f"aggregate/{name}": csv_table(text) for name, text in tables.items()}
-        media.update({f"plots/{path.stem}": wandb.Image(str(path)) for path in plot_paths})
-        run.log(media)
-        run.summary.update({f"jobs/{status}": n for status, n in counts.items()})
-        return Path(run.dir).parent
-    finally:
-        run.finish()
+    return summary_run(f"{group}-aggregate", "aggregate", {f"jobs/{status}": n for status, n in counts.items()},
+                       tables=tables, plot_paths=plot_paths, project=project, entity=entity, group=group, mode=mode,
+                       save_dir=save_dir)

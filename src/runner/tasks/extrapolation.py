@@ -11,14 +11,36 @@ relative to the range of the target on the training interval.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from runner import checks
 from runner.training.ensemble import EnsembleMLP
 from runner.tasks.base import RegressionTask, grid
 from runner.results.files import pyplot, save_figure
+
+
+@dataclass(frozen=True)
+class Shape:
+    """An extrapolation shape as a rule on one member's tail metric (`holds` takes an array)."""
+
+    name: str
+    metric: str
+    rule: str
+    holds: Callable[[np.ndarray], np.ndarray]
+
+
+# What the tail metrics say of a member's shape outside the data: the rules of Paper A's claims
+# A1-A3 (runner.papers.tsvetkova) and of the screen's extrapolation panel (runner.screen).
+SHAPES = (Shape("linear", "tail_line_residual", "tail_line_residual < 1% of the target's in-range span",
+                lambda v: v < 0.01),
+          Shape("saturating", "tail_rel_range", "tail_rel_range < 0.25 of the in-range span", lambda v: v < 0.25),
+          Shape("oscillating", "extrap_turning_points", "≥ 2 turning points beyond the data", lambda v: v >= 2))
+SHAPE = {shape.name: shape for shape in SHAPES}
 
 
 class PowerExtrapolation(RegressionTask):

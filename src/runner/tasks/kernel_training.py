@@ -28,7 +28,7 @@ from runner import checks
 from runner.theory import recursions
 from runner.training.ensemble import EnsembleMLP
 from runner.theory.measurements import empirical_chi_perp, ensemble_cumulants
-from runner.results.files import pyplot, save_figure, write_bytes_atomic, write_json_atomic
+from runner.results.files import json_safe, pyplot, save_figure, write_bytes_atomic, write_json_atomic
 from runner.tasks.base import RegressionTask
 from runner.results.files import write_csv
 
@@ -133,7 +133,7 @@ class KernelTraining(RegressionTask):
             return
         init = self.theory_at_init(model)
         write_json_atomic(run_dir / "kernel_records.json",
-                          finite_or_null({"theory_at_init": init, "records": records}))
+                          json_safe({"theory_at_init": init, "records": records}))
         depth = len(records[0]["kernel_mean"])
         rows = [{"epoch": r["epoch"], "layer": l + 1, "kernel_mean": r["kernel_mean"][l],
                  "kernel_var": r["kernel_var"][l], "chi_perp_mean": r["chi_perp_mean"][l],
@@ -143,17 +143,6 @@ class KernelTraining(RegressionTask):
         write_csv(run_dir / "kernel_table.csv", rows)
         write_bytes_atomic(run_dir / "kernel_table.md", markdown_table(records, init, label).encode())
         plot_training(records, init, self, label, run_dir / "plots")
-
-
-def finite_or_null(obj):
-    """The same nested lists/dicts with NaN and inf as None (strict JSON)."""
-    if isinstance(obj, dict):
-        return {k: finite_or_null(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [finite_or_null(v) for v in obj]
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return None
-    return obj
 
 
 def markdown_table(records: list[dict], init: dict, label: str) -> str:
