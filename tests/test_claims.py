@@ -146,3 +146,11 @@ def test_phase_diagram_check_needs_agreement_and_a_stable_mrepu_window():
     out = phase_diagram_check([pd("gelu", 0.85, 0.5)], ALPHA)                               # theory off
     assert out.verdict == "contradicted" and "gelu agreement" in out.why
     assert phase_diagram_check([], ALPHA).verdict == "inconclusive"
+
+
+def test_an_activation_is_known_by_its_name_not_its_option():
+    """`activation=formula activation.name=swish`: the option typed is `formula`, the run's
+    activation is swish, and the claims, tables and screens select it by that name."""
+    swish = Job(Path("/fake/swish"), "completed", {"activation": "swish", "config": {"activation": {"name": "swish"}}},
+                {"activation": "formula", "activation.formula": "z*sigmoid(z)"})
+    assert swish.value("activation") == "swish" and swish.value("activation.formula") == "z*sigmoid(z)"

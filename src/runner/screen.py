@@ -32,6 +32,7 @@ import argparse
 import json
 import logging
 import platform
+import shlex
 import shutil
 import sys
 import time
@@ -86,6 +87,7 @@ class Screen:
 
     def __init__(self, overrides: list[str], scale: str, out: Path | None, config_dir: Path | None,
                  launcher: list[str] | None):
+        self.typed = list(overrides)  # as the user typed them, for the command that reruns the screen
         self.overrides = quote_expressions(overrides)
         self.config_dir = config_dir.resolve() if config_dir else None
         self.activation: Activation = instantiate(compose(*self.overrides, config_dir=self.config_dir).activation,
@@ -323,9 +325,8 @@ def write_screen(screen: Screen, theory: dict, networks: list[dict], seconds: fl
     record_path = out / "screen.json"
     previous = json.loads(record_path.read_text()) if record_path.exists() else {}
     seconds = seconds if seconds is not None else previous.get("seconds")
-    command = " ".join(["python -m runner.screen", f"--scale {screen.scale}",
-                        *([f"--config-dir {screen.config_dir}"] if screen.config_dir else []),
-                        *(f"'{o}'" if any(ch in o for ch in " ()*,") else o for o in screen.overrides)])
+    command = shlex.join(["python", "-m", "runner.screen", "--scale", screen.scale,
+                          *(["--config-dir", str(screen.config_dir)] if screen.config_dir else []), *screen.typed])
     lines = [f"# Screen of `{screen.activation!r}`: scale `{screen.scale}`", "",
              f"{datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC, {platform.node()}, {platform.machine()}, "
              f"{torch.get_num_threads()} CPU threads, torch {torch.__version__}; "

@@ -8,6 +8,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 
+NAMED = ("activation", "task")  # the groups whose object's own name summary.json records
+
+
 @dataclass
 class Job:
     """One run directory and what its summary says (status `missing` when it has none)."""
@@ -18,8 +21,12 @@ class Job:
     overrides: dict = field(default_factory=dict)
 
     def value(self, dotted: str):
-        """An override as typed, else a config value by dotted key, e.g. 'activation.name', else
-        `<key>.name` (so `activation` and `task` name the choice); None when absent."""
+        """`activation` and `task`: the name the run recorded for them (an activation written as a
+        formula is named by activation.name, not by the option `formula`); any other key: an override
+        as typed, else a config value by dotted key, e.g. 'optimizer.lr', else `<key>.name`; None
+        when absent."""
+        if dotted in NAMED and self.summary.get(dotted):
+            return self.summary[dotted]
         if dotted in self.overrides:
             return self.overrides[dotted]
         for key in (dotted, f"{dotted}.name"):

@@ -183,6 +183,8 @@ def effect_text(t: Test) -> str:
     if t.effect is None:
         return ""
     low, high = t.interval or (math.nan, math.nan)
+    if not (math.isfinite(low) and math.isfinite(high)):  # one pair (or one value a side): no interval
+        return f"{t.effect_name} {t.effect:.2g}"
     return f"{t.effect_name} {t.effect:.2g} [{low:.2g}, {high:.2g}]"
 
 

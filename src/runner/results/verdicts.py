@@ -217,7 +217,7 @@ def paired(label: str, a: Arm, b: Arm) -> Test:
         detail += f"; {int(settled.sum())} pairs with an unconverged member kept as settled"
     if dropped:
         detail += f"; all pairs, converged or not: {_sign_test(a, b, np.ones(len(a.values), dtype=bool))[5]}"
-    return Test(label, p, p_opp, 0.5 ** n, detail, limit, kind="sign test", n=f"{n} pairs",
+    return Test(label, p, p_opp, 0.5 ** n, detail, limit, kind="sign test", n=f"{n} pair" + ("" if n == 1 else "s"),
                 counts=f"{wins} wins, {losses} losses", effect=effect, interval=interval,
                 effect_name=f"median ln({a.name}/{b.name})", converged=converged.removeprefix("converged "),
                 wins=wins, losses=losses)
