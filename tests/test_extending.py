@@ -25,6 +25,7 @@ COMMANDS = [line for lang, body in BLOCKS if lang == "bash" for line in body.str
 SMALL = ["trainer=cpu", "trainer.max_epochs=20", "log_every=10", "ensemble.size=2", "threads=1"]
 SIZES = {"task=x2": ["task.n_eval=101"], "task=x3": ["task.n_eval=101"], "task=susceptibility": ["task.n_C_W=5"],
          "task=phase_diagram": ["task.n_C_W=3", "task.n_K0=3", "model=mlp_3x64"],
+         "task=kernel_init": ["task.n_random_inputs=2", "model=mlp_3x64", "ensemble.size=8"],
          "task=diffusion": ["task.n_collocation=64", "task.n_boundary=16", "task.eval_grid={x: 11, t: 11}"],
          "logger=printing": ["logger.printing.every=10"]}
 
@@ -40,7 +41,7 @@ def test_the_document_has_its_examples():
     assert {"mish.py", "orthogonal.py", "sine_task.py", "sobol.py", "print_logger.py",
             "myconf/activation/swish.yaml", "myconf/init/orthogonal.yaml", "myconf/task/sine.yaml",
             "myconf/task/diffusion.yaml", "myconf/task/sampler/sobol.yaml", "myconf/logger/printing.yaml"} <= set(FILES)
-    assert len(COMMANDS) == 11 and all(c.startswith("python -m runner") for c in COMMANDS)
+    assert len(COMMANDS) == 12 and all(c.startswith("python -m runner") for c in COMMANDS)
     for name, body in FILES.items():  # each example about 15 lines, as the docs promise
         code = [line for line in body.splitlines() if line.strip() and not line.lstrip().startswith("#")]
         assert len(code) <= 22, (name, len(code))
@@ -56,7 +57,7 @@ def test_each_documented_run_runs_outside_the_package(tmp_path, command):
     summary = json.loads((tmp_path / "run" / "summary.json").read_text())
     assert summary["status"] in FINISHED
     assert summary["criticality"]["universality"] in ("scale-invariant", "K*=0", "half-stable", "none")
-    if "task=susceptibility" in args or "task=phase_diagram" in args:
+    if "task=susceptibility" in args or "task=phase_diagram" in args or "task=kernel_init" in args:
         assert list((tmp_path / "run" / "plots").glob("*.png"))
         return
     forecast = next(line for line in res.stdout.splitlines() if "kernel forecast" in line)

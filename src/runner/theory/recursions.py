@@ -385,11 +385,6 @@ def critical_init(act: Activation, K_range: tuple[float, float] = (1e-8, 1e3),
     return found("none", False, None, None, None, None, reason=reason)
 
 
-def universality_class(act: Activation) -> str:
-    """PDLT's universality class of `act`, determined from its criticality analysis."""
-    return critical_init(act).universality
-
-
 # Closed forms for RePU_p(z) = max(0, z)^p, from <z^{2m}; z > 0>_K = (2m-1)!! K^m / 2.
 
 def _double_factorial(k: int) -> int:
