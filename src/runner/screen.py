@@ -225,11 +225,10 @@ def kernel_figure(networks: list[dict], path: Path) -> None:
     save_figure(fig, path)
 
 
-def card_section(c: Card, theory: dict, networks: list[dict], label: str) -> list[str]:
+def card_section(c: Card, theory: dict, window: dict, networks: list[dict], label: str) -> list[str]:
     sus = theory["susceptibility"]["metrics"]
     pd = theory["phase_diagram"]["metrics"]
     one = lambda name: (sus.get(f"{label}/{name}") or {}).get("mean")  # noqa: E731
-    window = pd_window(theory["phase_diagram_dir"])
     lines = ["## Theory card", "",
              "| | |", "|---|---|",
              f"| σ(0), σ'(0) | {c.sigma_0:.4g}, {c.derivative_0:.4g} |",
@@ -312,6 +311,7 @@ def write_screen(screen: Screen, theory: dict, networks: list[dict], seconds: fl
     """SCREEN.md, its figures and screen.json in screen.out."""
     out, figs = screen.out, screen.out / "figures"
     c = card(screen.activation)
+    window = pd_window(out / "theory" / "phase_diagram")
     comparisons, shapes = screen.comparisons(), screen.shapes()
     groups = [(f"{x['what']} vs {x['baseline']}", x["decided"]) for x in comparisons]
     plot_forest(forest_rows(groups), figs / "forest.png", f"{screen.name} against the baselines: left of 0 is better")
@@ -331,8 +331,7 @@ def write_screen(screen: Screen, theory: dict, networks: list[dict], seconds: fl
              f"{datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC, {platform.node()}, {platform.machine()}, "
              f"{torch.get_num_threads()} CPU threads, torch {torch.__version__}; "
              + (f"ran for {duration(seconds)}" if seconds else "rewritten from earlier runs") + f": `{command}`.", "",
-             *card_section(c, {**theory, "phase_diagram_dir": out / "theory" / "phase_diagram"}, networks,
-                           screen.activation.label),
+             *card_section(c, theory, window, networks, screen.activation.label),
              *panel_section(screen, comparisons, shapes),
              "## Rerun", "", "```bash", command, f"{command} --report-only    # SCREEN.md again from the runs", "```",
              "", f"Runs: `{out / 'runs'}` (the panel's sweeps), `{out / 'theory'}` (the card's tasks); numbers: "
@@ -343,7 +342,7 @@ def write_screen(screen: Screen, theory: dict, networks: list[dict], seconds: fl
               "card": c.as_dict(), "networks": networks,
               "susceptibility": {k: v["mean"] for k, v in theory["susceptibility"]["metrics"].items()},
               "phase_diagram": {k: v["mean"] for k, v in theory["phase_diagram"]["metrics"].items()},
-              "window": {k: v for k, v in pd_window(out / "theory" / "phase_diagram").items()},
+              "window": window,
               "panel": [{k: v for k, v in x.items() if k not in ("outcome", "decided")} for x in comparisons],
               "shapes": shapes}
     write_json_atomic(record_path, json_safe(record))
