@@ -6,6 +6,7 @@ import torch
 from conftest import BUILTIN_ACTIVATIONS
 from runner.checks import ConfigError
 from runner.theory import activations
+from runner.theory.criticality import criticality
 
 pytestmark = pytest.mark.numerics  # compares numbers with references or across code paths
 
@@ -73,7 +74,7 @@ def test_a_formula_is_the_builtin_it_writes(formula, builtin):
         z = z[(z - kink).abs() > 1e-9]
     torch.testing.assert_close(act(Z), ref(Z), rtol=1e-12, atol=1e-12)
     torch.testing.assert_close(act.derivative(z), ref.derivative(z), rtol=1e-10, atol=1e-12)
-    c, r = act.criticality, ref.criticality
+    c, r = criticality(act), criticality(ref)
     assert c.universality == r.universality and c.exists == r.exists
     if r.exists:
         assert c.C_W == pytest.approx(r.C_W, rel=1e-6) and c.C_b == pytest.approx(r.C_b, abs=1e-6)

@@ -10,11 +10,14 @@ import re
 import shlex
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
 from conftest import ROOT, run_cli
 from runner.results.summary import FINISHED
+from runner.theory import activations
+from runner.theory.kernels import chi_perp, kernel_flow
 
 DOC = (ROOT / "docs" / "extending.md").read_text()
 BLOCKS = re.findall(r"```(\w+)\n(.*?)```", DOC, flags=re.S)
@@ -117,4 +120,19 @@ def test_an_unknown_key_in_a_users_task_stops_in_one_line(tmp_path):
     write_files(tmp_path)
     res = run_cli("--config-dir", "myconf", "task=sine", "+task.kk=3", "trainer=cpu", cwd=tmp_path)
     assert res.returncode == 2
-    assert res.stderr.strip() == "runner: error: task.kk is not a known key; allowed: k, n_train, name"
+    assert res.stderr.strip() == "runner: error: task.kk is not a known key; did you mean k?"
+
+
+def test_the_theory_quantity_example(tmp_path, monkeypatch):
+    """The doc's input-gradient module, written to a directory of the user's: ReLU's closed form
+    G(l) = C_W_first (C_W/2)^(l-1), and for a formula activation the product of χ⊥ along the kernel."""
+    write_files(tmp_path)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    from input_gradient import input_gradient_flow
+
+    G = input_gradient_flow(activations.relu(), 0.0, 1.6, 0.8, 6, C_W_first=0.7)
+    np.testing.assert_allclose(G, 0.7 * 0.8 ** np.arange(6), rtol=1e-12)  # quadrature: ~2e-14 a layer
+    act = activations.Formula("z*tanh(softplus(z))", name="mish")
+    G = input_gradient_flow(act, 0.1, 1.5, 0.6, 5)
+    K = kernel_flow(act, 0.1, 1.5, 0.6, 5)
+    np.testing.assert_allclose(G, 1.5 * np.concatenate([[1.0], np.cumprod(chi_perp(act, K[:-1], 1.5))]), rtol=1e-12)

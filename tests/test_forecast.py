@@ -106,5 +106,23 @@ def test_a_config_without_init_C_W_fails_in_one_line(tmp_path):
 
     res = run_cli("~init.C_W", "trainer=cpu", cwd=tmp_path)
     assert res.returncode == 2 and res.stderr.strip() == (
-        "runner: error: init.C_W is missing: runner.theory.init.Gaussian needs it")
+        "runner: error: init.C_W is missing: runner.theory.schemes.Gaussian needs it")
     assert not list(tmp_path.rglob("summary.json"))  # stopped before any work
+
+
+def test_the_forecast_says_when_the_output_starts_far_above_the_targets():
+    """squareplus (class none, σ(0) = 1) on x2's standardized inputs: auto keeps the hidden kernel in
+    band, but the output's variance (the last layer's kernel) is more than the band above the
+    targets' mean square, and the line says so; ReLU there and MRePU on Burgers' inputs do not."""
+    squareplus = activations.Formula("(z+sqrt(z*z+4))/2", name="squareplus")
+    cases = [(squareplus, "task=x2", True), (activations.relu(), "task=x2", False),
+             (activations.mrepu(), "task=burgers", False)]
+    for act, task, fires in cases:
+        exp = make_experiment(task, "task.n_collocation=500") if task == "task=burgers" else make_experiment(task)
+        K0, layers = input_K0(exp.task.network_inputs()), exp.model.depth + 1
+        init, note = choose_init(act, K0, layers)
+        f = forecast(act, K0, init, layers, auto=True, note=note)
+        largest_output = max(k[-1] for k in f.K)
+        assert f.verdict == "stable" and f.output_far_above is fires, (act, f.line())
+        assert ("output variance" in f.line()) is fires
+        assert (largest_output > BAND * 1.0) is fires  # the targets' mean square is 1 (standardized)

@@ -9,6 +9,7 @@ import torch
 from conftest import BUILTIN_ACTIVATIONS
 from runner.theory import activations
 from runner.theory import recursions
+from runner.theory.criticality import criticality
 
 K_GRID = np.logspace(-4, 3, 15)
 
@@ -108,7 +109,7 @@ def test_every_builtin_has_a_documented_class():
 @pytest.mark.parametrize("name", BUILTIN_ACTIVATIONS)
 def test_measured_universality_class_is_the_documented_one(name):
     act = getattr(activations, name)()
-    crit = act.criticality
+    crit = criticality(act)
     assert crit.universality == DOCUMENTED_CLASS[name]
     if crit.exists and crit.K_star:  # half-stable: a genuine critical fixed point
         K = crit.K_star

@@ -10,8 +10,14 @@ Four-point vertex (fixed input): V̂(l) = n_{l-1} Var_members(Ĝ(l)) with Ĝ(l) 
 variance of layer l given layer l-1 (see runner.theory.measurements.vertex_from_G); the direct estimator
 (n_{l-1}/3)(E[z⁴] − 3E[z²]²) is reported beside it. Plots show the normalized four-point function
 3V/(n_{l-1}K²), which grows with depth and shrinks with width. Members whose kernel overflows
-are counted per layer and excluded; finite members whose kernel moved 10 decades from layer 1
-count as exploded or collapsed.
+are counted per layer and excluded; finite members whose kernel left the band of
+runner.theory.fate (x10 of their layer-1 kernel) count as exploded or collapsed.
+
+Neural tangent kernel (runner.theory.ntk): each member's empirical NTK of its scalar output,
+Θ(x, x) = Σ_θ λ_θ (∂f(x)/∂θ)² over every weight and bias (λ_b = 1, λ_W = 1/fan_in: the NTK
+parameterization's unit learning rate), on every input, from the same members with a readout
+layer drawn as a trained ensemble draws it; its member mean ± standard error next to the
+infinite-width recursion through the hidden layers and the readout.
 """
 
 from __future__ import annotations
@@ -24,8 +30,11 @@ import torch
 from runner import checks
 from runner.results.files import pyplot, save_figure, save_npz_atomic, write_csv
 from runner.tasks.base import Networks, Task
-from runner.theory import recursions
-from runner.theory.measurements import mean_and_se, sample_init, vertex_direct, vertex_from_G
+from runner.theory.finite_width import excess_kurtosis, kernel_flow_nlo, vertex_flow
+from runner.theory.init import Init
+from runner.theory.kernels import kernel_flow
+from runner.theory.measurements import mean_and_se, sample_init, sample_ntk, vertex_direct, vertex_from_G
+from runner.theory.ntk import ntk_flow
 
 DTYPES = {"float64": torch.float64, "float32": torch.float32}
 
@@ -71,7 +80,7 @@ class KernelInit(Task):
         K0 = (x**2).sum(1).numpy() / self.in_dim
         rows, metrics, arrays, results = [], {}, {}, []
         for C_W in C_Ws:
-            K_th = recursions.kernel_flow(act, C_b, C_W, K0, depth, C_W_first=first)  # (N, L)
+            K_th = kernel_flow(act, C_b, C_W, K0, depth, C_W_first=first)  # (N, L)
             for n in widths:
                 tag = f"cw{C_W:g}_n{n}"
                 stats = sample_init(act, x, depth, n, C_W, C_b, M, seed=networks.seed,
@@ -95,6 +104,9 @@ class KernelInit(Task):
                     last = np.where(finite[:, -1], np.log10(stats.kernel[:, -1, 0]), np.nan)
                     metrics[f"{tag}/log10_kernel_last_layer"] = torch.from_numpy(last)
                     metrics[f"{tag}/log10_kernel_theory_last_layer"] = torch.tensor([np.log10(K_th[0, -1])])
+                ntk = self.ntk(act, x, K0, init, C_W, C_b, first, n, depth, M, networks)
+                for key, value in ntk.items():
+                    metrics[f"{tag}/{key}"] = torch.tensor([value])
                 metrics[f"{tag}/vertex_last_layer"] = torch.tensor([res["V_G"][-1]])
                 metrics[f"{tag}/vertex_theory_last_layer"] = torch.tensor([res["V_theory"][-1]])
                 arrays[f"{tag}_kernel"] = stats.kernel
@@ -105,23 +117,43 @@ class KernelInit(Task):
         self.plot(results, act, run_dir / "plots")
         return metrics
 
+    def ntk(self, act, x: torch.Tensor, K0: np.ndarray, init: Init, C_W: float, C_b: float, first: float | None,
+            n: int, depth: int, M: int, networks: Networks) -> dict[str, float]:
+        """The output's NTK on the fixed input and averaged over the random ones: member mean, its
+        standard error, the theory, and |mean - theory|/SE."""
+        drawn = Init(init.scheme, C_W if first is None else first, C_W, C_b)
+        chunk = max(1, self.chunk // (depth + 1))  # every layer's weights of a chunk are held at once
+        theta = sample_ntk(act, x, depth, n, drawn, M, seed=networks.seed, member_offset=networks.member_offset,
+                           chunk=chunk)  # (M, N)
+        _, theory = ntk_flow(act, C_b, C_W, K0, depth + 1, C_W_first=first)  # (N, depth + 1)
+        out = {}
+        views = [("ntk", theta[:, 0], theory[0, -1])]
+        if self.n_random:
+            views.append(("ntk_inputs", theta[:, 1:].mean(1), theory[1:, -1].mean()))
+        for name, values, th in views:
+            mean, se = mean_and_se(values)
+            with np.errstate(all="ignore"):
+                z = abs(mean - th) / se
+            out.update({name: float(mean), f"{name}_se": float(se), f"{name}_theory": float(th), f"{name}_abs_z": float(z)})
+        return out
+
     def layer_estimates(self, act, stats, K_th, K0, C_b, C_W, n, depth, first=None) -> dict[str, np.ndarray]:
         """Per-layer theory and estimates for one (C_W, width) ensemble."""
         finite = stats.finite
         K_w, K_w_se = mean_and_se(stats.kernel[:, :, 0], finite)
         res = {"K_theory": K_th[0],
-               "K_theory_nlo": recursions.kernel_flow_nlo(act, C_b, C_W, K0[0], depth, n, C_W_first=first),
+               "K_theory_nlo": kernel_flow_nlo(act, C_b, C_W, K0[0], depth, n, C_W_first=first),
                "K_weights": K_w, "K_weights_se": K_w_se}
         if self.n_random:
             per_member = stats.kernel[:, :, 1:].mean(2)  # fixed weights, averaged over inputs
             res["K_inputs"], res["K_inputs_se"] = mean_and_se(per_member, finite)
             res["K_inputs_theory"] = K_th[1:].mean(0)
-        V = recursions.vertex_flow(act, C_b, C_W, K0[0], depth, n, C_W_first=first)
+        V = vertex_flow(act, C_b, C_W, K0[0], depth, n, C_W_first=first)
         V_G, V_G_se = vertex_from_G(stats)
         with np.errstate(all="ignore"):
             res.update(V_theory=V, V_G=V_G, V_G_se=V_G_se, V_direct=vertex_direct(stats),
-                       kurtosis_theory=recursions.excess_kurtosis(V, K_th[0], stats.n_prev),
-                       kurtosis_G=recursions.excess_kurtosis(V_G, K_w, stats.n_prev))
+                       kurtosis_theory=excess_kurtosis(V, K_th[0], stats.n_prev),
+                       kurtosis_G=excess_kurtosis(V_G, K_w, stats.n_prev))
         res.update(overflowed=stats.overflowed().astype(float), exploded=stats.exploded().astype(float),
                    collapsed=stats.collapsed().astype(float), valid=finite.sum(0).astype(float))
         return res

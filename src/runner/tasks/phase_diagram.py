@@ -1,9 +1,9 @@
 """Phase diagram of initialization: over C_W x input scale K0 at one depth, the kernel's fate.
 
 For every (C_W, K0) cell, with C_W on every layer (C_W_first = C_W) and C_b fixed:
-- theory: the single-input kernel K(l) of runner.theory.recursions through `model.depth` hidden layers;
-  the fate is `explodes` where K(L)/K(1) > band (or K(L) is not finite), `vanishes` where
-  K(L)/K(1) < 1/band, else `stable`;
+- theory: the single-input kernel K(l) of runner.theory.kernels through `model.depth` hidden layers;
+  the fate of K(L)/K(1) by the one rule of runner.theory.fate (`explodes` above `band`, or not
+  finite; `vanishes` below 1/band; else `stable`; `band` defaults to its BAND, 10);
 - measured: `ensemble.size` freshly drawn networks of `model.width` (runner.theory.measurements.sample_init)
   on an input with |x|²/n0 = K0; each member's last-layer kernel (mean z² over its neurons)
   gets the same rule, giving the fraction of members that explode, vanish or stay in band.
@@ -25,17 +25,10 @@ import torch
 from runner import checks
 from runner.results.files import pyplot, save_figure, write_csv
 from runner.tasks.base import Networks, Task
-from runner.theory import recursions
+from runner.theory import kernels
 from runner.theory.activations import Activation
+from runner.theory.fate import BAND, FATES, kernel_fate
 from runner.theory.measurements import sample_init
-
-FATES = ("vanishes", "stable", "explodes")
-
-
-def fate_codes(ratio: np.ndarray, band: float) -> np.ndarray:
-    """0 vanishes, 1 stable, 2 explodes, from K(L)/K(1) (non-finite: explodes)."""
-    ratio = np.where(np.isfinite(ratio), ratio, np.inf)
-    return np.where(ratio > band, 2, np.where(ratio < 1 / band, 0, 1))
 
 
 class PhaseDiagram(Task):
@@ -45,7 +38,8 @@ class PhaseDiagram(Task):
     in_dim = 2
 
     def __init__(self, name: str, C_W_range: tuple[float, float], n_C_W: int, K0_range: tuple[float, float],
-                 n_K0: int, C_b: float, band: float, margin: float, marks: list | None):
+                 n_K0: int, C_b: float, band: float | None, margin: float, marks: list | None):
+        band = BAND if band is None else band
         if not (checks.is_real(band) and band > 1):
             raise checks.invalid("band", band, "a number > 1")
         self.name = name
@@ -60,7 +54,7 @@ class PhaseDiagram(Task):
     def theory_log_ratio(self, act: Activation, depth: int) -> np.ndarray:
         """log K(L)/K(1) over the grid, shape (n_C_W, n_K0)."""
         with np.errstate(all="ignore"):
-            K = recursions.kernel_flow(act, self.C_b, self.C_W[:, None], self.K0[None, :], depth)
+            K = kernels.kernel_flow(act, self.C_b, self.C_W[:, None], self.K0[None, :], depth)
             return np.nan_to_num(np.log(K[..., -1] / K[..., 0]), nan=np.inf)
 
     def measured_fractions(self, act, depth: int, width: int, members: int, seed: int) -> np.ndarray:
@@ -71,7 +65,7 @@ class PhaseDiagram(Task):
             stats = sample_init(act, x, depth, width, float(C_W), self.C_b, members, seed=seed)
             K1 = self.C_b + C_W * self.K0
             with np.errstate(all="ignore"):
-                codes = fate_codes(stats.kernel[:, -1, :] / K1, self.band)  # (members, n_K0)
+                codes = kernel_fate(stats.kernel[:, -1, :] / K1, self.band)  # (members, n_K0)
             for f in range(3):
                 out[f, i] = (codes == f).mean(0)
         return out
@@ -80,7 +74,7 @@ class PhaseDiagram(Task):
         act, depth, width, members = networks.activation, networks.depth, networks.width, networks.size
         log_ratio = self.theory_log_ratio(act, depth)
         with np.errstate(over="ignore"):  # an exploded kernel: exp overflows to inf, which explodes
-            theory_fate = fate_codes(np.exp(log_ratio), self.band)
+            theory_fate = kernel_fate(np.exp(log_ratio), self.band)
         measured = self.measured_fractions(act, depth, width, members, networks.seed)
         majority = measured.argmax(0)
         clear = np.abs(np.abs(log_ratio) - math.log(self.band)) > self.margin
@@ -102,9 +96,9 @@ class PhaseDiagram(Task):
     def mark_fate(self, act, mark: dict) -> dict:
         """A marked setting with the theory's log K(L)/K(1) and fate at its own depth."""
         with np.errstate(all="ignore"):
-            K = recursions.kernel_flow(act, self.C_b, float(mark["C_W"]), float(mark["K0"]), int(mark["depth"]))
+            K = kernels.kernel_flow(act, self.C_b, float(mark["C_W"]), float(mark["K0"]), int(mark["depth"]))
             r = float(np.nan_to_num(np.log(K[-1] / K[0]), nan=np.inf))
-        return {**mark, "log_ratio": r, "fate": FATES[int(fate_codes(np.exp(r), self.band))]}
+        return {**mark, "log_ratio": r, "fate": FATES[int(kernel_fate(np.exp(r), self.band))]}
 
     def plot(self, act, depth, width, members, log_ratio, measured, marks, path: Path) -> None:
         plt = pyplot()

@@ -17,8 +17,9 @@ import torch
 from runner import checks
 from runner.results.files import pyplot, save_figure, write_csv
 from runner.tasks.base import Networks, Task
-from runner.theory import recursions
+from runner.theory import kernels
 from runner.theory.activations import Activation
+from runner.theory.criticality import criticality
 
 
 class Susceptibility(Task):
@@ -45,21 +46,21 @@ class Susceptibility(Task):
         rows, curves, metrics = [], [], {}
         for act in self.activations or [networks.activation]:
             tag = act.label
-            K_star = recursions.lowest_fixed_point(act, self.C_b, self.C_W)
-            K_L = recursions.kernel_flow(act, self.C_b, self.C_W, self.K0, self.layers)[:, -1]
+            K_star = kernels.lowest_fixed_point(act, self.C_b, self.C_W)
+            K_L = kernels.kernel_flow(act, self.C_b, self.C_W, self.K0, self.layers)[:, -1]
             with np.errstate(all="ignore"):
-                par_s = recursions.chi_par(act, np.nan_to_num(K_star, nan=1.0), self.C_W)
-                perp_s = recursions.chi_perp(act, np.nan_to_num(K_star, nan=1.0), self.C_W)
+                par_s = kernels.chi_par(act, np.nan_to_num(K_star, nan=1.0), self.C_W)
+                perp_s = kernels.chi_perp(act, np.nan_to_num(K_star, nan=1.0), self.C_W)
                 par_s, perp_s = np.where(np.isnan(K_star), np.nan, par_s), np.where(np.isnan(K_star), np.nan, perp_s)
-                par_L, perp_L = recursions.chi_par(act, K_L, self.C_W), recursions.chi_perp(act, K_L, self.C_W)
-                ratio_K = recursions.chi_par(act, self.K, 1.0) / recursions.chi_perp(act, self.K, 1.0)
+                par_L, perp_L = kernels.chi_par(act, K_L, self.C_W), kernels.chi_perp(act, K_L, self.C_W)
+                ratio_K = kernels.chi_par(act, self.K, 1.0) / kernels.chi_perp(act, self.K, 1.0)
             for i, cw in enumerate(self.C_W):
                 with np.errstate(all="ignore"):
                         rows.append({"activation": tag, "C_W": cw, "K_star": K_star[i], "chi_par_star": par_s[i],
                                  "chi_perp_star": perp_s[i], "ratio_star": par_s[i] / perp_s[i],
                                  "K_L": K_L[i], "chi_par_L": par_L[i], "chi_perp_L": perp_L[i],
                                  "ratio_L": par_L[i] / perp_L[i]})
-            crit = act.criticality
+            crit = criticality(act)
             has_fp = self.C_W[np.isfinite(K_star)]
             metrics[f"{tag}/ratio_at_smallest_K"] = torch.tensor([ratio_K[0]])
             metrics[f"{tag}/ratio_at_largest_K"] = torch.tensor([ratio_K[-1]])

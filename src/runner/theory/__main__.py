@@ -2,7 +2,8 @@
 
 Without an activation override, one line per built-in (conf/activation/*.yaml): its universality
 class, its critical (C_b, C_W) or why there is none, and χ∥/χ⊥ at small and large K, all measured
-from the function (runner.theory.recursions.critical_init). With one (`activation=formula
+from the function (runner.theory.criticality), and its neural tangent kernel through 10 layers
+(runner.theory.ntk). With one (`activation=formula
 activation.formula='z*tanh(softplus(z))'`, or your own YAML under --config-dir), that activation.
 """
 
@@ -15,14 +16,16 @@ from pathlib import Path
 from runner.checks import ConfigError
 from runner.config import CONF_DIR, compose, instantiate
 from runner.theory.activations import Activation
+from runner.theory.card import card_ntk
+from runner.theory.criticality import criticality
 
 USER_FUNCTION = ("formula", "python")  # conf/activation options that need the user's function
 
 
 def line(act: Activation) -> str:
-    c = act.criticality
+    c = criticality(act)
     ratios = f"χ∥/χ⊥ {c.ratio_small_K:.4g} at K={c.K_small:g}, {c.ratio_large_K:.4g} at K={c.K_large:g}"
-    return f"{act!r:<28} {c.line():<52} {ratios}"
+    return f"{act!r:<28} {c.line():<52} {ratios:<48} NTK {card_ntk(act)[0]}"
 
 
 def main(argv: list[str] | None = None) -> int:

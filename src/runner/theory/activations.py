@@ -1,10 +1,11 @@
 """Activation functions: one object shared by the networks and by the theory.
 
 An `Activation` is a torch function applied elementwise, its kinks (where σ or a derivative
-jumps, so quadrature splits its integrals there), optionally a closed-form derivative, and the
-facts the infinite-width theory measures from it (`criticality`: PDLT's universality class and
-the critical initialization). Nothing about the theory is declared by hand: a researcher's own
-function gets the same treatment as a built-in.
+jumps, so quadrature splits its integrals there) and optionally a closed-form derivative. What the
+infinite-width theory says of it (runner.theory.criticality: PDLT's universality class and the
+critical initialization) is measured from the function, never declared by hand, so a researcher's
+own function gets the same treatment as a built-in. This module is the theory's leaf: it imports
+nothing of runner.theory.
 
 conf/activation/*.yaml names each by `_target_`:
 - the built-ins below (`relu`, `tanh`, `mrepu`, ...), each a factory of an Activation;
@@ -21,7 +22,7 @@ from __future__ import annotations
 import importlib
 import math
 from collections.abc import Callable, Sequence
-from functools import cached_property
+from functools import lru_cache
 
 import torch
 import torch.nn.functional as F
@@ -31,8 +32,12 @@ from runner.expression import Expression, ExpressionError
 
 # Where an activation must be finite: every real z is asked for, this grid stands for them (the
 # theory integrates σ² over Gaussians of any variance, the networks evaluate it anywhere).
-PROBE = torch.cat([torch.zeros(1, dtype=torch.float64), torch.arange(-1000, 1001, dtype=torch.float64) / 100,
-                   torch.tensor([-1e3, -100.0, -30.0, 30.0, 100.0, 1e3], dtype=torch.float64)])
+# Built on first use, not at import: a tensor operation at import would fix torch's float kernels
+# before a run can choose them (runner.numerics).
+@lru_cache(maxsize=1)
+def probe_points() -> torch.Tensor:
+    return torch.cat([torch.zeros(1, dtype=torch.float64), torch.arange(-1000, 1001, dtype=torch.float64) / 100,
+                      torch.tensor([-1e3, -100.0, -30.0, 30.0, 100.0, 1e3], dtype=torch.float64)])
 
 
 class Activation:
@@ -41,7 +46,7 @@ class Activation:
     `kinks`: points where σ or one of its derivatives jumps (0 is always split, so ReLU needs
     none); without them the theory still works, only less exactly. `derivative`: σ' in closed
     form, else autograd (exact for every function torch differentiates). The constructor checks
-    that σ is an elementwise function, finite at 0 and defined on all of R (every z of PROBE).
+    that σ is an elementwise function, finite at 0 and defined on all of R (every z of probe_points()).
     """
 
     def __init__(self, name: str, fn: Callable[[torch.Tensor], torch.Tensor], params: dict | None = None,
@@ -63,24 +68,25 @@ class Activation:
         return tuple(sorted({float(k) for k in items}))
 
     def _check_defined(self) -> None:
-        """σ maps a tensor to one of its shape, finite at 0 and at every z of PROBE."""
+        """σ maps a tensor to one of its shape, finite at 0 and at every z of probe_points()."""
+        probe = probe_points()
         try:
             with torch.no_grad():
-                y = self.fn(PROBE)
+                y = self.fn(probe)
         except Exception as exc:  # noqa: BLE001 - whatever the user's function raises
             raise ConfigError("", f": {self!r} cannot be evaluated on a float64 tensor: "
                               f"{type(exc).__name__}: {exc}") from None
-        if not isinstance(y, torch.Tensor) or y.shape != PROBE.shape:
+        if not isinstance(y, torch.Tensor) or y.shape != probe.shape:
             shape = tuple(y.shape) if isinstance(y, torch.Tensor) else type(y).__name__
-            raise ConfigError("", f": {self!r} is not elementwise: a tensor of shape {tuple(PROBE.shape)} "
+            raise ConfigError("", f": {self!r} is not elementwise: a tensor of shape {tuple(probe.shape)} "
                               f"gave {shape}")
-        zero = float(y[0])  # PROBE[0] = 0
+        zero = float(y[0])  # probe[0] = 0
         if not math.isfinite(zero):
             raise ConfigError("", f": {self!r} is not finite at 0: σ(0) = {zero}")
         bad = ~torch.isfinite(y)
         if bad.any():
-            z = float(PROBE[bad][torch.argmin(PROBE[bad].abs())])
-            raise ConfigError("", f": {self!r} is not defined on all of R: σ({z:g}) = {float(y[bad][torch.argmin(PROBE[bad].abs())])}")
+            z = float(probe[bad][torch.argmin(probe[bad].abs())])
+            raise ConfigError("", f": {self!r} is not defined on all of R: σ({z:g}) = {float(y[bad][torch.argmin(probe[bad].abs())])}")
 
     def __call__(self, z: torch.Tensor) -> torch.Tensor:
         return self.fn(z)
@@ -93,15 +99,6 @@ class Activation:
             z = z.detach().requires_grad_(True)
             (grad,) = torch.autograd.grad(self.fn(z).sum(), z)
         return grad
-
-    @cached_property
-    def criticality(self):
-        """PDLT's analysis of this σ, measured by the theory (runner.theory.recursions.critical_init):
-        its universality class, the critical (C_b, C_W) or why there is none, and χ∥/χ⊥ at small
-        and large K. Computed once per object."""
-        from runner.theory.recursions import critical_init
-
-        return critical_init(self)
 
     @property
     def label(self) -> str:

@@ -1,6 +1,7 @@
 """What the theory says of one activation, as a card: its values at 0, how often it is
 differentiable and where it is not, its universality class and critical initialization (or why
-there is none), with χ∥/χ⊥ at small and large K. Measured from the function, never declared.
+there is none), with χ∥/χ⊥ at small and large K, and its neural tangent kernel through depth.
+Measured from the function, never declared.
 
 The card's other facts come from the runner's own tasks run on the activation (runner.screen):
 the susceptibility sweep and the phase diagram of initialization.
@@ -11,13 +12,17 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass, field
 
+import numpy as np
 import torch
 
 from runner.theory.activations import Activation
+from runner.theory.criticality import criticality
+from runner.theory.ntk import ntk_flow
 
 MAX_ORDER = 4      # derivatives examined for jumps; smoother than this reads "C^4 or smoother"
 GRID = torch.arange(-6000, 6001, dtype=torch.float64) / 1000   # where jumps are looked for, step 1e-3
 JUMP = 20.0        # a step of σ^(k) this many times what σ^(k+1) explains over the grid step is a jump
+NTK_DEPTH = 10     # layers the card's NTK is followed through
 FLOOR = 1e-7       # and larger than this (relative to the scale of σ^(k)): round-off is no jump
 
 
@@ -101,19 +106,36 @@ class Card:
     K_large: float
     ratio_small_K: float
     ratio_large_K: float
+    ntk: str               # the NTK of a unit input through NTK_DEPTH layers (ntk_text)
+    ntk_first: float       # Θ(1) and Θ(NTK_DEPTH) there
+    ntk_last: float
 
     def as_dict(self) -> dict:
         """JSON-safe (inf and NaN as strings)."""
         return {k: (str(v) if isinstance(v, float) and not math.isfinite(v) else v) for k, v in asdict(self).items()}
 
 
+def card_ntk(act: Activation, depth: int = NTK_DEPTH) -> tuple[str, float, float]:
+    """The NTK (λ_b = λ_W = 1) of a unit input (K0 = 1) through `depth` layers at the critical
+    (C_b, C_W), or at C_W = 1, C_b = 0 where there is none: its text, Θ(1) and Θ(depth). At
+    criticality (χ⊥ = 1) Θ grows linearly with depth; away from it, geometrically."""
+    c = criticality(act)
+    C_b, C_W = (c.C_b, c.C_W) if c.exists else (0.0, 1.0)
+    with np.errstate(all="ignore"):
+        _, theta = ntk_flow(act, C_b, C_W, 1.0, depth)
+    first, last = float(theta[0]), float(theta[-1])
+    growth = f" = {last / first:.3g} Θ(1)" if math.isfinite(last) else " (the kernel explodes)"
+    text = f"Θ(1) {first:.4g} -> Θ({depth}) {last:.4g}{growth} (unit input, C_W {C_W:.4g}, C_b {C_b:.4g})"
+    return text, first, last
+
+
 def card(act: Activation) -> Card:
     """The card of `act` from the theory alone."""
     zero = torch.zeros(1, dtype=torch.float64)
     smooth = smoothness(act)
-    c = act.criticality
+    c = criticality(act)
     return Card(repr(act), float(act(zero)[0]), float(act.derivative(zero)[0]), smooth.text(), smooth.order,
                 [z for z, _ in smooth.jumps], smooth.undeclared, c.universality,
                 f"critical C_W {c.C_W:.4g}" + (f", C_b {c.C_b:.4g}" if c.C_b else "") if c.exists else "none",
                 c.C_b, c.C_W, c.K_star, c.stable, c.a1, c.reason, c.K_small, c.K_large, c.ratio_small_K,
-                c.ratio_large_K)
+                c.ratio_large_K, *card_ntk(act))

@@ -1,6 +1,6 @@
 """Before a step is taken: where the kernel of the actual training inputs goes, and `init.C_W=auto`.
 
-The infinite-width theory (runner.theory.recursions) gives, for one input x of a network with weights
+The infinite-width theory (runner.theory.kernels) gives, for one input x of a network with weights
 W ~ N(0, C_W/fan_in) and biases b ~ N(0, C_b), the preactivation variance of every layer:
 K(1) = C_b + C_W_first |x|²/n0, then K(l+1) = C_b + C_W <σ²>_{K(l)}. A perturbation of the
 input's direction grows by χ⊥(K(l)) = C_W <σ'²>_{K(l)} per layer. Both stay near 1 through
@@ -18,6 +18,13 @@ Where the activation has a stable (ReLU, tanh) or half-stable (GELU, SiLU) criti
 hidden (C_W, C_b) are PDLT's critical values and only C_W_first is searched; otherwise (MRePU,
 whose K* = 0 is unstable; RePU, sigmoid, softplus: none) all three are. Where no setting keeps
 the band (RePU), the least bad one (smallest deviation) is taken and the forecast says so.
+
+The last layer is the output, whose variance at the start adds to the zero predictor's loss
+(E[(f − y)²] = E[f²] + E[y²] for f independent of y). Where the output's variance of any of the
+three inputs is more than BAND times the targets' mean square (TARGET_SCALE: 1, regression
+targets are standardized), the forecast line says so. auto cannot lower it through the hidden
+layers where χ⊥ ≈ 1 forces C_W<σ²> ≥ C_W σ(0)² (σ(0) ≠ 0: squareplus, softplus, sigmoid); that
+needs the readout's own weight variance.
 """
 
 from __future__ import annotations
@@ -28,13 +35,15 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import torch
 
-from runner.theory import recursions
 from runner.theory.activations import Activation
+from runner.theory.criticality import criticality
+from runner.theory.fate import BAND, FATES, STABLE, kernel_fate
 from runner.theory.init import Init
+from runner.theory.kernels import chi_perp, kernel_flow
 
-BAND = 10.0   # a kernel within a factor of 10 of its first-layer value is "in the band"
 NODES = 48    # quadrature nodes per piece: the forecast needs ~1e-6, not round-off
 INPUTS = ("smallest", "median", "largest")
+TARGET_SCALE = 1.0  # the targets' mean square in the network's units (regression targets are standardized)
 TOP = 10.0    # the largest first-layer kernel auto considers where no critical C_W sets the scale
 
 
@@ -59,6 +68,13 @@ class Forecast:
     deviation: float
     note: str = ""
     criticality: str = ""  # the activation's measured class and critical C_W (Criticality.line)
+    target_scale: float = TARGET_SCALE  # the targets' mean square the output is held against
+
+    @property
+    def output_far_above(self) -> bool:
+        """The output's variance at the start (the last layer's kernel) of some input is more than
+        the band above the targets' mean square: training starts far worse than predicting 0."""
+        return max(k[-1] for k in self.K) > self.band * self.target_scale
 
     def as_dict(self) -> dict:
         """JSON-safe: inf and NaN become strings."""
@@ -85,6 +101,9 @@ class Forecast:
         tail = f": {fate} (band x{self.band:g})"
         if not self.chi_perp_in_band:
             tail += f"; input correlations change by x{self.chi_perp_product[1][-1]:.3g} (χ⊥ product)"
+        if self.verdict == "stable" and self.output_far_above:  # the hidden kernel in band, the output not
+            tail += (f"; output variance {max(k[-1] for k in self.K):.3g} at the start, over x{self.band:g} "
+                     f"the targets' mean square ({self.target_scale:g})")
         if self.verdict != "stable" and not self.auto:
             tail += " (set init.C_W=auto)"
         return head + flows + tail + (f"; {self.note}" if self.note else "")
@@ -102,10 +121,10 @@ def flows(act: Activation, K0: np.ndarray, C_W_first, C_W, C_b, layers: int) -> 
     """Kernels K (..., inputs, layers) and χ⊥ products P (P(1) = 1) for arrays of settings (...)."""
     Cf, Cw, Cb = (np.asarray(v, dtype=float)[..., None] for v in (C_W_first, C_W, C_b))
     with np.errstate(over="ignore", invalid="ignore"):
-        K = recursions.kernel_flow(act, Cb, Cw, K0, layers, C_W_first=Cf, nodes=NODES)
+        K = kernel_flow(act, Cb, Cw, K0, layers, C_W_first=Cf, nodes=NODES)
         # an input at exactly K = 0 (x = 0, C_b = 0) takes χ⊥'s limit K -> 0+
         K_chi = np.clip(np.nan_to_num(K[..., :-1], nan=np.inf), 1e-12, None)
-        chi = np.asarray(recursions.chi_perp(act, K_chi, Cw[..., None], nodes=NODES))
+        chi = np.asarray(chi_perp(act, K_chi, Cw[..., None], nodes=NODES))
         P = np.concatenate([np.ones_like(K[..., :1]), np.cumprod(chi, -1)], -1)
     return K, P
 
@@ -128,19 +147,22 @@ def deviation(K: np.ndarray, P: np.ndarray) -> np.ndarray:
 
 
 def forecast(act: Activation, K0: np.ndarray, init: Init, layers: int, auto: bool = False,
-             note: str = "", band: float = BAND) -> Forecast:
+             note: str = "", band: float = BAND, target_scale: float = TARGET_SCALE) -> Forecast:
     """The kernel's fate through `layers` layers for inputs of these K0 (smallest, median, largest)."""
     K, P = flows(act, K0, init.C_W_first, init.C_W, init.C_b, layers)
     r, p = log_ratios(K, P)
-    out = np.abs(r) > math.log(band)
-    verdict, leaves_at = "stable", None
+    with np.errstate(over="ignore"):
+        fates = kernel_fate(np.exp(r), band)    # (inputs, layers)
+    out = fates != STABLE
+    verdict, leaves_at = FATES[STABLE], None
     if out.any():
         layer = int(np.argmax(out.any(0)))      # first layer where any input leaves
         row = int(np.argmax(np.abs(r[:, layer])))
-        verdict, leaves_at = ("explodes" if r[row, layer] > 0 else "vanishes"), layer + 1
+        verdict, leaves_at = FATES[fates[row, layer]], layer + 1
     return Forecast(repr(act), init.as_dict(), auto, band, [float(k) for k in K0],
                     K.tolist(), P.tolist(), verdict, leaves_at,
-                    bool(np.abs(p).max() <= math.log(band)), float(deviation(K, P)), note, act.criticality.line())
+                    bool(np.abs(p).max() <= math.log(band)), float(deviation(K, P)), note, criticality(act).line(),
+                    target_scale)
 
 
 def _pick(dev: np.ndarray, signal: np.ndarray, band: float) -> int:
@@ -164,19 +186,9 @@ def _search(act: Activation, K0: np.ndarray, layers: int, C_W: np.ndarray, C_b: 
     return Init("critical", float(Cf[i]), float(Cw[i]), float(Cb[i])), float(dev[i])
 
 
-def choose_init(act: Activation, K0: np.ndarray, layers: int, C_W_first: float | None = None,
-                C_W: float | None = None, C_b: float | None = None,
-                band: float = BAND) -> tuple[Init, str]:
-    """`init.C_W=auto`: the (C_W_first, C_W, C_b) of the module docstring's objective; values
-    given are kept and only the others are chosen. Returns the choice and a note ('' when the
-    band is kept)."""
-    K0 = np.asarray(K0, dtype=float).copy()
-    K0[1] = max(K0[1], 1e-12)  # the median input sets the first-layer scale
-    crit = act.criticality
-    has_critical = crit.exists and (crit.stable or crit.universality == "half-stable")
-    if has_critical:
-        C_W = crit.C_W if C_W is None else C_W
-        C_b = crit.C_b if C_b is None else C_b
+def _solve(act: Activation, K0: np.ndarray, layers: int, C_W_first: float | None, C_W: float | None,
+           C_b: float | None, has_critical: bool, band: float) -> tuple[Init, float]:
+    """A coarse grid search of auto's objective, then a finer one around its optimum."""
     Cw = np.array([C_W]) if C_W is not None else np.concatenate([np.logspace(-1, 1.5, 11), [1.0]])
     Cb = np.array([C_b]) if C_b is not None else np.concatenate([[0.0], np.logspace(-4, 0, 5)])
     # first-layer kernel of the median input: up to the plain C_W_first = C_W where that is critical
@@ -193,18 +205,24 @@ def choose_init(act: Activation, K0: np.ndarray, layers: int, C_W_first: float |
         if (dev_r <= math.log(band) and (dev > math.log(band) or refined.C_W_first >= best.C_W_first)) or \
                 (dev > math.log(band) and dev_r < dev):
             best, dev = refined, dev_r
+    return best, dev
+
+
+def choose_init(act: Activation, K0: np.ndarray, layers: int, C_W_first: float | None = None,
+                C_W: float | None = None, C_b: float | None = None,
+                band: float = BAND) -> tuple[Init, str]:
+    """`init.C_W=auto`: the (C_W_first, C_W, C_b) of the module docstring's objective; values
+    given are kept and only the others are chosen. Returns the choice and a note ('' when the
+    band is kept)."""
+    K0 = np.asarray(K0, dtype=float).copy()
+    K0[1] = max(K0[1], 1e-12)  # the median input sets the first-layer scale
+    crit = criticality(act)
+    has_critical = crit.exists and (crit.stable or crit.universality == "half-stable")
+    if has_critical:
+        C_W = crit.C_W if C_W is None else C_W
+        C_b = crit.C_b if C_b is None else C_b
+    best, dev = _solve(act, K0, layers, C_W_first, C_W, C_b, has_critical, band)
     note = "" if dev <= math.log(band) else (
         f"auto: no setting keeps {act!r} within x{band:g} through {layers} layers for these inputs; "
         "this is the least bad")
     return best, note
-
-
-def resolve_init(scheme, activation: Activation, inputs: torch.Tensor | None, depth: int, width: int,
-                 in_dim: int) -> tuple[Init, Forecast]:
-    """The init scheme (runner.theory.init) resolved to numbers for this run (auto solved from the
-    theory), and the forecast of `inputs`, the network's training inputs, through `depth` hidden
-    layers and the output layer. The scheme itself is left as it was configured."""
-    K0 = input_K0(inputs)
-    layers = depth + 1  # hidden layers and the output layer
-    init, note = scheme.resolve(activation, K0, layers, in_dim, width)
-    return init, forecast(activation, K0, init, layers, auto=scheme.auto, note=note)

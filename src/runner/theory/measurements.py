@@ -15,9 +15,8 @@ import numpy as np
 import torch
 
 from runner.theory.activations import Activation
+from runner.theory.fate import BAND, EXPLODES, VANISHES, kernel_fate
 from runner.theory.init import Init, member_generator
-
-RUNAWAY_ORDERS = 10.0  # a kernel that moved this many decades from layer 1 has collapsed/exploded
 
 
 @dataclass
@@ -44,17 +43,19 @@ class InitStats:
         """Members overflowed by each layer, (L,)."""
         return (~self.finite).sum(0)
 
-    def collapsed(self, orders: float = RUNAWAY_ORDERS) -> np.ndarray:
-        """Finite members whose kernel fell `orders` decades below layer 1's (every input), (L,)."""
-        with np.errstate(divide="ignore", invalid="ignore"):
-            low = (self.kernel <= self.kernel[:, :1] * 10.0**-orders).all(axis=2)
-        return (self.finite & low).sum(0)
-
-    def exploded(self, orders: float = RUNAWAY_ORDERS) -> np.ndarray:
-        """Finite members whose kernel rose `orders` decades above layer 1's (any input), (L,)."""
+    def _fates(self, band: float) -> np.ndarray:
+        """(M, L, N): each member's kernel against its own layer-1 kernel, by the one fate rule
+        (runner.theory.fate)."""
         with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-            high = (self.kernel >= self.kernel[:, :1] * 10.0**orders).any(axis=2)
-        return (self.finite & high).sum(0)
+            return kernel_fate(self.kernel / self.kernel[:, :1], band)
+
+    def collapsed(self, band: float = BAND) -> np.ndarray:
+        """Finite members whose kernel vanished (below 1/band of layer 1's) for every input, (L,)."""
+        return (self.finite & (self._fates(band) == VANISHES).all(axis=2)).sum(0)
+
+    def exploded(self, band: float = BAND) -> np.ndarray:
+        """Finite members whose kernel exploded (above band x layer 1's) for any input, (L,)."""
+        return (self.finite & (self._fates(band) == EXPLODES).any(axis=2)).sum(0)
 
 
 def sample_init(act: Activation, x: torch.Tensor, depth: int, width: int, C_W: float, C_b: float,
@@ -156,3 +157,49 @@ def empirical_chi_perp(act: Activation, z: torch.Tensor, w_next: torch.Tensor) -
     """
     gain = w_next.double().pow(2).sum(-1)  # (K, n_l)
     return (act.derivative(z.double()).pow(2) * gain.unsqueeze(1)).sum(-1).mean(-1) / w_next.shape[-1]
+
+
+def sample_ntk(act: Activation, x: torch.Tensor, depth: int, width: int, init: Init, members: int,
+               seed: int = 0, member_offset: int = 0, chunk: int = 4, lambda_b: float = 1.0,
+               lambda_W: float = 1.0) -> np.ndarray:
+    """The empirical NTK Θ(x, x) of each member's scalar output on each input, shape (M, N), float64.
+
+    The networks are `EnsembleMLP`'s: `depth` hidden layers of `width` and a readout to one output,
+    drawn by `init.draw` from member k's stream (seed, member_offset + k), so member k is member k
+    of a trained ensemble with one output. Θ = Σ_l λ_b |∂f/∂b_l|² + (λ_W/n_{l-1}) |∂f/∂W_l|², the
+    Jacobian inner product with PDLT's learning-rate factors (runner.theory.ntk). With
+    δ_l = ∂f/∂z_l from autograd, ∂f/∂b_l = δ_l and ∂f/∂W_l = h_{l-1} δ_lᵀ, so every input's NTK
+    comes from one backward pass. `chunk` members are held at once (every layer's weights).
+    """
+    x = torch.as_tensor(x, dtype=torch.float64)
+    N, n0 = x.shape
+    dims = [n0] + [width] * depth + [1]
+    out = np.empty((members, N))
+    with np.errstate(over="ignore", invalid="ignore"):
+        for start in range(0, members, chunk):
+            stop = min(start + chunk, members)
+            layers = [[] for _ in dims[1:]]
+            for k in range(start, stop):
+                gen = member_generator(seed, member_offset + k)
+                for i, (fan_in, fan_out) in enumerate(zip(dims[:-1], dims[1:])):
+                    layers[i].append(init.draw(fan_in, fan_out, gen, first=i == 0))
+            h = x.expand(stop - start, N, n0)
+            inputs, preacts = [], []
+            with torch.enable_grad():
+                for i, drawn in enumerate(layers):
+                    W = torch.stack([w for w, _ in drawn])
+                    b = torch.stack([b for _, b in drawn]).unsqueeze(1)
+                    z = torch.baddbmm(b, h, W)
+                    if i == 0:
+                        z.requires_grad_(True)  # the graph of ∂f/∂z_l starts at layer 1
+                    inputs.append(h)
+                    preacts.append(z)
+                    h = act(z) if i < len(layers) - 1 else z
+                deltas = torch.autograd.grad(h.sum(), preacts[:-1]) if depth else ()
+            deltas = [*deltas, torch.ones_like(preacts[-1])]
+            theta = torch.zeros(stop - start, N, dtype=torch.float64)
+            for fan_in, h_in, delta in zip(dims[:-1], inputs, deltas):
+                d2 = delta.detach().pow(2).sum(-1)
+                theta += lambda_b * d2 + lambda_W / fan_in * h_in.detach().pow(2).sum(-1) * d2
+            out[start:stop] = theta.numpy()
+    return out
