@@ -9,14 +9,17 @@ difference of two run lengths, so setup cancels) over the same step in a hand-wr
 reference over the ensemble's steps in the raw loop alone, what no training path can beat.
 
 With --peer, the same ensemble step (25 members, 5x32, 101 one-dim points, Table 4's one-input
-shapes; MSE, Adam with the runner's lr, betas, eps) for ReLU, GELU and MRePU in three more ways
-(benchmarks.peer): torch.compile of one functional step (torch.func, Adam as tensor ops), the same
-with ten steps unrolled in one compiled function, and JAX (vmap + jit + lax.scan, optax.adam).
-Each repeat times the runner, both compiled steps and JAX back to back, the order reversed every
+shapes; MSE, Adam with the runner's lr, betas, eps) for ReLU, GELU and MRePU in four more ways:
+the runner's own training under compile=true (runner.training.compiled: its step time after the
+first chunk, which holds the compile), torch.compile of one functional step (benchmarks.peer:
+torch.func, Adam as tensor ops), the same with ten steps unrolled in one compiled function, and JAX
+(vmap + jit + lax.scan, optax.adam). Each repeat times them back to back, the order reversed every
 other repeat; the ratios are medians over the repeats' pairs. Compile time is the first call less
-a steady one (torch.compile's cache on disk makes later processes faster: set
-TORCHINDUCTOR_FORCE_DISABLE_CACHES=1 for a cold compile). Last lines, one per activation:
-`relu runner_ms=... compiled_ms=... jax_ms=... runner_over_jax=... compiled_over_jax=...`.
+a steady one (the runner's: its compiled run's setup less its eager run's; torch.compile's cache on
+disk makes later processes faster: set TORCHINDUCTOR_FORCE_DISABLE_CACHES=1 for a cold compile);
+`runner_compiled_10k_ms` is a 10,000-epoch run's time per step with that compile spread over it.
+Last lines, one per activation: `relu runner_ms=... runner_compiled_ms=... compiled_ms=... jax_ms=...
+runner_over_jax=... runner_compiled_over_jax=... compiled_over_jax=...`.
 JAX is optional (`pip install .[bench]`): without it one note line, and no JAX numbers.
 --threads 1 sets torch to one thread and XLA to one (flags set before jax is imported); XLA's
 pool also follows the CPU affinity, so pin with `taskset -c 0` for one core.
@@ -66,9 +69,23 @@ def raw_step_seconds(members: int, steps: int) -> float:
     return (loop(2 * steps) - loop(steps)) / steps
 
 
+def runner_compiled_timer(members: int, *overrides: str) -> tuple[Callable[[int], float], list[float]]:
+    """(seconds per step of the runner's training under compile=true, over n epochs after its first
+    chunk; the compile seconds of each call: its setup less an eager run's, appended)."""
+    compile_s: list[float] = []
+
+    def seconds_per_step(n: int) -> float:
+        run = (*BASE, f"ensemble.size={members}", *overrides)
+        eager, fast = time_training(*run, "compile=false", epochs=n), time_training(*run, "compile=true", epochs=n)
+        compile_s.append((fast.total - n * fast.step) - (eager.total - n * eager.step))
+        return fast.step
+
+    return seconds_per_step, compile_s
+
+
 def runner_step_seconds(members: int, steps: int, *overrides: str) -> float:
-    """Seconds per step of the runner's own path, setup cancelled by differencing run lengths."""
-    run = (*BASE, f"ensemble.size={members}", *overrides)
+    """Seconds per step of the runner's own eager path, setup cancelled by differencing run lengths."""
+    run = (*BASE, f"ensemble.size={members}", "compile=false", *overrides)
     return (time_training(*run, epochs=2 * steps).total - time_training(*run, epochs=steps).total) / steps
 
 
@@ -168,8 +185,9 @@ def peer_lines(activation: str, members: int, steps: int, repeats: int, jax_ok: 
     params, state = peer.initial_state(model)
     compiled, torch_compile_s = compiled_timer(step, 1, params, state, x, y)
     unrolled, torch_compile10_s = compiled_timer(step, UNROLL, params, state, x, y)
+    runner_compiled, runner_compile_s = runner_compiled_timer(members, f"activation={activation}")
     timers = {"runner": lambda n: runner_step_seconds(members, n, f"activation={activation}"),
-              "compiled": compiled, "compiled10": unrolled}
+              "runner_compiled": runner_compiled, "compiled": compiled, "compiled10": unrolled}
     out = {"torch_compile_s": torch_compile_s, "torch_compile10_s": torch_compile10_s}
     if jax_ok:
         timers["jax"], jax_compile = jax_timer(model, x, y, cfg)
@@ -183,14 +201,19 @@ def peer_lines(activation: str, members: int, steps: int, repeats: int, jax_ok: 
               flush=True)
     for name, t in times.items():
         out[f"{name}_ms"] = statistics.median(t) * 1e3
+    out["runner_compile_s"] = statistics.median(runner_compile_s)
+    out["runner_compiled_10k_ms"] = out["runner_compiled_ms"] + out["runner_compile_s"] / 10_000 * 1e3
+    out["runner_compiled_over_runner"] = statistics.median(
+        a / b for a, b in zip(times["runner_compiled"], times["runner"]))
     if jax_ok:
-        for name in ("runner", "compiled", "compiled10"):
+        for name in ("runner", "runner_compiled", "compiled", "compiled10"):
             out[f"{name}_over_jax"] = statistics.median(a / b for a, b in zip(times[name], times["jax"]))
     return out
 
 
-SUMMARY = ("runner_ms", "compiled_ms", "compiled10_ms", "jax_ms", "runner_over_jax", "compiled_over_jax",
-           "compiled10_over_jax", "jax_compile_s", "torch_compile_s", "torch_compile10_s")
+SUMMARY = ("runner_ms", "runner_compiled_ms", "compiled_ms", "compiled10_ms", "jax_ms", "runner_over_jax",
+           "runner_compiled_over_jax", "compiled_over_jax", "compiled10_over_jax", "runner_compiled_over_runner",
+           "runner_compile_s", "runner_compiled_10k_ms", "jax_compile_s", "torch_compile_s", "torch_compile10_s")
 
 
 def main() -> None:

@@ -40,8 +40,10 @@ def colored_fraction(png: Path) -> float:
 
 
 def make_cfg(*overrides: str) -> DictConfig:
-    """The composed config for these overrides on the CPU trainer (no Hydra run directory)."""
-    return compose("trainer=cpu", *overrides)
+    """The composed config for these overrides on the CPU trainer (no Hydra run directory), with
+    eager steps unless they say `compile=` (tests/test_compile.py)."""
+    eager = [] if any(o.startswith("compile=") for o in overrides) else ["compile=false"]
+    return compose("trainer=cpu", *eager, *overrides)
 
 
 def make_experiment(*overrides: str) -> Experiment:

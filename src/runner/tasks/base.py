@@ -66,6 +66,11 @@ class Task:
     def on_epoch_start(self, epoch: int) -> None:
         """Called before each training epoch (e.g. to resample PINN collocation points)."""
 
+    def compiled_step_refusal(self) -> str | None:
+        """Why `loss` cannot be traced into one compiled optimizer step (runner.training.compiled),
+        or None: it is a function of the parameters and the batch alone."""
+        return None
+
     def monitor(self, model: EnsembleMLP) -> dict[str, torch.Tensor]:
         """Extra metrics logged periodically during training (e.g. a PINN's error)."""
         return {}

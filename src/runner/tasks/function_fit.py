@@ -173,7 +173,7 @@ class FunctionFit(RegressionTask):
         forward and backward run tile by tile of that many points (see TiledLoss)."""
         x, y = batch["x"], batch["y"]
         if self.tile is None or self.tile >= len(x) or not torch.is_grad_enabled():
-            if not self.compile:
+            if not self.compile or torch.compiler.is_compiling():  # inside the whole compiled step: fused there
                 return member_mse(model, x, y)
             if self._compiled_loss is None:
                 self._compiled_loss = compiled_or_eager(torch.compile(member_mse), member_mse, "loss")
@@ -187,6 +187,12 @@ class FunctionFit(RegressionTask):
                                          step, "tile step")
             self._tile_step = (model, step)
         return TiledLoss.apply(self._tile_step[1], x, y, self.tile, *model.parameters())
+
+    def compiled_step_refusal(self) -> str | None:
+        if self.tile is not None and self.tile < len(self.x_train):
+            return (f"task.tile={self.tile} over {len(self.x_train)} points: the task runs its own tiled "
+                    f"forward and backward{' (compiled: task.compile)' if self.compile else ''}")
+        return None
 
     def input_gradient(self, model: EnsembleMLP, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Predictions (K, N, 1) and their input gradients (K, N, dim), in original units.

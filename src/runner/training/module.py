@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import math
+import time
 from typing import Callable
 
 import lightning as L
@@ -13,6 +14,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from runner.results.summary import member_stats
 from runner.tasks.base import Task
+from runner.training.compiled import StepCompiler
 from runner.training.ensemble import EnsembleMLP
 from runner.training.regularizers import NoRegularizer
 
@@ -54,10 +56,15 @@ class EnsembleModule(L.LightningModule):
     backward, with their hooks, only where a float16 gradient scaler needs them). Metrics rows are
     written every `log_every` epochs inside a chunk. A signal or an all-non-finite ensemble ends
     the chunk after the step under way.
+
+    `compile` (auto, true, false): where it says so, each step is one compiled function of forward,
+    loss, backward, penalty and Adam (runner.training.compiled), writing the same parameters and
+    optimizer state as the eager step; a fresh run's first step, which records the references a
+    member's fate is judged against, is always eager.
     """
 
     def __init__(self, model: EnsembleMLP, task: Task, regularizer: NoRegularizer,
-                 optimizer: Callable, log_every: int):
+                 optimizer: Callable, log_every: int, compile: bool | str = False):
         super().__init__()
         self.automatic_optimization = False
         self.model = model
@@ -66,6 +73,8 @@ class EnsembleModule(L.LightningModule):
         self.task = task
         self.optimizer_factory = optimizer
         self.log_every = log_every
+        self.compile = compile
+        self.compiler: StepCompiler | None = None  # made at the start of training, when the optimizer exists
         self.member_loss = torch.full((model.size,), float("nan"))
         self.member_loss_epoch = -1  # the epoch member_loss belongs to
         # the references a blown-up member is judged against (runner.results.summary.member_status);
@@ -103,6 +112,20 @@ class EnsembleModule(L.LightningModule):
         # Lightning's per-step path (hooks before and after backward and the optimizer step) costs
         # time on every step and no runner callback uses it; a float16 gradient scaler needs it.
         self.lightning_steps = getattr(self.trainer.precision_plugin, "scaler", None) is not None
+        optimizer = self.optimizers()
+        self.compiler = StepCompiler(self.compile, self.model, self.task, self.regularizer,
+                                     getattr(optimizer, "optimizer", optimizer), str(self.trainer.precision),
+                                     self.lightning_steps)
+        self.compiler.start(self.global_step, self.trainer.max_epochs, fresh=bool(torch.isnan(self.initial_loss).all()))
+
+    def on_train_end(self) -> None:
+        if self.compiler is not None:
+            self.compiler.finish(self.global_step)
+
+    def compile_record(self) -> dict | None:
+        """Whether the steps were compiled, from which epoch and why, with the numbers behind it
+        (summary.json's `compile`); None before training."""
+        return self.compiler.record() if self.compiler is not None else None
 
     def optimizer_step_fn(self) -> Callable:
         """optimizer.step(closure) that counts in trainer.global_step: Lightning's own
@@ -121,9 +144,16 @@ class EnsembleModule(L.LightningModule):
 
     def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
         trainer, step, optimizer = self.trainer, self.optimizer_step_fn(), self.optimizers()
+        compiler, arguments = self.compiler, None
         for epoch in range(self.global_step, self.chunk_end(self.global_step)):
             self.task.on_epoch_start(epoch)
-            step(lambda: self.closure(optimizer, batch, epoch))
+            compiler.before_step(epoch, trainer.max_epochs)
+            if compiler.active:
+                arguments = arguments or compiler.arguments()  # the tensors the compiled step updates in place
+            if not (compiler.active and self.compiled_step(batch, epoch, arguments)):
+                start = time.perf_counter()
+                step(lambda: self.closure(optimizer, batch, epoch))
+                compiler.eager_done(time.perf_counter() - start)
             if not torch.isfinite(self.member_loss).any():
                 log.warning("every member diverged (non-finite loss) at epoch %d; stopping", epoch)
                 trainer.should_stop = True
@@ -139,7 +169,7 @@ class EnsembleModule(L.LightningModule):
         penalty = self.regularizer.penalty(self.model) if self.regularizer.has_penalty else None
         logged_already = self.member_loss_epoch == epoch  # L-BFGS: the row holds its first evaluation
         self.__dict__.update(member_loss=member_loss.detach(), member_loss_epoch=epoch)  # not nn.Module's setattr
-        if not logged_already and (epoch % self.log_every == 0 or epoch == self.trainer.max_epochs - 1):
+        if not logged_already and self.row_due(epoch):
             self.write_row(epoch, member_loss, penalty)
         total = (member_loss if penalty is None else member_loss + penalty).sum()
         optimizer.zero_grad()
@@ -148,6 +178,27 @@ class EnsembleModule(L.LightningModule):
         else:
             total.backward()
         return total.detach()
+
+    def compiled_step(self, batch: dict[str, torch.Tensor], epoch: int, arguments: tuple) -> bool:
+        """One compiled optimizer step, counted in trainer.global_step, with the metrics row where
+        due (the task's monitors read before the update, as in the eager step); False where
+        inductor could not build the step (nothing was changed: the caller steps eagerly)."""
+        monitors = self.task.monitor(self.model) if self.row_due(epoch) else None
+        out = self.compiler.step(batch, arguments)
+        if out is None:
+            return False
+        progress = self.trainer.fit_loop.epoch_loop.manual_optimization.optim_step_progress
+        progress.increment_ready()
+        progress.increment_completed()
+        member_loss, penalty = out
+        self.__dict__.update(member_loss=member_loss, member_loss_epoch=epoch)
+        if monitors is not None:
+            self.write_row(epoch, member_loss, penalty if self.regularizer.has_penalty else None, monitors)
+        return True
+
+    def row_due(self, epoch: int) -> bool:
+        """Whether `epoch` has a metrics row: every log_every epochs and the last."""
+        return epoch % self.log_every == 0 or epoch == self.trainer.max_epochs - 1
 
     def member_losses(self, batch: dict[str, torch.Tensor], epoch: int) -> torch.Tensor:
         """Each member's training loss (K,); at the first step also the references a blown-up
@@ -161,13 +212,14 @@ class EnsembleModule(L.LightningModule):
             self.initial_loss.copy_(member_loss.detach())
         return member_loss
 
-    def row(self, member_loss: torch.Tensor, penalty: torch.Tensor | None) -> dict[str, float]:
-        """A metrics row: train/loss, the penalty and the task's monitors, each as
-        mean/std/min/max over members."""
+    def row(self, member_loss: torch.Tensor, penalty: torch.Tensor | None,
+            monitors: dict[str, torch.Tensor] | None = None) -> dict[str, float]:
+        """A metrics row: train/loss, the penalty and the task's monitors (read now unless given),
+        each as mean/std/min/max over members."""
         values = {"train/loss": member_loss}
         if penalty is not None:
             values["train/penalty"] = penalty
-        values.update(self.task.monitor(self.model))
+        values.update(self.task.monitor(self.model) if monitors is None else monitors)
         return {f"{name}/{k}": v for name, member_values in values.items()
                 for k, v in finite_stats(member_values.detach().float()).items()}
 
@@ -179,10 +231,11 @@ class EnsembleModule(L.LightningModule):
                    for k in range(size)]
         return {"epochs": list(self.logged_epochs), "members": members}
 
-    def write_row(self, epoch: int, member_loss: torch.Tensor, penalty: torch.Tensor | None) -> None:
+    def write_row(self, epoch: int, member_loss: torch.Tensor, penalty: torch.Tensor | None,
+                  monitors: dict[str, torch.Tensor] | None = None) -> None:
         """The row at `epoch` (its step), straight to the loggers: Lightning's own logging keeps
         one value per key per Lightning step, and a chunk holds many epochs."""
-        row = {key: float(v) for key, v in self.row(member_loss, penalty).items()}
+        row = {key: float(v) for key, v in self.row(member_loss, penalty, monitors).items()}
         row["epoch"] = epoch
         self.logged_epochs.append(epoch)
         self.logged_losses.append(member_loss.detach().double().cpu().tolist())
