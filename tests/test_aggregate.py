@@ -3,6 +3,7 @@ one rule of which members count, shared with the per-activation plot."""
 
 import csv
 import json
+import re
 
 import pytest
 
@@ -53,7 +54,7 @@ def test_groups_pool_members_and_list_problem_jobs(tmp_path, capsys):
     assert "failed: RuntimeError: boom" in report                 # job 2
     assert "no summary.json (still running, or killed)" in report  # job 3
     assert "diverged: every member non-finite" in report          # job 4
-    assert colored_fraction(sweep / "plots" / "curves.png") > 0.002  # relu's curve and band (its only group with one)
+    assert colored_fraction(sweep / "plots" / "loss_curves.png") > 0.002  # relu's curve and band (its only group with one)
 
 
 def test_group_by_a_config_key_falls_back_to_the_config(tmp_path):
@@ -92,3 +93,63 @@ def test_the_per_activation_plot_and_the_table_count_the_same_members(tmp_path):
         assert (int(rows[act]["rel_l2 n_finite"]), int(rows[act]["rel_l2 n"])) == (len(values), 4)
     assert [v for job in collect([sweep]) for v in job.members("rel_l2") if v is not None] == [
         0.10, 0.20, 0.30, 0.40, 0.50]
+
+
+def finished_sweep(tmp_path):
+    """Two activations, two seeds each, with test_mse and extrap_mse; members paired by seed."""
+    sweep = tmp_path / "sweep"
+    for num, (act, seed) in enumerate([("relu", 0), ("relu", 1), ("tanh", 0), ("tanh", 1)]):
+        job = sweep / str(num)
+        (job / ".hydra").mkdir(parents=True)
+        (job / ".hydra" / "overrides.yaml").write_text(f"- activation={act}\n- seed={seed}\n")
+        scale = 1.0 if act == "relu" else 2.0
+        (job / "summary.json").write_text(json.dumps({
+            "status": "completed", "activation": act, "seed": seed, "member_status": ["ok"] * 3,
+            "member_converged": [True] * 3,
+            "metrics": {"test_mse": {"members": [scale * (1 + seed), scale * 2, scale * 3]},
+                        "extrap_mse": {"members": [scale * 10, scale * 20, scale * 30 + seed]}},
+            "config": {"activation": {"name": act}, "task": {"name": "x3"}}}))
+    return sweep
+
+
+def test_every_metric_given_is_used(tmp_path, capsys):
+    sweep = finished_sweep(tmp_path)
+    assert aggregate_main([str(sweep), "--metric", "test_mse,extrap_mse", "--vs", "relu", "--no-plots"]) == 0
+    table = (sweep / "table.md").read_text()
+    assert table.startswith("# test_mse") and "## extrap_mse" in table
+    vs = (sweep / "vs_relu.md").read_text()
+    assert "# test_mse: every activation against relu" in vs and "# extrap_mse: every activation against relu" in vs
+    assert vs.count("| x3: tanh < relu |") == 2  # one test per metric
+    # each metric's verdict with its fragility (runner.results.fragility), as the claims report gives it
+    assert len(re.findall(r"^\*\*(reproduced|contradicted|inconclusive)\*\* \(fragility (\d+|–): ", vs, re.M)) == 2
+
+
+@pytest.mark.parametrize("args,needle", [
+    (["--metric", "rel_l2"], "--metric rel_l2: no finished run here has it; their metrics: extrap_mse, test_mse"),
+    (["--metric", "test_mse,extrap_mes"], "--metric extrap_mes: no finished run here has it; did you mean extrap_mse?"),
+    (["--metric", "extrap_mse", "--extra", "tset_mse"], "did you mean test_mse"),
+    (["--by", "activation", "--metric", "test_mse,l2"], "--metric l2: no finished run here has it"),
+    (["--metric", "test_mse", "--vs", "gelu"], "--vs gelu: no finished run of activation gelu here"),
+    (["--metric", "test_mse", "--vs", "rleu"], "did you mean relu?"),
+])
+def test_nonsense_stops_in_one_line_before_anything_is_written(tmp_path, capsys, args, needle):
+    sweep = finished_sweep(tmp_path)
+    (sweep / "table.md").write_text("an earlier table\n")
+    assert aggregate_main([str(sweep), *args, "--no-plots"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("runner.aggregate: error: ") and needle in err[0], err
+    assert (sweep / "table.md").read_text() == "an earlier table\n" and not (sweep / "table.csv").exists()
+
+
+def test_a_finished_run_without_the_metric_is_listed_as_such(tmp_path):
+    sweep = finished_sweep(tmp_path)
+    job = sweep / "4"
+    (job / ".hydra").mkdir(parents=True)
+    (job / ".hydra" / "overrides.yaml").write_text("- activation=relu\n- task=x2\n")
+    (job / "summary.json").write_text(json.dumps({
+        "status": "completed", "activation": "relu", "member_status": ["ok"],
+        "metrics": {"final_train_loss": {"members": [0.1]}},
+        "config": {"activation": {"name": "relu"}, "task": {"name": "x2"}}}))
+    assert aggregate_main([str(sweep), "--metric", "test_mse", "--no-plots"]) == 0
+    problems = (sweep / "table.md").read_text().split("## Failed")[1]
+    assert "4 (relu, x2): no metric 'test_mse'" in problems and "failed" not in problems.split("\n", 1)[1]

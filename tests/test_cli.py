@@ -1,11 +1,15 @@
 """The entrypoint end to end: the run-directory contract, the help, and bad input."""
 
 import json
+import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
 
 from conftest import run_cli
+from runner.results.summary import FINISHED
 
 SMALL = ["trainer=cpu", "trainer.max_epochs=30", "log_every=10", "ensemble.size=2", "task.n_eval=101"]
 
@@ -75,17 +79,137 @@ def test_bad_input_is_one_clear_line(tmp_path, override, needle):
     assert not list(tmp_path.glob("outputs/*/*/checkpoints"))  # no training happened
 
 
-def test_unknown_option_lists_valid_ones(tmp_path):
-    res = run_cli("activation=swish", cwd=tmp_path)
+def one_line_error(res) -> str:
+    """The one line a command-line mistake prints (asserting exit code 2 and nothing else on stderr)."""
+    assert res.returncode == 2, res.stderr[-2000:]
+    lines = res.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("runner: error: "), res.stderr[-2000:]
+    return lines[0]
+
+
+@pytest.mark.parametrize("overrides,needle", [
+    # an option of a group that does not exist: the nearest options
+    (["task=hete"], "task=hete is not an option of task; did you mean heat"),
+    (["optimizer=adamm"], "optimizer=adamm is not an option of optimizer; did you mean adam"),
+    (["model=mlp_5x23"], "did you mean mlp_5x32"),
+    (["task=burgers", "task/sampler=lsh"], "task/sampler=lsh is not an option of task/sampler; did you mean lhs"),
+    (["activation=swish"], "activation=swish is not an option of activation; options: elu, formula, gelu"),
+    # a key that does not exist: the nearest keys, never +key
+    (["model.widht=8"], "model.widht is not a key of model=mlp_3x64; did you mean model.width?"),
+    (["optimizer.lrr=0.1"], "did you mean optimizer.lr?"),
+    (["ensemble.sise=2"], "ensemble.sise is not a key of ensemble; did you mean ensemble.size?"),
+    (["sede=1"], "sede is not a key or group of the config; did you mean seed?"),
+    (["regularizr=none"], "did you mean regularizer?"),
+    # a key the chosen option does not take: the options that take it
+    (["activation=tanh", "activation.p=3"], "activation.p is not a key of activation=tanh (its keys: name); "
+                                            "activation=mrepu and activation=repu take it"),
+    # a malformed override, a sweep without -m, + on a key that exists
+    (["model.width=(8"], "'model.width=(8' is not a valid override"),
+    (["seed=0,1"], "seed=0,1 gives several values: add -m"),
+    (["+model.width=8"], "+model.width: model.width is already in the config; drop the +"),
+])
+def test_a_command_line_mistake_is_one_line_with_a_suggestion(tmp_path, overrides, needle):
+    line = one_line_error(run_cli(*overrides, *SMALL, cwd=tmp_path))
+    assert needle in line, line
+    assert "+model.widht" not in line and "+ensemble.sise" not in line
+    assert not (tmp_path / "outputs").exists()  # nothing ran
+
+
+def test_a_command_line_mistake_answers_before_torch_loads(tmp_path):
+    """The check runs on Hydra alone: torch and Lightning are never imported for it."""
+    res = subprocess.run([sys.executable, "-X", "importtime", "-m", "runner", "task=hete"], cwd=tmp_path,
+                         capture_output=True, text=True, timeout=120)
+    assert res.returncode == 2
+    imported = {line.split("|")[-1].strip() for line in res.stderr.splitlines() if line.startswith("import time:")}
+    assert "hydra" in imported and not imported & {"torch", "lightning"}, sorted(imported & {"torch", "lightning"})
+
+
+def test_a_key_added_with_plus_is_checked_against_its_target(tmp_path):
+    line = one_line_error(run_cli("+trainer.max_epoch=3", *SMALL, cwd=tmp_path))
+    assert "trainer.max_epoch is not a known key; did you mean max_epochs" in line
+    assert "+trainer" not in line
+
+
+def test_hydra_full_error_still_gives_the_trace(tmp_path, monkeypatch):
+    monkeypatch.setenv("HYDRA_FULL_ERROR", "1")
+    res = run_cli("task=hete", cwd=tmp_path)
     assert res.returncode != 0
-    assert "Could not find 'activation/swish'" in res.stderr and "mrepu" in res.stderr
+    assert "Traceback" in res.stderr and "MissingConfigException" in res.stderr
+
+
+def test_a_users_config_dir_adds_options_to_the_check(tmp_path):
+    (tmp_path / "myconf" / "activation").mkdir(parents=True)
+    (tmp_path / "myconf" / "activation" / "squareplus.yaml").write_text(
+        "_target_: runner.theory.activations.Formula\nformula: (z+sqrt(z*z+4))/2\nname: squareplus\n")
+    line = one_line_error(run_cli("--config-dir", "myconf", "activation=squarplus", *SMALL, cwd=tmp_path))
+    assert "did you mean squareplus?" in line
+    res = run_cli("--config-dir", "myconf", "--cfg", "job", "activation=squareplus", *SMALL, cwd=tmp_path)
+    assert res.returncode == 0 and "squareplus" in res.stdout, res.stderr[-2000:]
+
+
+@pytest.mark.parametrize("launcher", [[], ["hydra/launcher=joblib", "hydra.launcher.n_jobs=2"]])
+def test_an_invalid_job_of_a_sweep_is_one_line_and_the_others_run(tmp_path, launcher):
+    res = run_cli("-m", "model.width=8,-1", *launcher, *SMALL, "hydra.sweep.dir=sweep", cwd=tmp_path)
+    assert res.returncode == 2, res.stderr[-2000:]
+    errors = [line for line in res.stderr.splitlines() if line.startswith("runner: error:")]
+    assert errors[0] == ("runner: error: job 1: model.width=-1 is invalid: must be an integer >= 1; "
+                         "the other job runs"), res.stderr[-2000:]
     assert "Traceback" not in res.stderr
+    good = json.loads((tmp_path / "sweep" / "0" / "summary.json").read_text())
+    assert good["status"] in FINISHED and good["config"]["model"]["width"] == 8 and good["metrics"]
+    bad = json.loads((tmp_path / "sweep" / "1" / "summary.json").read_text())
+    assert bad["status"] == "failed" and "model.width=-1" in bad["error"]
 
 
-def test_wandb_offline_run(tmp_path):
+def test_a_sweep_of_only_invalid_jobs_starts_nothing(tmp_path):
+    res = run_cli("-m", "model.width=0,-1", *SMALL, "hydra.sweep.dir=sweep", cwd=tmp_path)
+    assert res.returncode == 2
+    assert res.stderr.count("runner: error: job ") == 2 and "no job runs" in res.stderr
+    assert not (tmp_path / "sweep").exists()
+
+
+def test_wandb_offline_run(tmp_path, wandb_offline):
     run_dir = tmp_path / "run"
-    res = run_cli("logger=wandb", "logger.wandb.mode=offline", *SMALL, f"hydra.run.dir={run_dir}", cwd=tmp_path)
+    env = {k: v for k, v in os.environ.items() if k != "WANDB_SILENT"}  # W&B as a user has it
+    res = subprocess.run([sys.executable, "-m", "runner", "logger=wandb", "logger.wandb.mode=offline", *SMALL,
+                          f"hydra.run.dir={run_dir}"], cwd=tmp_path, env=env, capture_output=True, text=True,
+                         timeout=300)
     assert res.returncode == 0, res.stderr[-2000:]
     runs = list((run_dir / "wandb").glob("offline-run-*"))
     assert len(runs) == 1 and list(runs[0].glob("*.wandb"))
+    out = res.stdout + res.stderr
+    said = [line for line in out.splitlines() if line.startswith("wandb") or "W&B" in line]
+    assert len(said) == 1 and f"W&B offline run in {runs[0]}" in said[0], said
     assert (run_dir / "metrics.csv").exists()
+
+
+MINE = """import torch
+from runner.tasks.base import RegressionTask
+
+
+class Line(RegressionTask):
+    def __init__(self, name: str, n_train: int):
+        self.name = name
+        x = torch.linspace(-1, 1, n_train).unsqueeze(1)
+        super().__init__(x, 3 * x, normalize=False)
+
+    def evaluate(self, model):
+        return {"train_mse": self.mse(self.predict(model, self.x_train), self.y_train)}
+"""
+
+
+def test_a_run_names_only_the_folders_it_made_and_the_units_it_mixes(tmp_path):
+    (tmp_path / "mine.py").write_text(MINE)
+    (tmp_path / "myconf" / "task").mkdir(parents=True)
+    (tmp_path / "myconf" / "task" / "line.yaml").write_text("_target_: mine.Line\nname: line\nn_train: 16\n")
+    res = run_cli("--config-dir", "myconf", "task=line", "trainer=cpu", "trainer.max_epochs=10", "ensemble.size=2",
+                  "hydra.run.dir=run", cwd=tmp_path)
+    assert res.returncode == 0, res.stderr[-2000:]
+    out = res.stdout + res.stderr
+    assert "summary: " in out and "plots:" not in out and not (tmp_path / "run" / "plots").exists()
+    assert "task's own units" not in out  # a task that trains on its own units: nothing to tell apart
+    res = run_cli("task=x2", *SMALL, "hydra.run.dir=x2", cwd=tmp_path)
+    out = res.stdout + res.stderr
+    assert f"plots:   {tmp_path / 'x2' / 'plots'}" in out
+    assert ("(*_train_loss and zero_output_loss: on the standardized training data, task.normalize=true; "
+            "the other metrics in the task's own units)") in out

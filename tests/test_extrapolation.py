@@ -60,3 +60,20 @@ def test_tail_metrics_on_curves_with_known_shape():
     assert shape["tail_rel_range"][1] == pytest.approx(2 / 400, rel=1e-3)
     # a diverged member gets NaN, not an exception
     assert all(math.isnan(float(v[2])) for v in shape.values())
+
+
+def test_each_member_takes_one_shape():
+    """The rules overlap (a flat tail is a line too); member_shapes gives each member the first of
+    oscillating, saturating, linear it meets, so a group's counts never add up past its members."""
+    import numpy as np
+
+    from runner.tasks.extrapolation import SHAPES, member_shapes
+
+    metrics = {"tail_line_residual": np.array([0.001, 0.001, 0.5, 0.001, 0.5, np.nan]),  # < 0.01: linear rule
+               "tail_rel_range": np.array([3.0, 0.1, 0.1, 0.1, 2.0, 0.1]),              # < 0.25: saturating rule
+               "extrap_turning_points": np.array([0, 0, 0, 4, 1, 0])}                   # >= 2: oscillating rule
+    shapes = member_shapes(metrics)
+    assert list(shapes[:5]) == ["linear", "saturating", "saturating", "oscillating", "none"]
+    assert shapes[5] != shapes[5]  # NaN: a member without a value takes no shape
+    rules = [sum(bool(s.holds(metrics[s.metric][k])) for s in SHAPES) for k in range(5)]
+    assert rules[1] == 2 and rules[3] == 3  # where the rules overlap, one shape is still chosen

@@ -7,7 +7,8 @@ import math
 import pytest
 
 from conftest import run_cli
-from runner.results.summary import member_status, run_status
+from runner.results.jobs import collect
+from runner.results.summary import FINISHED, member_status, run_status, summary_status
 
 NAN, INF = math.nan, math.inf
 
@@ -33,9 +34,33 @@ def test_member_status_classifies_hand_made_histories(final, initial, zero, want
 def test_run_status_from_members():
     assert run_status(["ok", "ok"]) == "completed"
     assert run_status(["ok", "blown_up"]) == "partly_diverged"
-    assert run_status(["ok", "no_better_than_zero"]) == "partly_diverged"  # not every member ok
     assert run_status(["diverged", "blown_up"]) == "diverged"
-    assert run_status(["no_better_than_zero"] * 2) == "diverged"
+    # members that finished finite but no better than zero did not diverge: a word of their own
+    assert run_status(["ok", "no_better_than_zero"]) == "partly_learned"
+    assert run_status(["no_better_than_zero"] * 2) == "not_learned"
+    assert run_status(["no_better_than_zero", "diverged"]) == "partly_diverged"
+    assert run_status(["blown_up", "diverged"]) == "diverged"
+
+
+@pytest.mark.parametrize("written,fates,read", [
+    ("diverged", ["no_better_than_zero"] * 6, "not_learned"),               # a summary of the old rule
+    ("partly_diverged", ["ok", "ok", "no_better_than_zero", "no_better_than_zero"], "partly_learned"),
+    ("partly_diverged", ["ok", "blown_up"], "partly_diverged"),
+    ("completed", ["ok", "ok"], "completed"),
+    ("failed", None, "failed"),
+    ("interrupted", None, "interrupted"),
+])
+def test_summaries_on_disk_read_by_todays_rule(tmp_path, written, fates, read):
+    run = tmp_path / "0"
+    run.mkdir()
+    summary = {"status": written, **({"member_status": fates} if fates else {}),
+               "metrics": {"final_train_loss": {"members": [1.0] * len(fates or [])}}}
+    (run / "summary.json").write_text(json.dumps(summary))
+    assert summary_status(summary) == read
+    (job,) = collect([tmp_path])
+    assert job.status == read and job.status in (*FINISHED, "failed", "interrupted")
+    # which members count does not move with the word
+    assert job.members("final_train_loss") == [1.0 if f == "ok" else None for f in fates or []]
 
 
 def test_a_member_that_learns_nothing_is_no_better_than_zero(tmp_path):

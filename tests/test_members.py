@@ -37,6 +37,8 @@ def test_every_value_is_the_summarys(sweep):
         assert list(rows.member) == [10, 11, 12, 13]  # the members' weight streams (member_offset + k)
         assert list(rows.fate) == s["member_status"] and list(rows.converged) == s["member_converged"]
         assert list(rows.counted) == [f == "ok" for f in s["member_status"]]
+        # decided: converged or failed, the convergence gate of every comparison (aggregate --vs, claims)
+        assert list(rows.decided) == [c or f != "ok" for c, f in zip(s["member_converged"], s["member_status"])]
         assert set(rows.status) == {s["status"]} and set(rows.activation) == {s["activation"]}
         assert set(rows.task) == {"x2"} and set(rows.seed) == {0}
         assert set(rows["optimizer.lr"]) == {dict(o.split("=") for o in s["overrides"])["optimizer.lr"]}
@@ -73,3 +75,30 @@ def test_an_export_of_nothing_is_one_line(tmp_path):
     res = subprocess.run([sys.executable, "-m", "runner.aggregate", str(tmp_path), "--export", "m.parquet"], cwd=tmp_path,
                          capture_output=True, text=True)
     assert res.returncode == 2 and res.stderr.strip() == f"runner.aggregate: error: no run under {tmp_path}"
+
+
+def test_the_pairs_a_comparison_keeps_are_those_load_calls_decided(tmp_path):
+    """One meaning of counted and decided: aggregate --vs keeps exactly the pairs that load() marks
+    decided on both sides (no pair here is settled otherwise: the values are close)."""
+    from runner.aggregate import versus
+    from runner.results.jobs import collect
+
+    sweep = tmp_path / "sweep"
+    converged = {"relu": [True, True, False, True, True, True], "tanh": [True, False, True, True, True, True]}
+    for num, act in enumerate(("relu", "tanh")):
+        job = sweep / str(num)
+        (job / ".hydra").mkdir(parents=True)
+        (job / ".hydra" / "overrides.yaml").write_text(f"- activation={act}\n")
+        values = [1.0 + 0.01 * k + (0.001 if act == "tanh" else 0) for k in range(6)]
+        (job / "summary.json").write_text(json.dumps({
+            "status": "completed", "activation": act, "seed": 0, "member_status": ["ok"] * 6,
+            "member_converged": converged[act], "member_improvement": [0.5] * 6,
+            "metrics": {"test_mse": {"members": values}},
+            "config": {"activation": {"name": act}, "task": {"name": "x2"}}}))
+    df = load(sweep)
+    both = (df[df.activation == "relu"].decided.to_numpy() & df[df.activation == "tanh"].decided.to_numpy())
+    assert df.counted.all() and both.sum() == 4
+    versus(collect([sweep]), "relu", ["test_mse"], "task.name", sweep)
+    table = (sweep / "vs_relu.md").read_text()
+    row = next(line for line in table.splitlines() if line.startswith("| x2: tanh < relu |"))
+    assert row.split(" | ")[1].split()[0] == "4" and "(2 pairs dropped)" in row, row

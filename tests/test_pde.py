@@ -293,3 +293,18 @@ def test_suite_sweep_table_heatmap_and_claim(tmp_path):
                      for a, b in (("gelu", "tanh"), ("tanh", "mrepu"), ("mrepu", "relu"))]
     assert (tmp_path / "figures" / "pinn_suite-rel_l2_heatmap.png").exists()
     assert [c.id for c in pinn_suite.CLAIMS] == ["S1"]
+
+
+@pytest.mark.parametrize("activation,warned", [("relu", True), ("tanh", False)])
+def test_a_derivative_the_activation_makes_zero_is_one_warning(caplog, activation, warned):
+    """Heat needs u_xx: under ReLU (piecewise linear) it is 0 at every point, so the run says so once."""
+    exp = make_experiment("task=heat", f"activation={activation}", "ensemble.size=2", "task.n_collocation=64",
+                          "task.n_boundary=16")
+    model = exp.build_model()
+    with caplog.at_level("WARNING", logger="runner"):
+        for _ in range(2):
+            exp.task.loss(model, exp.task.train_batch())
+    said = [r.getMessage() for r in caplog.records if "identically 0" in r.getMessage()]
+    assert said == ([f"task.residual needs u_xx, identically 0 under {activation} (a derivative of that order "
+                     "vanishes wherever σ is smooth): the PINN cannot fit that term; take an activation smooth to "
+                     "that order (tanh, gelu, mrepu, ...)"] if warned else [])

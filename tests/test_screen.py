@@ -4,6 +4,10 @@ activation of a user's directory screened end to end at a tiny size, and bad inp
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -118,6 +122,32 @@ def test_a_formula_activation_of_a_users_directory_is_screened_end_to_end(tmp_pa
     (wandb_run,) = offline_runs(out)
     assert wandb_run.job_type == "screen" and wandb_run.summary["card/universality"] == "half-stable"
     assert wandb_run.summary["panel/pinn/rel_l2/vs_relu"] == panel[("pinn", "rel_l2", "relu")]
+
+    # every command SCREEN.md prints runs as printed, from the directory it names
+    rerun = text.split("## Rerun")[1].split("```bash\n")[1].split("```")[0].strip().splitlines()
+    assert rerun[0] == "python -m runner.screen --scale tiny --config-dir myconf --out out activation=swish"
+    assert rerun[1].startswith(rerun[0] + " --report-only")
+    before = (out / "screen.json").stat().st_mtime_ns
+    for command in reversed(rerun):  # the report first (it only reads), then the whole screen again
+        res = subprocess.run(["bash", "-c", command], cwd=tmp_path, capture_output=True, text=True, timeout=900,
+                             env={**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}",
+                                  "WANDB_MODE": "offline"})
+        assert res.returncode == 0, command + "\n" + res.stderr[-3000:]
+        assert f"wrote {out / 'SCREEN.md'}" in res.stdout
+    assert (out / "screen.json").stat().st_mtime_ns > before
+
+
+def test_the_rerun_line_reads_as_typed():
+    from runner.screen import shell_word
+
+    typed = ["activation=formula", "activation.formula=z*tanh(softplus(z))", "activation.name=mish"]
+    assert " ".join(map(shell_word, typed)) == (
+        "activation=formula activation.formula='z*tanh(softplus(z))' activation.name=mish")
+    # Hydra's own quotes around an expression go: the runner puts them back
+    assert shell_word("activation.formula='z*tanh(softplus(z))'") == "activation.formula='z*tanh(softplus(z))'"
+    assert shell_word("task.exact=exp(-t) * sin(pi*x)") == "task.exact='exp(-t) * sin(pi*x)'"
+    assert shell_word("activation.name='1e3'") == "\"activation.name='1e3'\""  # a string kept a string
+    assert "'\"'\"'" not in " ".join(map(shell_word, typed))
 
 
 @pytest.mark.parametrize("overrides,needle", [

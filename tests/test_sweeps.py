@@ -51,3 +51,41 @@ def test_optuna_study_survives_a_diverging_trial(tmp_path):
     assert result["best_value"] == pytest.approx(best)
 
 
+
+
+def test_a_sweeps_wall_counts_its_process_starts_and_job_checks():
+    from runner import sweeps
+
+    # the sweep's own process, each job checked before any starts, the workers' own start, then the jobs
+    assert sweeps.sweep_wall([10, 10, 10, 10], workers=2, startup=5, check=0.5) == 5 + 4 * 0.5 + 5 + 20
+    assert sweeps.sweep_wall([10, 10], workers=1, startup=5, check=0.5) == 5 + 2 * 0.5 + 20  # jobs in the process
+    assert sweeps.job_seconds(epochs=1000, setup=2.0, step=0.01, extra=1.5) == 2.0 + 10.0 + 1.5
+    assert sweeps.launcher_workers(["hydra/launcher=joblib", "hydra.launcher.n_jobs=2", "threads=1"]) == 2
+    assert sweeps.launcher_workers(["hydra/launcher=basic"]) == 1
+
+
+def test_the_probe_projects_each_job_from_its_step_time_and_members(monkeypatch):
+    """Each job: its setup, its epochs at the probe's step, scaled by members only above PROBE_MEMBERS."""
+    from runner import sweeps
+
+    setup, step = 0.5, 0.002
+    probed = []
+
+    def fake_training(*overrides, epochs):
+        probed.append([o for o in overrides if o.startswith("ensemble.size=")][-1])  # the last one wins
+        return sweeps.TrainingTime(setup + epochs * step, step, epochs)
+
+    monkeypatch.setattr(sweeps, "time_training", fake_training)
+    monkeypatch.setattr(sweeps, "run", lambda cfg, run_dir: None)  # end to end costs nothing besides training
+    members = 2 * sweeps.PROBE_MEMBERS
+    probe = sweeps.probe_sweep({"experiment": "tsvetkova_sn", "overrides": [
+        f"ensemble.size={members}", "trainer.max_epochs=700", "regularizer.coef=0", "task=x2"]}, [])
+    assert len(probe.times) == 4 and probe.check > 0  # relu, leaky_relu, tanh, sin on x2
+    assert set(probed) == {f"ensemble.size={sweeps.PROBE_MEMBERS}"}
+    assert probe.times == pytest.approx([setup + 700 * step * members / sweeps.PROBE_MEMBERS] * 4, rel=1e-9)
+    # an ensemble no larger than PROBE_MEMBERS is probed at its own size: no scaling
+    probed.clear()
+    small = sweeps.probe_sweep({"experiment": "tsvetkova_sn", "overrides": [
+        "ensemble.size=8", "trainer.max_epochs=700", "regularizer.coef=0", "task=x2"]}, [])
+    assert set(probed) == {"ensemble.size=8"}
+    assert small.times == pytest.approx([setup + 700 * step] * 4, rel=1e-9)

@@ -3,14 +3,16 @@
     python -m runner.aggregate outputs/multirun/<date> [more dirs]
     python -m runner.aggregate <sweep> --metric train_mse --extra test_mse,deriv_mse --cols task.target
     python -m runner.aggregate <sweep> --by task,activation --metric test_mse,extrap_mse
-    python -m runner.aggregate <sweep> --metric rel_l2 --vs relu
+    python -m runner.aggregate <sweep> --metric rel_l2,max_abs_error --vs relu
     python -m runner.aggregate <sweep> --export members.parquet
 
 Each job directory's summary.json is one run. Jobs are grouped into a table with one row per
 value of `--rows` and one column per value of `--cols` (dotted config keys, default
 activation.name x task.name); a cell pools the members of every job that trained to the end and
 shows mean ± std of `--metric` (default final_train_loss) over the ok members (one status rule:
-Job.members). `--extra` metrics get their own tables below it. `--heatmap` adds
+Job.members). Further metrics (`--metric a,b` or `--extra`) get their own tables below it. A metric
+that no finished run has, or a `--vs` activation without a finished run, stops it with one line
+(exit code 2) before anything is written. `--heatmap` adds
 plots/<metric>_heatmap.png, the cells' median over ok members on a log color scale. Failed,
 interrupted, diverged, unfinished and partly diverged jobs are listed under the table, never
 dropped silently. Writes table.md and table.csv (main metric) into --out (default: the first
@@ -21,13 +23,14 @@ input) or error contours (two).
 With --by, jobs are grouped by any override or config keys (`activation`, `optimizer.lr`,
 `task.name`, ...; an override's value as typed, else the config value, else `<key>.name`):
 one row per group with mean ± std over every member of every job for each metric, and
-plots/curves.png overlays each group's training-loss curve (mean over jobs of the member mean,
+plots/loss_curves.png overlays each group's training-loss curve (mean over jobs of the member mean,
 min-max band).
 
-`--vs relu` also tests every other activation against relu in every column, paired by member
-(the sign tests, Holm and convergence gate of the claims: runner.results.claims.versus_check):
-vs_relu.md with a row per test, and plots/vs_relu_forest.png (effects and 95% intervals) and
-plots/vs_relu_improvement.png (P(a member beats its paired relu member)).
+`--vs relu` also tests every other activation against relu in every column, for every metric,
+paired by member (the sign tests, Holm and convergence gate of the claims:
+runner.results.claims.versus_check): vs_relu.md with a section per metric and a row per test, and
+plots/vs_relu_forest.png (effects and 95% intervals) and plots/vs_relu_improvement.png
+(P(a member beats its paired relu member)).
 
 `--export members.parquet` (or .csv) writes instead one row per member of every run
 (runner.results.load, for a notebook) and stops.
@@ -52,8 +55,10 @@ from runner.results.jobs import collect
 from runner.results.members import export
 from runner.results.plots import (compare_sweep, forest_rows, improvement_rows, plot_forest, plot_function_fits,
                                   plot_group_curves, plot_heatmap, plot_improvement, plot_loss_curves)
-from runner.results.summary import member_stats
+from runner.checks import did_you_mean
+from runner.results.summary import FINISHED, member_stats
 from runner.results.tables import csv_text, grouped_report, problems, report, test_table
+from runner.results import wording
 from runner.results.verdicts import decisions
 
 log = logging.getLogger("runner")
@@ -66,20 +71,48 @@ class TrackerError(RuntimeError):
     """The tables and plots are written, but the experiment tracker did not take them."""
 
 
-def versus(jobs: list, reference: str, metric: str, cols: str, out: Path, alpha: float = ALPHA) -> dict:
-    """Every other activation against `reference` per column: the paired sign tests of `metric`
-    (runner.results.claims.versus_check, the claims' own code), as vs_<reference>.md and the
-    forest and probability-of-improvement figures (runner.results.plots) of those tests."""
-    outcome = versus_check(metric, reference, cols)(jobs, alpha)
-    decided = decisions(list(outcome.tests), alpha)
-    groups = [(col, [d for d in decided if d.test.label.split(": ")[0] == col])
-              for col in dict.fromkeys(d.test.label.split(": ")[0] for d in decided)]
-    name = f"vs_{reference}"
-    lines = [f"# {metric}: every activation against {reference} (paired by member, α = {alpha:g}, Holm across "
-             "the tests)", "", *(test_table(decided) if decided else [outcome.measured])]
-    write_bytes_atomic(out / f"{name}.md", ("\n".join(lines) + "\n").encode())
+class UsageError(ValueError):
+    """Arguments that cannot give what they ask for (a metric no run has, a baseline that did not run)."""
+
+
+def check_arguments(jobs: list, metrics: list[str], vs: str | None) -> None:
+    """Every metric is one that some finished run has, and the `vs` activation has a finished run;
+    else a UsageError of one line with the nearest names, before anything is written."""
+    finished = [job for job in jobs if job.status in FINISHED]
+    if not finished:
+        return  # nothing trained to the end: the problem list says why
+    present = dict.fromkeys(name for job in finished for name in job.summary.get("metrics", {}))
+    for metric in metrics:
+        if metric not in present:
+            raise UsageError(f"--metric {metric}: no finished run here has it"
+                             + did_you_mean(metric, [m for m in present if "/" not in m], "their metrics"))
+    if vs is not None:
+        activations = {str(job.value("activation")) for job in finished}
+        if vs not in activations:
+            raise UsageError(f"--vs {vs}: no finished run of activation {vs} here, so nothing to compare against"
+                             + did_you_mean(vs, activations, "activations that ran"))
+
+
+def versus(jobs: list, reference: str, metrics: list[str] | str, cols: str, out: Path, alpha: float = ALPHA) -> dict:
+    """Every other activation against `reference` per column: for each metric, the paired sign tests
+    (runner.results.claims.versus_check, the claims' own code, Holm across one metric's tests), as
+    vs_<reference>.md and the forest and probability-of-improvement figures (runner.results.plots)."""
+    metrics = [metrics] if isinstance(metrics, str) else list(metrics)
+    name, lines, groups = f"vs_{reference}", [], []
+    for metric in metrics:
+        outcome = versus_check(metric, reference, cols)(jobs, alpha)
+        decided = decisions(list(outcome.tests), alpha)
+        prefix = f"{metric}: " if len(metrics) > 1 else ""
+        groups += [(prefix + col, [d for d in decided if d.test.label.split(": ")[0] == col])
+                   for col in dict.fromkeys(d.test.label.split(": ")[0] for d in decided)]
+        lines += [f"# {metric}: every activation against {reference} (paired by member, α = {alpha:g}, Holm "
+                  "across the tests)", "",
+                  f"**{outcome.verdict}** (fragility {wording.fragility(outcome.fragility)}: the fewest changed "
+                  "pair outcomes that would change it)" + (f": {outcome.why}" if outcome.why else ""), "",
+                  *(test_table(decided, alpha) if decided else [outcome.measured]), ""]
+    write_bytes_atomic(out / f"{name}.md", ("\n".join(lines)).encode())
     written = {f"{name}.md": out / f"{name}.md", "plots": []}
-    title = f"{metric}: against {reference}"
+    title = f"{', '.join(metrics)}: against {reference}"
     if plot_forest(forest_rows(groups), out / "plots" / f"{name}_forest.png", f"{title}, left of 0: better"):
         written["plots"].append(out / "plots" / f"{name}_forest.png")
     if plot_improvement(improvement_rows(groups), out / "plots" / f"{name}_improvement.png",
@@ -100,6 +133,7 @@ def aggregate(dirs: list[Path], out: Path | None = None, metric: str = METRIC, e
     jobs = collect(dirs)
     if not jobs:
         raise FileNotFoundError(f"no job directories under {', '.join(map(str, dirs))}")
+    check_arguments(jobs, [metric, *extra], vs)
     out = Path(out or dirs[0])
     issues = problems(jobs, metric, by or [rows, cols])
     if by:
@@ -114,8 +148,8 @@ def aggregate(dirs: list[Path], out: Path | None = None, metric: str = METRIC, e
     written = {"table.md": out / "table.md", "table.csv": out / "table.csv", "plots": [],
                "problems": issues}
     if plots and by:
-        if plot_group_curves(jobs, by, out / "plots" / "curves.png"):
-            written["plots"].append(out / "plots" / "curves.png")
+        if plot_group_curves(jobs, by, out / "plots" / "loss_curves.png"):
+            written["plots"].append(out / "plots" / "loss_curves.png")
     elif plots:
         if plot_loss_curves(jobs, rows, cols, out / "plots" / "loss_curves.png"):
             written["plots"].append(out / "plots" / "loss_curves.png")
@@ -123,7 +157,7 @@ def aggregate(dirs: list[Path], out: Path | None = None, metric: str = METRIC, e
         if heatmap and plot_heatmap(jobs, metric, rows, cols, out / "plots" / f"{metric}_heatmap.png"):
             written["plots"].append(out / "plots" / f"{metric}_heatmap.png")
     if vs:
-        compared = versus(jobs, vs, metric, cols, out, alpha)
+        compared = versus(jobs, vs, [metric, *extra], cols, out, alpha)
         written[f"vs_{vs}.md"] = compared[f"vs_{vs}.md"]
         written["plots"] += compared["plots"]
     if wandb:
@@ -153,6 +187,9 @@ class AggregateSweep(Callback):
             written = aggregate([Path(config.hydra.sweep.dir)], **self.arguments)
         except FileNotFoundError:  # no job directory: the sweep started nothing
             return
+        except UsageError as exc:  # e.g. every run failed before it recorded the preset's metric
+            log.warning("runner.aggregate: %s", exc)
+            return
         log.info("%s of the sweep: %s", self.arguments["metric"], written["table.md"])
 
 
@@ -175,7 +212,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m runner.aggregate", description=__doc__.splitlines()[0])
     parser.add_argument("dirs", nargs="+", type=Path, help="multirun (sweep) or run directories")
     parser.add_argument("--metric", default=METRIC,
-                        help="summary metric of the main table (with --by: comma-separated metrics)")
+                        help="comma-separated summary metrics: the first makes the main table, the others tables "
+                             "below it (with --by: columns); --vs tests each")
     parser.add_argument("--by", default=None,
                         help="comma-separated override/config keys to group by, e.g. task,activation")
     parser.add_argument("--extra", default="", help="comma-separated metrics tabulated below it in table.md")
@@ -208,13 +246,13 @@ def main(argv: list[str] | None = None) -> int:
         print(f"wrote {path}: one row per member of every run under {args.dirs[0]}")
         return 0
     try:
-        metric, *more = args.metric.split(",")
-        extra = more if args.by else list(filter(None, args.extra.split(",")))
+        metric, *more = filter(None, args.metric.split(","))
+        extra = list(dict.fromkeys([*more, *filter(None, args.extra.split(","))]))
         by = args.by.split(",") if args.by else None
         written = aggregate(args.dirs, args.out, metric, tuple(extra), args.rows, args.cols,
                             plots=not args.no_plots, by=by, heatmap=args.heatmap, wandb=args.wandb, vs=args.vs,
                             alpha=args.alpha)
-    except FileNotFoundError as exc:
+    except (FileNotFoundError, UsageError) as exc:
         print(f"runner.aggregate: error: {exc}", file=sys.stderr)
         return 2
     except TrackerError as exc:

@@ -7,7 +7,8 @@ one line naming the key they typed: `model.width=0 is invalid: must be an intege
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import difflib
+from collections.abc import Iterable, Sequence
 from numbers import Real
 
 
@@ -33,9 +34,24 @@ def invalid(key: str, value, allowed: str) -> ConfigError:
     return ConfigError(key, f"={value!r} is invalid: must be {allowed}")
 
 
+def nearest(word: str, options: Iterable[str], n: int = 3) -> list[str]:
+    """The options closest to `word` (difflib's ratio of at least 0.6), best first: what a typo meant."""
+    return difflib.get_close_matches(word, list(options), n=n, cutoff=0.6)
+
+
+def did_you_mean(word: str, options: Iterable[str], what: str = "allowed", prefix: str = "") -> str:
+    """'; did you mean <prefix>a or <prefix>b?' for the options nearest `word`, else '; <what>: a, b, c'
+    (every option, sorted; 'none' when there is none)."""
+    options = sorted(set(options))
+    close = nearest(word, options)
+    if close:
+        return "; did you mean " + " or ".join(f"{prefix}{c}" for c in close) + "?"
+    return f"; {what}: {', '.join(options) or 'none'}"
+
+
 def unknown_key(key: str, allowed) -> ConfigError:
-    """`key is not a known key; allowed: a, b, c`."""
-    return ConfigError(key, f" is not a known key; allowed: {', '.join(sorted(allowed)) or 'none'}")
+    """`key is not a known key; did you mean a?`, or `...; allowed: a, b, c` when nothing is close."""
+    return ConfigError(key, " is not a known key" + did_you_mean(key.rsplit(".", 1)[-1], allowed))
 
 
 def is_int(value) -> bool:

@@ -2,7 +2,7 @@
 
     python -m runner.screen activation=formula activation.formula='z*sigmoid(z)' activation.name=swish
     python -m runner.screen --config-dir myconf activation=swish --scale medium
-    python -m runner.screen activation=mrepu --estimate          # the time it takes here, nothing else
+    python -m runner.screen activation=mrepu --estimate          # the time it takes here, nothing else trains
     python -m runner.screen activation=python activation.fn=mish.mish --wandb
 
 Paper B's method as a command. conf/screen/<scale>.yaml says what runs (smoke about 10 minutes on
@@ -32,9 +32,11 @@ import argparse
 import json
 import logging
 import platform
+import re
 import shlex
 import shutil
 import sys
+import tempfile
 import time
 from datetime import datetime, timezone
 from pathlib import Path
@@ -47,7 +49,7 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 from omegaconf import OmegaConf
 
 from runner.checks import ConfigError
-from runner.config import CONF_DIR, compose, instantiate, quote_expressions
+from runner.config import CONF_DIR, EXPRESSION_KEYS, compose, expand, instantiate, quote_expressions
 from runner.faults import Interrupted
 from runner.results.claims import members, select, versus_check
 from runner.results.files import json_safe, pyplot, save_figure, write_bytes_atomic, write_csv, write_json_atomic
@@ -56,8 +58,8 @@ from runner.results.plots import forest_rows, improvement_rows, plot_forest, plo
 from runner.results.tables import cell, evidence, test_table
 from runner.results.verdicts import CONTRADICTED, REPRODUCED, decisions, share
 from runner.run import build, run
-from runner.sweeps import duration, expand, makespan, probe_sweep, run_sweep
-from runner.tasks.extrapolation import SHAPES
+from runner.sweeps import duration, launcher_workers, probe_sweep, process_start, run_sweep, sweep_wall
+from runner.tasks.extrapolation import PRECEDENCE, SHAPES, member_shapes
 from runner.theory.activations import Activation
 from runner.theory.card import Card, card
 from runner.training.callbacks import StopOnSignal
@@ -105,6 +107,17 @@ class Screen:
         self.cwd = Path.cwd()
 
     # ---- the sweeps -----------------------------------------------------------------------------
+    def command(self) -> str:
+        """The command that reruns this screen, as a person would type it in a shell from the
+        directory it ran in: the scale, the config directory and the output folder given (paths
+        relative to that directory where they lie in it), and the overrides as typed."""
+        def path(p: Path) -> str:
+            return str(p.relative_to(self.cwd)) if p.is_relative_to(self.cwd) else str(p)
+        words = ["python", "-m", "runner.screen", "--scale", self.scale,
+                 *(["--config-dir", path(self.config_dir)] if self.config_dir else []), "--out", path(self.out),
+                 *self.typed]
+        return " ".join(shell_word(word) for word in words)
+
     def sweeps(self) -> dict[str, tuple[dict, list[str]]]:
         """name -> (spec, extra overrides): per panel group, the candidate's sweep and the baselines'."""
         size = f"ensemble.size={self.plan['members']}"
@@ -115,19 +128,31 @@ class Screen:
         return out
 
     def estimate(self) -> list[str]:
-        """Per sweep, its projected wall time here (runner.sweeps.probe_sweep), and the total."""
-        workers = next((int(o.split("=", 1)[1]) for o in self.launcher if o.startswith("hydra.launcher.n_jobs=")), 1)
+        """The screen's projected wall time here, each line printed as soon as it is known: the
+        theory card (its tasks run here, into a throwaway folder), then per panel sweep its jobs'
+        projected times (runner.sweeps.probe_sweep) with its process starts and job checks
+        (runner.sweeps.sweep_wall), and the total."""
+        workers = launcher_workers(self.launcher)
         job_overrides = [o for o in self.launcher if not o.startswith("hydra") and "=" in o]
-        total, lines = 0.0, []
+        startup = process_start()
+        lines = [f"  process start {startup:.1f} s (once per sweep, once more for its parallel workers)"]
+        print(lines[-1], flush=True)
+        with tempfile.TemporaryDirectory() as tmp:
+            start = time.perf_counter()
+            for name, preset in self.plan["theory"].items():
+                run(compose(*preset, *self.overrides, "logger=none", config_dir=self.config_dir), Path(tmp) / name)
+            total = time.perf_counter() - start
+        lines.append(f"  {'theory card':24s} ~{duration(total)} (run here)")
+        print(lines[-1], flush=True)
         for name, (spec, extra) in self.sweeps().items():
-            times, note = probe_sweep({"experiment": spec["experiment"], "overrides": [*spec["overrides"], *extra]},
-                                      job_overrides)
-            total += makespan(times, workers)
-            lines.append(f"  {name:24s} {len(times):3d} jobs: ~{duration(makespan(times, workers))} on {workers} "
-                         f"workers ({note})")
+            probe = probe_sweep({"experiment": spec["experiment"], "overrides": [*spec["overrides"], *extra]},
+                                job_overrides)
+            wall = sweep_wall(probe.times, workers, startup, probe.check)
+            total += wall
+            lines.append(f"  {name:24s} {len(probe.times):3d} jobs: ~{duration(wall)} on {workers} workers "
+                         f"({probe.note})")
             print(lines[-1], flush=True)
-        return lines + [f"  total ~{duration(total)} of training, plus the theory (seconds) and one process start "
-                        "per sweep"]
+        return lines + [f"  total ~{duration(total)}, measured on this machine now: a loaded machine projects longer"]
 
     def run_panel(self) -> dict[str, dict]:
         runs = self.out / "runs"
@@ -181,8 +206,9 @@ class Screen:
                 for job in collect([runs / f"{group}-{side}"])]
 
     def shapes(self) -> list[dict]:
-        """Per group with `shapes`, activation and target: the share of trained members meeting each
-        shape's rule and the shape a majority takes (one-sided Clopper-Pearson above 0.5), if any."""
+        """Per group with `shapes`, activation and target: how many trained members take each shape
+        (one shape per member: runner.tasks.extrapolation.member_shapes) and the shape a majority
+        takes (one-sided Clopper-Pearson above 0.5), if any."""
         rows = []
         for group, spec in self.plan["panel"].items():
             if not spec.get("shapes"):
@@ -191,19 +217,37 @@ class Screen:
             for act in [self.name, *self.plan["baselines"]]:
                 for column in dict.fromkeys(j.value(spec["key"]) for j in select(jobs)):
                     chosen = select(jobs, activation=act, **{spec["key"].replace(".", "__"): column})
-                    counts, taken = {}, []
-                    for shape in SHAPES:
-                        values = members(chosen, shape.metric)
-                        finite = values[np.isfinite(values)]
-                        k = int(shape.holds(finite).sum())
-                        counts[shape.name] = (k, len(finite))
-                        if len(finite) and share(shape.name, k, len(finite), 0.5, self.alpha).p < self.alpha:
-                            taken.append(shape.name)
-                    if "saturating" in taken and "linear" in taken:  # a flat line: saturating says more
-                        taken.remove("linear")
+                    shapes = member_shapes({shape.metric: members(chosen, shape.metric) for shape in SHAPES})
+                    trained = [x for x in shapes if isinstance(x, str)]  # one shape per trained member
+                    counts = {shape.name: (trained.count(shape.name), len(trained)) for shape in SHAPES}
+                    taken = [name for name, (k, n) in counts.items()
+                             if n and share(name, k, n, 0.5, self.alpha).p < self.alpha]
                     rows.append({"activation": act, "target": column, "shape": ", ".join(taken) or "none clear",
                                  **{f"{name} members": f"{k}/{n}" for name, (k, n) in counts.items()}})
         return rows
+
+
+SHELL_SAFE = re.compile(r"[\w@%+=:,./-]+")
+
+
+def shell_word(word: str) -> str:
+    """One argument as a person types it in a POSIX shell: bare when nothing in it is special;
+    `key='value'` for an override whose value needs quotes (the shell drops them, and the runner
+    quotes an expression for Hydra itself); else the whole word in single quotes, or in double
+    quotes when it holds a single quote and nothing double quotes would expand."""
+    if SHELL_SAFE.fullmatch(word):
+        return word
+    key, sep, value = word.partition("=")
+    if key.lstrip("+~") in EXPRESSION_KEYS and len(value) > 1 and value[0] == value[-1] == "'" \
+            and "'" not in value[1:-1]:
+        value = value[1:-1]  # Hydra's quotes around an expression: the runner adds them back (quote_expressions)
+    if sep and SHELL_SAFE.fullmatch(key) and "'" not in value:
+        return f"{key}='{value}'"
+    if "'" not in word:
+        return f"'{word}'"
+    if not re.search(r'["$`\\!]', word):
+        return f'"{word}"'
+    return shlex.quote(word)
 
 
 def kernel_figure(networks: list[dict], path: Path) -> None:
@@ -293,7 +337,8 @@ def panel_section(screen: Screen, comparisons: list[dict], shapes: list[dict]) -
     if shapes:
         names = [s.name for s in SHAPES]
         lines += ["", "**Extrapolation shapes** (Paper A's x² and x³; the per-member rules of claims A1-A3: "
-                  + "; ".join(f"{s.name}: {s.rule}" for s in SHAPES) + "): the shape more than half of the trained "
+                  + "; ".join(f"{s.name}: {s.rule}" for s in SHAPES) + "; one shape per member, the first of "
+                  + ", ".join(PRECEDENCE) + " whose rule it meets): the shape more than half of the trained "
                   "members take (one-sided Clopper-Pearson bound above 0.5).", "",
                   "| activation | target | shape | " + " | ".join(f"{n} members" for n in names) + " |",
                   "|---" * (3 + len(names)) + "|"]
@@ -303,7 +348,7 @@ def panel_section(screen: Screen, comparisons: list[dict], shapes: list[dict]) -
               "![probability of improvement](figures/improvement.png)", "", "<details><summary>every test</summary>", ""]
     for c in comparisons:
         lines += [f"**{c['group']}: {c['what']} against {c['baseline']}**: {c['verdict']}", "",
-                  *(test_table(c["decided"]) if c["decided"] else [c["outcome"].measured]), ""]
+                  *(test_table(c["decided"], screen.alpha) if c["decided"] else [c["outcome"].measured]), ""]
     return lines + ["</details>", ""]
 
 
@@ -325,15 +370,15 @@ def write_screen(screen: Screen, theory: dict, networks: list[dict], seconds: fl
     record_path = out / "screen.json"
     previous = json.loads(record_path.read_text()) if record_path.exists() else {}
     seconds = seconds if seconds is not None else previous.get("seconds")
-    command = shlex.join(["python", "-m", "runner.screen", "--scale", screen.scale,
-                          *(["--config-dir", str(screen.config_dir)] if screen.config_dir else []), *screen.typed])
+    command = screen.command()
     lines = [f"# Screen of `{screen.activation!r}`: scale `{screen.scale}`", "",
              f"{datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC, {platform.node()}, {platform.machine()}, "
              f"{torch.get_num_threads()} CPU threads, torch {torch.__version__}; "
              + (f"ran for {duration(seconds)}" if seconds else "rewritten from earlier runs") + f": `{command}`.", "",
              *card_section(c, theory, window, networks, screen.activation.label),
              *panel_section(screen, comparisons, shapes),
-             "## Rerun", "", "```bash", command, f"{command} --report-only    # SCREEN.md again from the runs", "```",
+             "## Rerun", "", f"From `{screen.cwd}`:", "", "```bash", command,
+             f"{command} --report-only    # SCREEN.md again from the runs", "```",
              "", f"Runs: `{out / 'runs'}` (the panel's sweeps), `{out / 'theory'}` (the card's tasks); numbers: "
              "`screen.json`; how it works: docs/screening.md.", ""]
     text = "\n".join(lines)

@@ -9,7 +9,6 @@ it again finishes what a killed run left and skips what is done.
 
 from __future__ import annotations
 
-import itertools
 import json
 import logging
 import subprocess
@@ -22,15 +21,12 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from hydra import compose as hydra_compose
-from hydra import initialize_config_dir
-from hydra.core.override_parser.overrides_parser import OverridesParser
-from hydra.core.override_parser.types import Override
 from omegaconf import OmegaConf
 
-from runner.config import CONF_DIR, compose
+from runner.config import CONF_DIR, command_jobs, compose
 from runner.run import Experiment, build, fit, keep_freed_memory, run
 from runner.training.callbacks import StopOnSignal
+from runner.training.compiled import projected_seconds
 
 ROOT = Path(CONF_DIR).parent
 LIGHTNING_STEP_S = 1e-3  # Lightning's own cost per training step on CPU: the GPU estimate's floor
@@ -55,28 +51,11 @@ def load_alpha(plan: dict, scale: str) -> float:
     return float(alpha)
 
 
-def expand(overrides: list[Override]) -> list[list[str]]:
-    """The jobs of Hydra's basic sweeper: per key its last override (a sweep gives one value per
-    job), then every combination, in the order the basic sweeper launches them."""
-    last: dict[str, list[str]] = {}
-    for override in overrides:
-        key = override.get_key_element()
-        values = list(override.sweep_string_iterator()) if override.is_sweep_override() else [
-            override.get_value_element_as_str()]
-        last[key] = [f"{key}={value}" for value in values]
-    return [list(job) for job in itertools.product(*last.values())]
-
-
 def sweep_jobs(experiment: str, overrides: list[str]) -> list[list[str]]:
     """The override lists of every job of `python -m runner -m experiment=<experiment> <overrides>`:
-    the preset's hydra.sweeper.params, then the command line (which replaces a swept key)."""
-    parser = OverridesParser.create()
-    fixed = [o.input_line for o in parser.parse_overrides(overrides) if not o.is_sweep_override()]
-    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-        cfg = hydra_compose("config", [f"experiment={experiment}", *fixed], return_hydra_config=True)
-    params = [f"{k}={v}" for k, v in (cfg.hydra.sweeper.get("params") or {}).items()]
-    arguments = parser.parse_overrides([*params, f"experiment={experiment}", *overrides])
-    return expand(arguments)
+    the preset's hydra.sweeper.params, then the command line (which replaces a swept key), each
+    job composed (runner.config.command_jobs, the entrypoint's own check)."""
+    return command_jobs([f"experiment={experiment}", *overrides], multirun=True)
 
 
 def work(job_overrides: list[str]) -> tuple[float, int]:
@@ -160,7 +139,9 @@ def estimate(plan: dict, names: list[str], timings_path: Path) -> list[str]:
 
 
 PROBE_STEPS = 24        # epochs of a probe: its step time is measured over the last 21 (time_training)
-PROBE_MEMBERS = 2       # members of a probe; a job's training and measuring time scale with its members
+PROBE_MEMBERS = 16      # members of a probe at most. Below this a step of these small nets costs far less
+                        # than members x one member's (per-step overhead dominates), so a probe trains
+                        # the job's own members; a larger ensemble is probed at 16 and scaled linearly
 PROBE_KINDS = 3         # job kinds timed per sweep; the others scale the nearest one's step by work
 
 
@@ -175,26 +156,43 @@ def job_kind(exp: Experiment) -> tuple:
 
 
 def probe_overrides(exp: Experiment, overrides: list[str]) -> tuple[list[str], float]:
-    """A job's overrides for its probe, and the factor from the probe's time to the job's: at most
-    PROBE_MEMBERS members (time scales with members), and eager steps where the task compiles (a
-    compile per kind would take the probe's budget; compiled steps run faster than this projects)."""
+    """A training job's overrides for its probe, and the factor from the probe's step time to the
+    job's: at most PROBE_MEMBERS members, and eager steps where the task compiles (a compile per
+    kind would take the probe's budget; compiled steps run faster than this projects)."""
     members = exp.settings.ensemble.size
     probe = min(members, PROBE_MEMBERS)
     eager = ["task.compile=false"] if getattr(exp.task, "compile", False) else []
     return [*overrides, f"ensemble.size={probe}", *eager], members / probe
 
 
-def probe_sweep(spec: dict, job_overrides: list[str]) -> tuple[list[float], str]:
-    """Each job's projected seconds from a short timing probe here, at most PROBE_MEMBERS members
-    (probe_overrides). Up to PROBE_KINDS job kinds, each size first: the training of the kind's
-    first job (runner.run.fit: model, init, trainer and PROBE_STEPS steps), for its setup and step
-    time; the first kind also once end to end (task, evaluation, plots, summary: what a job costs
-    besides training). A kind whose every member diverged at once stopped there, as its jobs will,
-    and stands for no other. A kind not timed takes the step of the nearest timed one, scaled by the
-    work per step (`job_kind`). Tasks that train nothing run their first
-    job whole."""
+class SweepProbe(NamedTuple):
+    """What a timing probe measured of one sweep: each job's projected seconds (`times`), the
+    seconds its process spends composing and building one job before any job starts (`check`:
+    the entrypoint checks every job of a multirun first), and which job kinds were timed."""
+
+    times: list[float]
+    check: float
+    note: str
+
+
+def job_seconds(epochs: int, setup: float, step: float, extra: float) -> float:
+    """A training job's projected seconds: model and trainer setup, its epochs at the probe's step
+    time, and what it costs besides training (evaluation, plots, summary)."""
+    return setup + epochs * step + extra
+
+
+def probe_sweep(spec: dict, job_overrides: list[str]) -> SweepProbe:
+    """Each job's projected seconds from a short timing probe here (probe_overrides). Up to
+    PROBE_KINDS job kinds, each size first: the training of the kind's first job (runner.run.fit:
+    model, init, trainer and PROBE_STEPS steps), for its setup and step time; the first kind also
+    once end to end (task, evaluation, plots, summary: what a job costs besides training). A kind
+    whose every member diverged at once stopped there, as its jobs will, and stands for no other.
+    A kind not timed takes the step of the nearest timed one, scaled by the work per step
+    (`job_kind`). Tasks that train nothing run their first job whole, at its own size."""
     jobs = sweep_jobs(spec["experiment"], spec["overrides"])
+    began = time.perf_counter()
     exps = [build(compose(*job, *job_overrides)) for job in jobs]
+    check = (time.perf_counter() - began) / max(len(jobs), 1)
     job_kinds = [job_kind(exp) for exp in exps]
     kinds = list(dict.fromkeys(job_kinds))
     by_size = list(dict.fromkeys([*{k[0]: k for k in reversed(kinds)}.values(), *kinds]))  # each size first
@@ -208,13 +206,13 @@ def probe_sweep(spec: dict, job_overrides: list[str]) -> tuple[list[float], str]
         if len(step_of) + len(whole) >= PROBE_KINDS:
             break
         i = first[kind]
-        overrides, scale = probe_overrides(exps[i], [*jobs[i], *job_overrides])
         with tempfile.TemporaryDirectory() as tmp:
             if not exps[i].task.trains:
                 start = time.perf_counter()
-                run(compose(*overrides, "logger=none"), Path(tmp))
-                whole[kind] = (time.perf_counter() - start) * scale
+                run(compose(*jobs[i], *job_overrides, "logger=none"), Path(tmp))
+                whole[kind] = time.perf_counter() - start
                 continue
+            overrides, scale = probe_overrides(exps[i], [*jobs[i], *job_overrides])
             if not step_of:  # end to end once: evaluation, outputs and the summary besides training
                 start = time.perf_counter()
                 run(compose(*overrides, "logger=none", f"trainer.max_epochs={PROBE_STEPS}",
@@ -242,10 +240,11 @@ def probe_sweep(spec: dict, job_overrides: list[str]) -> tuple[list[float], str]
             times.append(whole.get(kind, float(np.mean(list(whole.values()))) if whole else 0.0))
         else:
             setup, step = (setup_of[kind], step_of[kind]) if kind in step_of else nearest(kind)
-            times.append(extra + setup + exp.epochs * step)
+            step = projected_seconds(exp, step) / exp.epochs  # the mean step as its `compile` runs it
+            times.append(job_seconds(exp.epochs, setup, step, extra))
     timed = len(step_of) + len(whole) + len(stopped)
     note = f"{timed} of {len(kinds)} job kinds timed" if timed < len(kinds) else f"{len(kinds)} job kinds timed"
-    return times, note
+    return SweepProbe(times, check, note)
 
 
 def makespan(times: list[float], workers: int) -> float:
@@ -256,29 +255,50 @@ def makespan(times: list[float], workers: int) -> float:
     return max(free)
 
 
-def probe_estimate(plan: dict, names: list[str], launcher: list[str]) -> Iterator[str]:
+def launcher_workers(launcher: list[str]) -> int:
+    """The jobs a launcher runs side by side: hydra.launcher.n_jobs (joblib), else 1."""
+    return next((int(o.split("=", 1)[1]) for o in launcher if o.startswith("hydra.launcher.n_jobs=")), 1)
+
+
+def sweep_wall(times: list[float], workers: int, startup: float, check: float) -> float:
+    """A sweep's wall time: its own process start (`startup`, a Python importing the runner), the
+    check of every job before any starts (`check` seconds each), the workers' own process start
+    when jobs run in parallel (joblib's start together and keep their process for every job), and
+    the jobs handed to the first free worker (`makespan`)."""
+    return startup + check * len(times) + (startup if workers > 1 else 0.0) + makespan(times, workers)
+
+
+def process_start() -> float:
+    """Seconds a fresh Python takes to import the runner (torch and Lightning included), here now."""
+    start = time.perf_counter()
+    subprocess.run([sys.executable, "-c", "import runner.run"], cwd=ROOT, check=True)
+    return time.perf_counter() - start
+
+
+def probe_estimate(plan: dict, names: list[str], launcher: list[str], walls: dict | None = None) -> Iterator[str]:
     """Lines of the probe estimate, each as soon as it is known: per sweep, its jobs' projected
-    times and its wall time with the launcher's parallel jobs (hydra.launcher.n_jobs, default 1),
-    then the total. Process start is timed once here (a Python that imports the runner) and counted
-    twice per sweep: the sweep's own process, then its workers (joblib's reuse theirs for every job)."""
-    workers = next((int(o.split("=", 1)[1]) for o in launcher if o.startswith("hydra.launcher.n_jobs=")), 1)
+    times and its wall time with the launcher's parallel jobs (`sweep_wall`: process starts and
+    the check of every job counted), then the total. Each sweep's projected wall seconds also go
+    into `walls` (by name) when given."""
+    workers = launcher_workers(launcher)
     job_overrides = [o for o in launcher if not o.startswith("hydra") and "=" in o]
     threads = next((int(o.split("=", 1)[1]) for o in job_overrides if o.startswith("threads=")), None)
     if threads:
         torch.set_num_threads(threads)
-    start = time.perf_counter()
-    subprocess.run([sys.executable, "-c", "import runner.run"], cwd=ROOT, check=True)
-    startup = time.perf_counter() - start
-    yield f"  process start {startup:.1f} s (twice per sweep)"
+    startup = process_start()
+    yield f"  process start {startup:.1f} s (once per sweep, once more for its parallel workers)"
     total = cpu = 0.0
     logging.getLogger("runner").setLevel(logging.ERROR)  # the probe's own runs: no forecast lines
     for name in names:
         began = time.perf_counter()
-        times, note = probe_sweep(plan["sweeps"][name], job_overrides)
-        wall = 2 * startup + makespan(times, workers)
-        total, cpu = total + wall, cpu + sum(times)
-        yield (f"  {name:13s} {len(times):3d} jobs, {duration(min(times))}-{duration(max(times))} each: "
-               f"~{duration(wall)} on {workers} workers ({note}; probe {time.perf_counter() - began:.0f} s)")
+        probe = probe_sweep(plan["sweeps"][name], job_overrides)
+        wall = sweep_wall(probe.times, workers, startup, probe.check)
+        total, cpu = total + wall, cpu + sum(probe.times)
+        if walls is not None:
+            walls[name] = round(wall, 1)
+        yield (f"  {name:13s} {len(probe.times):3d} jobs, {duration(min(probe.times))}-{duration(max(probe.times))} "
+               f"each ({duration(sum(probe.times))} of job time): ~{duration(wall)} on {workers} workers "
+               f"({probe.note}; probe {time.perf_counter() - began:.0f} s)")
     yield (f"  total ~{duration(total)} wall ({duration(cpu)} of job time), measured on this machine now: "
            "a loaded machine projects longer")
 

@@ -7,13 +7,15 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from runner.results.summary import summary_status
 
 NAMED = ("activation", "task")  # the groups whose object's own name summary.json records
 
 
 @dataclass
 class Job:
-    """One run directory and what its summary says (status `missing` when it has none)."""
+    """One run directory and what its summary says (status `missing` when it has none; a finished
+    run's status by today's rule: runner.results.summary.summary_status)."""
 
     path: Path
     status: str
@@ -76,7 +78,7 @@ def collect(dirs: list[Path]) -> list[Job]:
                 jobs.append(Job(path, "missing", overrides=overrides))
                 continue
             summary = json.loads(summary_path.read_text())
-            jobs.append(Job(path, summary.get("status", "unknown"), summary, overrides))
+            jobs.append(Job(path, summary_status(summary), summary, overrides))
     return jobs
 
 

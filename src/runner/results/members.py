@@ -7,9 +7,18 @@
 Columns: `path` and `status` of the run; the sweep's overrides as typed (one column per key that
 is not one of the standard columns); `activation`, `task`, `seed`; `member` (its random stream,
 ensemble.member_offset + k); the resolved init (`init_scheme`, `C_W_first`, `C_W`, `C_b`); the
-member's `fate` (runner.results.summary.member_status), `converged` and `improvement`; `counted`: the member
-is ok, the one rule of which members the tables and claims count (runner.results.jobs.Job.members,
-which also leaves out non-finite values); then every final metric, the member's value as summary.json records it (NaN where it has none).
+member's `fate` (runner.results.summary.member_status), `converged` and `improvement`; then the
+two rules every table, plot, claim and `runner.aggregate --vs` applies, one column each:
+
+- `counted`: the member is ok, so its value counts: it enters every mean, median and table
+  (runner.results.jobs.Job.members, which also leaves out non-finite values); a member not counted
+  enters a comparison only as the worst value (+inf).
+- `decided`: the member converged or failed (runner.results.verdicts.Arm.decided), so where it
+  stands is final. A paired comparison (--vs, the claims) keeps a pair whose members are both
+  decided, or whose order is settled anyway; it drops the others, and says how many.
+
+`df[df.counted]` is what a table pools; `df[df.counted & df.decided]` what a comparison is sure of.
+Then every final metric, the member's value as summary.json records it (NaN where it has none).
 A run without members (failed before training) is one row with no member.
 """
 
@@ -21,9 +30,10 @@ from pathlib import Path
 from runner.results.files import atomic_path
 from runner.results.jobs import Job, collect
 from runner.results.summary import resolved_init
+from runner.results.verdicts import Arm
 
 STANDARD = ("path", "status", "activation", "task", "seed", "member", "init_scheme", "C_W_first", "C_W", "C_b",
-            "fate", "converged", "improvement", "counted")
+            "fate", "converged", "improvement", "counted", "decided")
 
 
 def find_jobs(path: Path) -> list[Job]:
@@ -51,15 +61,20 @@ def member_rows(job: Job) -> list[dict]:
     size = max([len(stats.get("members") or []) for stats in metrics.values()] + [0])
     if not size:
         return [{**base, "member": None}]
-    fates = job.fates(next(iter(metrics)))
+    first = next(iter(metrics))
+    fates = job.fates(first)
     converged = summary.get("member_converged") or []
     improvement = summary.get("member_improvement") or []
+    values = job.members(first)
+    flags = ([bool(c) for c in converged] + [False] * len(values))[:len(values)]  # unknown: not converged
+    decided = Arm("", values, fates, flags).decided if len(fates) == len(values) else [False] * len(values)
     rows = []
     for k in range(size):
         fate = fates[k] if k < len(fates) else None
         row = {**base, "member": offset + k, "fate": fate,
                "converged": converged[k] if k < len(converged) else None,
-               "improvement": improvement[k] if k < len(improvement) else None, "counted": fate == "ok"}
+               "improvement": improvement[k] if k < len(improvement) else None, "counted": fate == "ok",
+               "decided": bool(decided[k]) if k < len(decided) else False}
         for name, stats in metrics.items():
             values = stats.get("members") or []
             value = values[k] if k < len(values) else None

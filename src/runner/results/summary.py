@@ -35,14 +35,17 @@ def member_stats(values: torch.Tensor | np.ndarray | list[float | None]) -> dict
     return stats
 
 
-# Run statuses of runs that trained to the end: their members' metrics are in the summary.
-# `completed`: every member ok; `partly_diverged`: some member is not ok; `diverged`: none is ok.
-# "Not ok" is any failed fate of FAILED_FATES (the run-level names predate no_better_than_zero; they
-# count members that are not ok, and member_status says which fate each one met).
-FINISHED = ("completed", "partly_diverged", "diverged")
+# Run statuses of runs that trained to the end: their members' metrics are in the summary (run_status).
+# `completed`: every member ok;
+# `partly_learned` / `not_learned`: every member finished finite and within blowup_factor, but some /
+#   all of them ended no better than predicting zero;
+# `partly_diverged` / `diverged`: some / all members went non-finite or blew up (the rest, if any,
+#   ok or no better than zero: member_status says which fate each one met).
+FINISHED = ("completed", "partly_learned", "not_learned", "partly_diverged", "diverged")
 
 # Member fates other than `ok`, in the order member_status tests them: the member failed.
 FAILED_FATES = ("diverged", "blown_up", "no_better_than_zero")
+DIVERGED_FATES = ("diverged", "blown_up")  # the fates a run's `diverged` and `partly_diverged` count
 
 
 def member_status(final: torch.Tensor, initial: torch.Tensor, zero_output: torch.Tensor,
@@ -71,10 +74,27 @@ def member_status(final: torch.Tensor, initial: torch.Tensor, zero_output: torch
 
 
 def run_status(members: list[str]) -> str:
-    """completed (every member ok), diverged (none ok) or partly_diverged (some not ok, whatever
-    their fate: see FAILED_FATES)."""
-    bad = sum(m != "ok" for m in members)
-    return "completed" if not bad else "diverged" if bad == len(members) else "partly_diverged"
+    """The status of a run that trained to the end, from its members' fates (FINISHED):
+    `diverged` when every member went non-finite or blew up, `partly_diverged` when some did;
+    otherwise `completed` when every member is ok, `not_learned` when none is (all no better than
+    zero), else `partly_learned`."""
+    diverged = sum(m in DIVERGED_FATES for m in members)
+    if diverged:
+        return "diverged" if diverged == len(members) else "partly_diverged"
+    ok = sum(m == "ok" for m in members)
+    return "completed" if ok == len(members) else "not_learned" if not ok else "partly_learned"
+
+
+def summary_status(summary: dict) -> str:
+    """The status a summary.json says, read by today's rule: a run that trained to the end and
+    records its members' fates gets run_status of them (summaries written before `partly_learned`
+    and `not_learned` existed call a run whose members ended no better than zero `diverged` or
+    `partly_diverged`); any other status (failed, interrupted, running) as written."""
+    status = summary.get("status", "unknown")
+    members = summary.get("member_status")
+    if status in FINISHED and members:
+        return run_status(list(members))
+    return status
 
 
 # A member's convergence is judged on its training loss at the logged epochs (metrics.csv rows).

@@ -42,6 +42,28 @@ SHAPES = (Shape("linear", "tail_line_residual", "tail_line_residual < 1% of the 
           Shape("oscillating", "extrap_turning_points", "≥ 2 turning points beyond the data", lambda v: v >= 2))
 SHAPE = {shape.name: shape for shape in SHAPES}
 
+# One shape per member: the rules overlap (a flat tail is a line too, a small wiggle has a small
+# range), so a member takes the first of these whose rule it meets: oscillating, then saturating
+# (a flat line says more as saturating), then linear; else none of them.
+PRECEDENCE = ("oscillating", "saturating", "linear")
+NO_SHAPE = "none"
+
+
+def member_shapes(metrics: dict[str, np.ndarray]) -> np.ndarray:
+    """Each member's one shape (PRECEDENCE) from its tail metrics (`metrics`: SHAPES' metric name ->
+    one value per member); NaN where the member has no value (it failed to train)."""
+    n = len(next(iter(metrics.values())))
+    shapes = np.full(n, NO_SHAPE, dtype=object)
+    undecided = np.ones(n, dtype=bool)
+    for name in PRECEDENCE:
+        values = np.asarray(metrics[SHAPE[name].metric], dtype=float)
+        with np.errstate(invalid="ignore"):
+            meets = undecided & np.isfinite(values) & SHAPE[name].holds(values)
+        shapes[meets], undecided = name, undecided & ~meets
+    missing = ~np.all([np.isfinite(np.asarray(metrics[s.metric], dtype=float)) for s in SHAPES], axis=0)
+    shapes[missing] = np.nan
+    return shapes
+
 
 class PowerExtrapolation(RegressionTask):
     """Regress y = x^power on `train_range`; evaluate on the wider `eval_range`."""

@@ -10,6 +10,7 @@ runner.results.tracking.
 from __future__ import annotations
 
 import csv
+import logging
 import netrc
 import os
 from pathlib import Path
@@ -23,6 +24,8 @@ from runner import checks
 from runner.faults import DiskFull, naming_full_disk
 from runner.results.files import csv_bytes, write_bytes_atomic
 
+log = logging.getLogger("runner")
+
 
 def wandb_credentials_configured() -> bool:
     """True when the user has set up online W&B (API key in the environment or ~/.netrc)."""
@@ -32,6 +35,13 @@ def wandb_credentials_configured() -> bool:
         return netrc.netrc().authenticators("api.wandb.ai") is not None
     except (FileNotFoundError, netrc.NetrcParseError):
         return False
+
+
+def wandb_settings(**values):
+    """wandb.Settings(**values), imported only where a W&B run is made."""
+    import wandb
+
+    return wandb.Settings(**values)
 
 
 def wandb_mode(requested: str) -> str:
@@ -54,10 +64,25 @@ class RunnerWandbLogger(WandbLogger):
     def __init__(self, project: str, entity: str | None, group: str | None, tags: list, mode: str, job_type: str,
                  run_dir: Path, job, run_config: dict):
         checks.one_of("mode", mode, ("auto", "online", "offline", "disabled"))
+        self._announce = wandb_mode(mode) == "offline"  # not _offline: Lightning uses that name
+        quiet = {"settings": wandb_settings(silent=True)} if self._announce else {}
         super().__init__(project=project, entity=entity, group=group or job.group, name=job.name,
                          tags=list(tags or []) + list(job.tags), save_dir=str(run_dir), mode=wandb_mode(mode),
-                         config=run_config, job_type=job_type)
+                         config=run_config, job_type=job_type, **quiet)
+        self._wandb_init.pop("anonymous", None)  # Lightning passes anonymous=None, which W&B warns is deprecated
         self._defined: set[str] = set()
+        self._announced = False
+
+    @property
+    @rank_zero_experiment
+    def experiment(self):
+        """The W&B run. Offline, W&B's own console lines are silenced (about 30 of them) and one
+        line says where the run is and how to upload it."""
+        run = super().experiment
+        if self._announce and not self._announced and getattr(run, "settings", None) is not None:
+            self._announced = True
+            log.info("W&B offline run in %s; `wandb sync %s` uploads it", run.settings.sync_dir, run.settings.sync_dir)
+        return run
 
     @rank_zero_only
     def log_metrics(self, metrics: dict, step: int | None = None) -> None:

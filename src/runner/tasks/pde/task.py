@@ -191,7 +191,24 @@ class PDE(Task):
     def residual(self, model: EnsembleMLP, points: torch.Tensor, create_graph: bool = True) -> torch.Tensor:
         """The residual of every member at points (N, d): (K, N, 1)."""
         points, values = self.model_partials(model, points, self.residual_keys, create_graph)
+        if not getattr(self, "_vanishing_checked", False):
+            self._vanishing_checked = True
+            self._warn_if_vanishing(values, getattr(model, "activation", None))
         return self.residual_from(values, points)
+
+    def _warn_if_vanishing(self, values: dict[tuple, torch.Tensor], activation) -> None:
+        """One warning line when a derivative the residual needs is exactly 0 at every collocation
+        point of every member while u is not: the activation makes it vanish identically (u_xx of a
+        piecewise-linear net such as ReLU's), so no training can fit that term."""
+        if not bool(values[()].detach().ne(0).any()):  # a zero network: nothing to say of its derivatives
+            return
+        zero = [derivative_name(key, self.variables) for key, value in values.items()
+                if len(key) >= 2 and not bool(value.detach().ne(0).any())]
+        if zero:
+            name = getattr(activation, "name", None) or "this activation"
+            log.warning("task.residual needs %s, identically 0 under %s (a derivative of that order vanishes "
+                        "wherever σ is smooth): the PINN cannot fit that term; take an activation smooth to that "
+                        "order (tanh, gelu, mrepu, ...)", " and ".join(zero), name)
 
     def check_exact(self, points: torch.Tensor | None = None) -> dict[str, float]:
         """Mean squared residual of the exact solution (float64, derivatives by autograd) at points
@@ -222,6 +239,10 @@ class PDE(Task):
         self.epoch = epoch
         if self.resample_every and epoch and epoch % self.resample_every == 0:
             self.fresh = self.sample_collocation()
+
+    def compiled_step_refusal(self) -> str | None:
+        return ("the PINN loss takes derivatives with respect to its inputs (autograd inside the loss), "
+                "which a compiled step would differentiate again: not traced here")
 
     def terms(self, model: EnsembleMLP, batch: dict[str, torch.Tensor],
               create_graph: bool = True) -> dict[str, torch.Tensor]:
