@@ -3,6 +3,7 @@
     python scripts/reproduce.py --scale smoke                 # ~10 min on a 2-core CPU
     python scripts/reproduce.py --scale paper --launcher hydra/launcher=slurm hydra.launcher.partition=gpu
     python scripts/reproduce.py --scale smoke --only fig4,fig1 --report-only
+    python scripts/reproduce.py --replicate reports/medium --only table4,table5 --kernels avx2
 
 The sweeps and their sizes are conf/reproduce/<scale>.yaml (runner.sweeps); the claims, their
 verdict rules and the report are runner.papers. Each sweep is an ordinary multirun of
@@ -14,19 +15,25 @@ prints a runtime estimate scaled from the last smoke run on this machine.
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
+from datetime import datetime, timezone
 from pathlib import Path
 
 from runner.faults import Interrupted
+from runner.numerics import KERNEL_SETS
+from runner.papers.replication import write_replication
 from runner.papers.report import write_report
+from runner.results.files import write_bytes_atomic
 from runner.training.callbacks import StopOnSignal
 from runner.sweeps import ROOT, duration, estimate, load_alpha, load_plan, probe_estimate, run_sweep, scales
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--scale", choices=scales(), default="smoke", help="conf/reproduce/<scale>.yaml")
+    parser.add_argument("--scale", choices=scales(), default=None,
+                        help="conf/reproduce/<scale>.yaml (default smoke; with --replicate, the report's own)")
     parser.add_argument("--only", default=None, help="comma-separated sweeps (default: all of the scale)")
     parser.add_argument("--launcher", nargs="*", default=None,
                         help="Hydra launcher overrides replacing the plan's (e.g. hydra/launcher=slurm ...)")
@@ -37,7 +44,14 @@ def main(argv: list[str] | None = None) -> int:
                         help="time a few steps of each sweep's jobs here, print each sweep's cost and the total, stop")
     parser.add_argument("--estimate-only", action="store_true",
                         help="print the estimate scaled from the smoke timings and stop")
+    parser.add_argument("--replicate", type=Path, default=None, metavar="REPORT_DIR",
+                        help="rerun sweeps of a committed report (e.g. reports/medium) into REPORT_DIR/replicate-"
+                             "<kernels>/runs and compare them with its runs: REPLICATION.md")
+    parser.add_argument("--kernels", default="avx2", choices=list(KERNEL_SETS),
+                        help="the float kernels of a --replicate rerun (runner.numerics; default avx2)")
     args = parser.parse_args(argv)
+    if args.scale is None:  # reports/medium replicates the medium scale
+        args.scale = args.replicate.name if args.replicate is not None and args.replicate.name in scales() else "smoke"
     plan = load_plan(args.scale)
     names = list(plan["sweeps"]) if args.only is None else args.only.split(",")
     unknown = [n for n in names if n not in plan["sweeps"]]
@@ -52,18 +66,21 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     out = args.out or ROOT / "reports" / args.scale
     launcher = plan["launcher"] if args.launcher is None else args.launcher
+    if args.replicate is not None:
+        return replicate(args.replicate, args.kernels, args.scale, plan, names, launcher, args.extra, args.report_only)
     if args.estimate:
         print(f"reproduce --scale {args.scale}: timing probe of {len(names)} sweeps (nothing else runs):", flush=True)
-        probed = -1  # the first line is the process start
+        probed, walls = -1, {}  # the first line is the process start
         try:
             with StopOnSignal():
-                for line in probe_estimate(plan, names, launcher):
+                for line in probe_estimate(plan, names, launcher, walls):
                     print(line, flush=True)
                     probed += 1
         except (Interrupted, KeyboardInterrupt) as exc:
             name = exc.signal_name if isinstance(exc, Interrupted) else "SIGINT"
             print(f"reproduce: estimate stopped by {name} after {max(probed, 0)} of {len(names)} sweeps", file=sys.stderr)
             return exc.exit_code if isinstance(exc, Interrupted) else 130
+        record_estimates(out / "runs", walls)
         return 0
     if not args.report_only:
         print(f"reproduce --scale {args.scale}: {len(names)} sweeps into {out / 'runs'}; estimate:", flush=True)
@@ -74,11 +91,53 @@ def main(argv: list[str] | None = None) -> int:
     start, ran = time.perf_counter(), {}
     for name in [] if args.report_only else names:
         ran[name] = run_sweep(name, plan["sweeps"][name], launcher, args.extra, out / "runs")
+        record_wall(out / "runs", name, ran[name]["seconds"])
         status = "ok" if ran[name]["rc"] == 0 else f"exit {ran[name]['rc']} (see runs/{name}.log)"
         print(f"  {name:12s} {duration(ran[name]['seconds']):>7s}  {status}", flush=True)
-    report = write_report(out, args.scale, plan, ran, time.perf_counter() - start)
-    print(f"wrote {report}")
+    written = write_report(out, args.scale, plan, ran, time.perf_counter() - start)
+    print(f"wrote {written.path}")
+    for error in written.errors:
+        print(f"reproduce: error: claim {error}", file=sys.stderr)
+    return 1 if written.errors else 0
+
+
+def replicate(report_dir: Path, kernels: str, scale: str, plan: dict, names: list[str], launcher: list[str],
+              extra: list[str], compare_only: bool) -> int:
+    """Rerun `names` of the committed report in report_dir under kernel set `kernels`, into a
+    directory of their own, and write REPLICATION.md (with --report-only: compare what is there)."""
+    if not (report_dir / "runs").is_dir():
+        print(f"reproduce: error: {report_dir / 'runs'} does not exist: --replicate needs a report's committed runs",
+              file=sys.stderr)
+        return 2
+    runs = report_dir / f"replicate-{kernels}" / "runs"
+    for name in [] if compare_only else names:
+        ran = run_sweep(name, plan["sweeps"][name], launcher, [*extra, f"numerics.kernels={kernels}"], runs)
+        record_wall(runs, name, ran["seconds"])
+        status = "ok" if ran["rc"] == 0 else f"exit {ran['rc']} (see {runs / name}.log)"
+        print(f"  {name:12s} {duration(ran['seconds']):>7s}  {status}", flush=True)
+    path, agree, compared = write_replication(report_dir, runs, scale, plan, names)
+    print(f"wrote {path}: {agree} of {compared} verdicts agree")
     return 0
+
+
+def record_estimates(runs: Path, walls: dict[str, float]) -> None:
+    """Merge these sweeps' probed wall seconds into runs/estimates.json, which the report puts
+    beside each sweep's actual wall time."""
+    path = runs / "estimates.json"
+    record = json.loads(path.read_text()) if path.exists() else {}
+    record["sweeps"] = {**record.get("sweeps", {}), **walls}
+    record["probed"] = f"{datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC"
+    runs.mkdir(parents=True, exist_ok=True)
+    write_bytes_atomic(path, (json.dumps(record, indent=1) + "\n").encode())
+
+
+def record_wall(runs: Path, name: str, seconds: float) -> None:
+    """Add one sweep's wall time to runs/walls.json (sweep -> seconds and when it finished), which
+    the report puts beside the sweep's estimate."""
+    path = runs / "walls.json"
+    walls = json.loads(path.read_text()) if path.exists() else {}
+    walls[name] = {"seconds": round(seconds, 1), "finished": f"{datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC"}
+    write_bytes_atomic(path, (json.dumps(walls, indent=1) + "\n").encode())
 
 
 if __name__ == "__main__":

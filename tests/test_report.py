@@ -42,19 +42,24 @@ def report(tmp_path_factory) -> tuple[Path, str]:
     fake_sweep(out / "runs" / "table5", ("x_abs_x", "abs_x3"))
     plan = {"verdicts": {"alpha": 0.05}, "sweeps": {"table4": {"experiment": "kimkang_table4", "overrides": []},
                                                     "table5": {"experiment": "kimkang_table5", "overrides": []}}}
-    return out, write_report(out, "smoke", plan, {}, 0.0).read_text()
+    return out, write_report(out, "smoke", plan, {}, 0.0).path.read_text()
 
 
 def first_screen(text: str) -> list[tuple[str, str, str]]:
     """(claim, verdict, evidence) of every row of the first table."""
-    rows = re.findall(r"^\| \[(\S+)\]\(#\S+\) \| .*? \| \*\*([a-z]+)\*\* \| (.*) \|$", text, re.M)
-    return [(c, v, e) for c, v, e in rows]
+    rows = re.findall(r"^\| \[(\S+)\]\(#\S+\) \| .*? \| \*\*([a-z ]+)\*\* \| (\S*) \| (.*) \|$", text, re.M)
+    return [(c, v, e) for c, v, _, e in rows]
+
+
+def fragilities(text: str) -> dict[str, str]:
+    """claim -> the fragility cell of the first table."""
+    return dict(re.findall(r"^\| \[(\S+)\]\(#\S+\) \| .*? \| \*\*[a-z ]+\*\* \| (\S*) \| .* \|$", text, re.M))
 
 
 def test_the_first_screen_is_one_short_row_per_claim(report):
     _, text = report
     head = text.split("\n## ")[0]
-    assert "| claim | the paper says | verdict | deciding evidence |" in head
+    assert "| claim | the paper says | verdict | fragility | deciding evidence |" in head
     rows = first_screen(head)
     assert [c for c, _, _ in rows] == [c.id for c in ALL_CLAIMS]
     lines = [line for line in head.splitlines() if line.startswith("| [")]
@@ -69,9 +74,15 @@ def test_the_first_screen_is_one_short_row_per_claim(report):
     assert verdicts["B11"] == "inconclusive"
     assert evidence["B11"] == ("x_abs_x: relu < mrepu: leans the other way (p = 0.031), not after Holm "
                                "(2 of 4 tests undecided)")
-    assert verdicts["A1"] == "inconclusive" and evidence["A1"] == "sweep tsvetkova did not run"
-    assert re.search(r"\*\*4 reproduced, 0 contradicted, 20 inconclusive\*\* of the papers' 24 claims at "
-                     r"α = 0.05; beyond the papers: S1 inconclusive", head)
+    assert verdicts["A1"] == "not run" and evidence["A1"].startswith("sweep tsvetkova did not run: no estimate here")
+    # 5 of 5 pairs: p = 1/32; one pair the other way gives 4 of 5, p = 6/32: fragility 1
+    fragility = fragilities(head)
+    assert fragility["B8"] == fragility["B9"] == "1" and fragility["A1"] == ""
+    # B11 is decided only by turning all 5 + 5 losses of relu < mrepu into wins: with 5 pairs no
+    # opposite p can pass Holm's first step (1/32 > 0.05/4)
+    assert fragility["B11"] == "10"
+    assert re.search(r"\*\*4 reproduced \(4 fragile\), 0 contradicted, 1 inconclusive, 19 not run\*\* of the "
+                     r"papers' 24 claims at α = 0.05; beyond the papers: S1 not run", head)
 
 
 def sections(text: str) -> dict[str, list[list[str]]]:
@@ -90,7 +101,7 @@ def test_each_claim_has_its_tests_in_a_table(report):
     b8 = tables["B8"]
     assert [row[0] for row in b8] == ["poly_low: mrepu < relu", "poly_low: relu < gelu", "poly_high: mrepu < relu",
                                       "poly_high: relu < gelu"]
-    assert all(row[1] == "5 pairs" and row[3] == "0.031" and row[7] == "supports" for row in b8)
+    assert all(row[1] == "5 pairs" and row[3] == "0.031" and row[7] == "supports" and row[8] == "1" for row in b8)
     assert all(row[6] == "10/10 members" for row in b8)
     assert tables["A1"] == []  # no test: the sweep did not run
 

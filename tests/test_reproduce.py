@@ -14,7 +14,7 @@ from conftest import ROOT
 from runner import sweeps
 from runner.config import compose
 from runner.papers import PAPERS
-from runner.results.verdicts import VERDICTS
+from runner.results.verdicts import NOT_RUN, VERDICTS
 
 CLAIMS = [c for paper in PAPERS if paper.section is None for c in paper.claims]  # the report's claims table
 ALL_CLAIMS = [c for paper in PAPERS for c in paper.claims]
@@ -82,14 +82,15 @@ def test_smoke_subset_writes_a_structured_report(tmp_path):
     assert "estimate:" in out and "fig1" in out
     run("--only", "table2", "--extra", "trainer.max_epochs=4", "checkpoint_every=4", "callbacks.kernel_recorder.epochs=[0,2,4]")
     report = (tmp_path / "REPORT.md").read_text()
-    assert "| claim | the paper says | verdict | deciding evidence |" in report
+    assert "| claim | the paper says | verdict | fragility | deciding evidence |" in report
     assert "; table2 re-ran for " in report  # the header says which sweeps this invocation ran
     rows = {m.group(1): m.group(2) for m in re.finditer(r"^\| \[(\S+)\]\(#\S+\) \| .* \| \*\*([a-z ]+)\*\* \|",
                                                         report, re.M)}
     assert list(rows) == [c.id for c in ALL_CLAIMS]  # every claim's row on the first screen
-    assert set(rows.values()) <= set(VERDICTS)
-    assert re.search(r"\*\*\d+ reproduced, \d+ contradicted, \d+ inconclusive\*\* of the papers' 24 claims at "
-                     r"α = 0.05; beyond the papers: S1 inconclusive", report)
+    assert set(rows.values()) <= {*VERDICTS, NOT_RUN}
+    assert re.search(r"\*\*\d+ reproduced( \(\d+ fragile\))?, \d+ contradicted( \(\d+ fragile\))?, \d+ inconclusive"
+                     r"( \(\d+ fragile\))?, 20 not run\*\* of the papers' 24 claims at α = 0.05; beyond the papers: "
+                     r"S1 not run", report)
     ran = {c.id for c in CLAIMS if set(c.sweeps) <= {"fig4", "fig1", "table2"}}
     assert ran == {"B1", "B2", "B3", "B6"}
     assert all(rows[i] != "inconclusive" for i in ran - {"B6"})  # they ran, so the rule decided
@@ -97,13 +98,51 @@ def test_smoke_subset_writes_a_structured_report(tmp_path):
     # failed and every comparison is a tie
     b6 = report.split('<a id="b6"></a>')[1].split("<a id=")[0]
     assert rows["B6"] == "inconclusive" and "| 0/32 members, 32 failed |" in b6
-    assert all(rows[c.id] == "inconclusive" for c in ALL_CLAIMS if c.id not in ran)
+    assert all(rows[c.id] == NOT_RUN for c in ALL_CLAIMS if c.id not in ran)
     assert "sweep tsvetkova did not run" in report
     figures = re.findall(r"!\[[^]]*\]\((figures/[^)]+)\)", report)
     assert figures and all((tmp_path / f).exists() for f in figures)
     assert any(f.startswith("figures/fig1-") for f in figures)
     timings = json.loads((tmp_path / "timings.json").read_text())
     assert set(timings) == {"fig4", "fig1", "table2"} and all(t > 0 for t in timings.values())
+    walls = json.loads((tmp_path / "runs" / "walls.json").read_text())  # each sweep's wall time, as it ended
+    assert set(walls) == {"fig4", "fig1", "table2"} and all(w["seconds"] > 0 for w in walls.values())
+    record = json.loads((tmp_path / "claims.json").read_text())
+    assert [c["id"] for c in record["claims"]] == [c.id for c in ALL_CLAIMS]
+    b3 = next(c for c in record["claims"] if c["id"] == "B3")
+    assert b3["verdict"] == rows["B3"] and all(t["kind"] == "share" for t in b3["tests"])
+    assert all(t["wins"] + t["losses"] == t["n"] and t["dropped"] == 0 for t in b3["tests"])
+
+    # the same table2 jobs again under the unvectorized kernels, compared member by member
+    res = subprocess.run([sys.executable, "scripts/reproduce.py", "--replicate", str(tmp_path), "--scale", "smoke",
+                          "--only", "table2", "--kernels", "default", "--launcher", "--extra", "trainer.max_epochs=4",
+                          "checkpoint_every=4", "callbacks.kernel_recorder.epochs=[0,2,4]"],
+                         cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-2000:]
+    replication = (tmp_path / "REPLICATION.md").read_text()
+    rerun = [json.loads(p.read_text())["numerics"] for p in (tmp_path / "replicate-default" / "runs").rglob("summary.json")]
+    assert len(rerun) == 3 and {r["cpu_capability"] for r in rerun} == {"DEFAULT"}
+    assert "- rerun here: DEFAULT kernels (numerics.kernels=default; MKL_CBWR=COMPATIBLE" in replication
+    assert re.search(r"^\| table2 \| 3 \| 48 \| \d+ \| \d+ \| .*train_mse", replication, re.M)
+    assert re.search(r"^\| B6 \| inconclusive \| .* \| inconclusive \| .* \| yes \|$", replication, re.M)
+    assert replication.rstrip().endswith("1 of 1 verdicts agree.")
+
+
+def test_a_claim_that_raises_is_an_error_and_reproduce_exits_non_zero(tmp_path):
+    """A vertex run whose metrics.csv lacks a column (as a renamed metric would): claim B5 cannot be
+    computed. The report says `error` with the exception, apart from the verdicts; the exit is 1."""
+    job = tmp_path / "runs" / "fig6" / "0"
+    job.mkdir(parents=True)
+    (job / "summary.json").write_text(json.dumps({"status": "completed", "metrics": {},
+                                                  "config": {"activation": {"name": "relu"}}}))
+    (job / "metrics.csv").write_text("C_W,width,layer,kurtosis\n1,32,1,0.1\n1,32,2,0.2\n")
+    res = subprocess.run([sys.executable, "scripts/reproduce.py", "--scale", "smoke", "--out", str(tmp_path),
+                          "--report-only"], cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert res.returncode == 1
+    assert res.stderr.strip().splitlines() == ["reproduce: error: claim B5: KeyError: 'V_G'"]
+    report = (tmp_path / "REPORT.md").read_text()
+    assert re.search(r"^\| \[B5\]\(#b5\) \| .* \| \*\*error\*\* \|  \| KeyError: 'V_G' \|$", report, re.M)
+    assert "1 error**" in report.split("\n## ")[0]
 
 
 def test_estimate_probes_each_sweep_before_anything_runs(tmp_path):
@@ -115,7 +154,11 @@ def test_estimate_probes_each_sweep_before_anything_runs(tmp_path):
     assert any(line.split()[:3] == ["fig4", "1", "jobs,"] for line in lines)
     assert any(line.split()[:3] == ["table2", "3", "jobs,"] and "on 2 workers (3 job kinds timed" in line
                for line in lines)
-    assert lines[-1].startswith("  total ~") and not list(tmp_path.iterdir())  # nothing ran
+    assert lines[-1].startswith("  total ~")
+    # nothing ran: only the estimate is kept, for the report to set beside each sweep's actual time
+    assert [p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*")] == ["runs", "runs/estimates.json"]
+    estimates = json.loads((tmp_path / "runs" / "estimates.json").read_text())
+    assert set(estimates["sweeps"]) == {"fig4", "table2"} and all(s > 0 for s in estimates["sweeps"].values())
 
 
 def test_makespan_hands_jobs_to_the_first_free_worker():

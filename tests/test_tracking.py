@@ -57,6 +57,9 @@ def test_offline_wandb_record_holds_the_summary(tmp_path, wandb_offline):
     forecast = summary["init_forecast"]
     assert s["forecast/verdict"] == record.config["forecast"]["verdict"] == forecast["verdict"]
     assert s["forecast/leaves_at"] == record.config["forecast"]["leaves_at"] == forecast["leaves_at"]
+    # the float kernels that produced the numbers (runner.numerics), in the run's config
+    assert record.config["numerics"] == summary["numerics"]
+    assert summary["numerics"]["cpu_capability"] and summary["numerics"]["dtype"] == "float32"
 
     # training rows: the summary of a loss is its minimum, with the last value beside it
     rows = metrics_csv(run_dir)

@@ -13,7 +13,9 @@ import pytest
 from runner.results.jobs import collect
 from runner.papers import PAPERS
 from runner.results.summary import member_convergence
-from runner.results.verdicts import Arm, holm, judge, paired, share, unpaired
+from runner.results.claims import decide
+from runner.results.verdicts import Arm, holm, paired, share, unpaired
+from runner.results.wording import detail
 
 ALPHA = 0.05
 CLAIM = {c.id: c for paper in PAPERS for c in paper.claims}
@@ -164,11 +166,11 @@ def test_clopper_pearson_share_against_a_threshold():
     alpha^(1/n) (0.688 for 8 > 0.5: reproduced); none meets it: the upper bound is 1 - alpha^(1/n)."""
     for k, n, verdict in ((8, 8, "reproduced"), (0, 8, "contradicted"), (6, 8, "inconclusive")):
         test = share("x2 relu", k, n, 0.5, ALPHA)
-        assert judge([test], ALPHA).verdict == verdict, (k, n)
-    assert f"[{ALPHA ** (1 / 8):.2f}, 1.00]" in share("x", 8, 8, 0.5, ALPHA).detail
-    assert f"[0.00, {1 - ALPHA ** (1 / 8):.2f}]" in share("x", 0, 8, 0.5, ALPHA).detail
+        assert decide('', [test], ALPHA).verdict == verdict, (k, n)
+    assert f"[{ALPHA ** (1 / 8):.2f}, 1.00]" in detail(share("x", 8, 8, 0.5, ALPHA))
+    assert f"[0.00, {1 - ALPHA ** (1 / 8):.2f}]" in detail(share("x", 0, 8, 0.5, ALPHA))
     # 8/8 cannot show a share above 0.8 (0.8^8 = 0.17 > alpha): the design's limit is the reason
-    assert judge([share("x", 8, 8, 0.8, ALPHA)], ALPHA).why == "8 members: the smallest attainable p is 0.168"
+    assert decide('', [share("x", 8, 8, 0.8, ALPHA)], ALPHA).why == "8 members: the smallest attainable p is 0.168"
 
 
 def test_threshold_claim_from_job_directories(tmp_path):
@@ -189,8 +191,8 @@ def test_unpaired_rank_test_counts_failed_members_as_worst():
     b = Arm("depth 5", [None] * 6, ["diverged"] * 6, [False] * 6)
     test = unpaired("depth 1 < depth 5", a, b)
     assert test.p < ALPHA and test.p_opposite > 0.5
-    assert "no effect size: depth 5 has no finite value" in test.detail
-    assert judge([test], ALPHA).verdict == "reproduced"
+    assert "no effect size: depth 5 has no finite value" in detail(test)
+    assert decide('', [test], ALPHA).verdict == "reproduced"
     short = unpaired("x", Arm("a", [0.1] * 2, ["ok"] * 2, [True] * 2), Arm("b", [1.0] * 2, ["ok"] * 2, [True] * 2))
     assert short.smallest_p == pytest.approx(1 / math.comb(4, 2))  # 1/6: cannot reach 5%
 
@@ -233,7 +235,7 @@ def test_an_estimate_without_a_standard_error_says_nan_not_minus_inf():
     from runner.results.verdicts import normal
 
     t = normal("layer 2 < layer 10", 0.49, 0.05, 755.0, float("nan"))
-    assert "755 ± nan" in t.detail and "-inf" not in t.detail
+    assert "755 ± nan" in detail(t) and "-inf" not in detail(t)
     assert t.p == 1.0 and t.smallest_p == 1.0
 
 

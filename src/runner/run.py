@@ -30,7 +30,7 @@ from lightning.pytorch.loggers import Logger
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 from omegaconf import DictConfig, OmegaConf
 
-from runner import checks
+from runner import checks, numerics
 from runner.config import Settings, check_keys, check_missing, instantiate, instantiate_all
 from runner.faults import DiskFull, Interrupted, resume_checkpoint, run_dir_lock
 from runner.results.files import write_json_atomic
@@ -39,8 +39,10 @@ from runner.results.summary import (FINISHED, INTERRUPTED, convergence, member_s
 from runner.results.tracking import report_to_trackers
 from runner.tasks.base import Networks, Task
 from runner.theory.activations import Activation
-from runner.theory.forecast import Forecast, resolve_init
+from runner.theory.criticality import criticality
+from runner.theory.forecast import Forecast
 from runner.theory.init import Init
+from runner.theory.schemes import resolve_init
 from runner.training.callbacks import StopOnSignal
 from runner.training.ensemble import MLP
 from runner.training.module import EnsembleModule
@@ -110,6 +112,14 @@ class Experiment:
                             self.model.width, self.task.in_dim)
 
 
+def run_device(trainer: DictConfig) -> str:
+    """Where the trainer puts the networks: cuda for accelerator gpu or cuda (auto: when CUDA is
+    available), else cpu. Tasks that train nothing measure on the CPU."""
+    accelerator = str(trainer.get("accelerator") or "auto")
+    cuda = accelerator in ("gpu", "cuda") or (accelerator == "auto" and torch.cuda.is_available())
+    return "cuda" if cuda else "cpu"
+
+
 def parameter_dtype(precision) -> torch.dtype:
     """float64 under trainer.precision=64-true, else float32. Building the model in its final
     dtype matters on resume: Lightning loads the checkpoint before converting precision."""
@@ -172,7 +182,8 @@ def fit(exp: Experiment, init: Init, run_dir: Path, stop: StopOnSignal, loggers:
         ckpt_path: Path | None = None) -> tuple[EnsembleModule, L.Trainer]:
     """Build the ensemble (drawn by `init`), the callbacks (conf/callbacks, conf/progress) and the
     trainer, and fit, from `ckpt_path` (a checked checkpoint) when given. Interrupted on Ctrl-C/SIGTERM."""
-    module = EnsembleModule(exp.build_model(init), exp.task, exp.regularizer, exp.optimizer, exp.settings.log_every)
+    module = EnsembleModule(exp.build_model(init), exp.task, exp.regularizer, exp.optimizer, exp.settings.log_every,
+                            exp.settings.compile)
     callbacks = instantiate_all(exp.config.get("callbacks"), "callbacks", task=exp.task, run_dir=run_dir)
     bar = any(isinstance(callback, TQDMProgressBar) for callback in callbacks)
     trainer: L.Trainer = hydra_instantiate(
@@ -187,9 +198,10 @@ def fit(exp: Experiment, init: Init, run_dir: Path, stop: StopOnSignal, loggers:
 
 
 def train(exp: Experiment, init: Init, run_dir: Path, stop: StopOnSignal, loggers: list[Logger],
-          ckpt_path: Path | None = None) -> tuple[dict, list[str], dict]:
+          ckpt_path: Path | None = None) -> tuple[dict, list[str], dict, dict | None]:
     """Fit from `init`, then evaluate; return final per-member metrics (tensors), each member's
-    status and the members' training loss at the logged epochs (EnsembleModule.loss_history)."""
+    status, the members' training loss at the logged epochs (EnsembleModule.loss_history) and the
+    compile decision (EnsembleModule.compile_record)."""
     module, trainer = fit(exp, init, run_dir, stop, loggers, ckpt_path)
     model = module.model
     model.eval()
@@ -204,7 +216,7 @@ def train(exp: Experiment, init: Init, run_dir: Path, stop: StopOnSignal, logger
     exp.task.save_outputs(model, run_dir, label=exp.activation.name)
     for logger in trainer.loggers:
         logger.finalize("success")
-    return metrics, status, module.loss_history()
+    return metrics, status, module.loss_history(), module.compile_record()
 
 
 def run(cfg: DictConfig, run_dir: Path, overrides: list[str] | None = None, group: str | None = None) -> dict:
@@ -221,6 +233,7 @@ def run(cfg: DictConfig, run_dir: Path, overrides: list[str] | None = None, grou
     Interrupted; other failures are recorded as `failed` and re-raised. Once summary.json is
     written, the active trackers (W&B, TensorBoard) get it too (runner.results.tracking).
     """
+    numerics.use_kernels(Settings.of(cfg, GROUPS).numerics.kernels)  # before the run's first tensor operation
     exp = build(cfg)
     run_dir = Path(run_dir)
     with run_dir_lock(run_dir), StopOnSignal() as stop:
@@ -247,6 +260,9 @@ def run_locked(exp: Experiment, run_dir: Path, overrides: list[str] | None, grou
             log.info("resuming from %s (step %d)", ckpt_path, resume_step)
         else:
             log.info("resume=%s but no checkpoint in %s; starting from scratch", s.resume, run_dir / "checkpoints")
+    keep_freed_memory()
+    if s.threads:
+        torch.set_num_threads(s.threads)
     job = job_identity(exp, group)
     loggers = build_loggers(exp, run_dir, job, resume_step)
     summary = {"status": "running", "task": task.name, "activation": exp.activation.name,
@@ -255,15 +271,15 @@ def run_locked(exp: Experiment, run_dir: Path, overrides: list[str] | None, grou
                "host": socket.gethostname(), "slurm_job_id": os.environ.get("SLURM_JOB_ID"),
                "init": OmegaConf.to_container(exp.config.init, resolve=True), "resolved_init": init.as_dict(),
                "init_forecast": init_forecast.as_dict(),
-               "criticality": exp.activation.criticality.as_dict()}
+               "criticality": criticality(exp.activation).as_dict(),
+               "numerics": numerics.record(s.numerics.kernels, run_device(exp.config.trainer) if task.trains else "cpu",
+                                             exp.dtype)}
     start = time.time()
     try:
         L.seed_everything(s.seed, verbose=False)
-        keep_freed_memory()
-        if s.threads:
-            torch.set_num_threads(s.threads)
         if task.trains:
-            metrics, members, history = train(exp, init, run_dir, stop, loggers, ckpt_path)
+            metrics, members, history, compiled = train(exp, init, run_dir, stop, loggers, ckpt_path)
+            summary["compile"] = compiled  # whether the steps were compiled, from which epoch, and why
             summary["member_status"] = members
             summary["diverged_members"] = sum(m != "ok" for m in members)
             summary["status"] = run_status(members)

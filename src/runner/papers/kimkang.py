@@ -14,11 +14,12 @@ from dataclasses import replace
 
 import numpy as np
 
-from runner.results import verdicts
+from runner.results import verdicts, wording
 from runner.results.jobs import Job
 from runner.results.claims import MAJORITY, PAIRED, SHARE, Check, Claim, Outcome, arm, decide, member_rows, members, nothing, ranking_check, read_rows, scalar, select, stats
 from runner.papers.base import Paper, SweepView
 from runner.results.summary import resolved_init
+from runner.theory.fate import BAND, fate_of_log_ratio
 
 AGREEMENT = 0.9  # B14: the share of phase-diagram cells where the theory matches the measurement
 PINN_ORDER = ("gelu", "tanh", "mrepu", "relu")  # the Burgers ranking, best first
@@ -41,11 +42,13 @@ def mrepu_ratio_check(jobs: list[Job], alpha: float) -> Outcome:
         return nothing("no susceptibility run")
     tests = [verdicts.exact(f"MRePU p={p}", abs(r - 1) < 1e-2, f"χ∥/χ⊥ = {r:.5g} at the smallest K")
              for p, r in ratios.items()]
-    return decide(", ".join(t.text() for t in tests), tests, alpha)
+    return decide(", ".join(wording.text(t) for t in tests), tests, alpha)
 
 
 def kernel_fates(jobs: list[Job]) -> dict[str, tuple[int, int]]:
-    """Per C_W tag: (members that overflowed, exploded or collapsed by the last layer, members)."""
+    """Per C_W tag: (members that overflowed, exploded or collapsed by the last layer, members);
+    exploded and collapsed by the one band of runner.theory.fate (x10 of the member's layer-1
+    kernel), as task=kernel_init counts them."""
     if not jobs:
         return {}
     job, out = jobs[0], {}
@@ -64,7 +67,7 @@ def repu_kernel_check(jobs: list[Job], alpha: float) -> Outcome:
         return nothing("no kernel run")
     tests = [verdicts.share(tag, bad, n, MAJORITY, alpha) for tag, (bad, n) in fates.items()]
     return decide("members that overflow, explode or collapse by the last layer: "
-                  + "; ".join(t.text() for t in tests), tests, alpha)
+                  + "; ".join(wording.text(t) for t in tests), tests, alpha)
 
 
 def mrepu_kernel_check(jobs: list[Job], alpha: float) -> Outcome:
@@ -73,11 +76,11 @@ def mrepu_kernel_check(jobs: list[Job], alpha: float) -> Outcome:
         return nothing("no kernel run")
     tests = [verdicts.share(tag, n - bad, n, MAJORITY, alpha) for tag, (bad, n) in fates.items()]
     out = decide("members that stay finite and within the band to the last layer: "
-                 + "; ".join(t.text() for t in tests), tests, alpha)
+                 + "; ".join(wording.text(t) for t in tests), tests, alpha)
     if out.verdict == verdicts.CONTRADICTED:
-        return replace(out, why=out.why + "; with the working MRePU z·max(0, z+1)², ⟨σ²⟩_K > K, "
-                       "so the kernel grows wherever C_W is not small (a nonzero fixed point exists only for "
-                       "C_W < 0.81, and it is unstable; see the susceptibility run)")
+        return replace(out, why=out.why + "; with the working MRePU z·max(0, z+1)², ⟨σ²⟩_K > K: the kernel "
+                       "grows out of the band for C_W near 1 and shrinks out of it for small C_W (a nonzero fixed "
+                       "point exists only for C_W < 0.81, and it is unstable; see the susceptibility run)")
     return out
 
 
@@ -105,7 +108,7 @@ def vertex_check(jobs: list[Job], alpha: float) -> Outcome:
         widths = sorted(last)
         tests += [verdicts.normal(f"C_W={C_W:g}, last layer: n={b:g} < n={a:g}", *last[b], *last[a])
                   for a, b in zip(widths, widths[1:])]
-    return decide("excess kurtosis ± SE: " + "; ".join(t.text() for t in tests), tests, alpha)
+    return decide("excess kurtosis ± SE: " + "; ".join(wording.text(t) for t in tests), tests, alpha)
 
 
 def records(job: Job) -> list[dict]:
@@ -124,7 +127,7 @@ def repu_depth_check(jobs: list[Job], alpha: float) -> Outcome:
         arms.append(arm(f"depth {job.summary['config']['model']['depth']}", rows, sorted(rows)))
     tests = [verdicts.unpaired(f"{a.name} < {b.name}", a, b) for a, b in zip(arms, arms[1:])]
     parts = [f"{job.summary['config']['model']['depth']} layers: {stats(members([job], 'train_mse'))}" for job in runs]
-    return decide("; ".join(parts) + "; " + "; ".join(t.text() for t in tests), tests, alpha)
+    return decide("; ".join(parts) + "; " + "; ".join(wording.text(t) for t in tests), tests, alpha)
 
 
 def mrepu_trains_check(jobs: list[Job], alpha: float) -> Outcome:
@@ -139,7 +142,7 @@ def mrepu_trains_check(jobs: list[Job], alpha: float) -> Outcome:
     met = int((test_mse[np.isfinite(test_mse)] <= rec[0]["test_mse"] / 10).sum())
     test = verdicts.share("MRePU, 5 layers", met, len(test_mse), MAJORITY, alpha)
     return decide(f"test MSE {rec[0]['test_mse']:.3g} (epoch 0, ensemble) → {stats(test_mse)} (epoch "
-                  f"{rec[-1]['epoch']}); members ok with a 10-fold drop: {test.detail}", [test], alpha)
+                  f"{rec[-1]['epoch']}); members ok with a 10-fold drop: {wording.detail(test)}", [test], alpha)
 
 
 def phase_diagram_check(jobs: list[Job], alpha: float) -> Outcome:
@@ -154,15 +157,15 @@ def phase_diagram_check(jobs: list[Job], alpha: float) -> Outcome:
         agree, cells = scalar([job], "agreement"), int(scalar([job], "clear_cells"))
         stable = scalar([job], "measured_share_stable")
         tests.append(verdicts.share(f"{act} agreement", int(round(agree * cells)), cells, AGREEMENT, alpha))
-        parts.append(f"{tests[-1].text()}; {stable:.0%} of cells measured stable")
+        parts.append(f"{wording.text(tests[-1])}; {stable:.0%} of cells measured stable")
         if act == "mrepu":
             tests.append(verdicts.exact("mrepu stable window", stable > 0, f"{stable:.0%} of cells measured stable"))
     if "mrepu" in runs:
         marks = [(name.split("/")[1], scalar([runs["mrepu"]], name)) for name in runs["mrepu"].summary["metrics"]
                  if name.startswith("mark/")]
+        band = runs["mrepu"].summary["config"]["task"].get("band") or BAND
         parts.append("MRePU, log K(L)/K(1) at the paper's settings: " + ", ".join(
-            f"{label} {r:.3g} ({'explodes' if r > math.log(10) else 'vanishes' if r < -math.log(10) else 'stable'})"
-            for label, r in marks))
+            f"{label} {r:.3g} ({fate_of_log_ratio(r, band)})" for label, r in marks))
     return decide("; ".join(parts), tests, alpha)
 
 
@@ -229,7 +232,8 @@ CLAIMS = [
           f"per member: overflows, explodes or collapses by the last layer; for every C_W, {SHARE}",
           repu_kernel_check),
     Claim("B4", "B, Fig. 5", "MRePU kernels stay stable through depth at initialization", ("fig5",),
-          f"per member: stays finite and within the band to the last layer; for every C_W, {SHARE}",
+          f"per member: stays finite and within the band (x{BAND:g} of its layer-1 kernel) at the last layer; "
+          f"for every C_W, {SHARE}",
           mrepu_kernel_check),
     Claim("B5", "B, Fig. 6", "the four-point vertex grows with depth and is larger at smaller width", ("fig6",),
           "excess kurtosis (vertex / n K²) at the last layer > at layer 2 for every (C_W, width), and larger at "

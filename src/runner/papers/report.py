@@ -11,12 +11,14 @@ here names a paper, a sweep or a task.
 from __future__ import annotations
 
 import json
+import math
 import platform
 import shutil
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
-import torch
+from runner import numerics
 
 from runner.aggregate import aggregate
 from runner.papers import PAPERS
@@ -27,8 +29,10 @@ from runner.results.jobs import Job, collect
 from runner.results.plots import forest_rows, improvement_rows, plot_forest, plot_improvement
 from runner.results.summary import FINISHED
 from runner.results.tables import cell, evidence, problems, test_table
-from runner.results.verdicts import (AGAINST, CONTRADICTED, INCONCLUSIVE, REPRODUCED, SUPPORTS, UNDECIDED, VERDICTS,
-                                     Decision, decisions)
+from runner.results import fragility, wording
+from runner.results.fragility import FRAGILE, is_fragile
+from runner.results.verdicts import (AGAINST, ERROR, NOT_RUN, SUPPORTS, UNDECIDED, VERDICTS, Decision, Kind,
+                                     decisions)
 from runner.sweeps import duration, load_alpha
 
 
@@ -93,12 +97,13 @@ def check(paper: Paper, sweeps: dict[str, list[Job]], alpha: float) -> Checked:
 
 
 def claim_section(claim: Claim, outcome: Outcome, decided: list[Decision], alpha: float) -> list[str]:
-    """A claim's section: its verdict and why, each test in a row of a small table, the rule, and
-    the measured numbers folded away."""
+    """A claim's section: its verdict, fragility and why, each test in a row of a small table, the
+    rule, and the measured numbers folded away."""
+    fragile = (f" · fragility {wording.fragility(outcome.fragility)}" if outcome.verdict in VERDICTS else "")
     lines = [f'<a id="{claim.id.lower()}"></a>', "", f"### {claim.id} · {claim.says}", "",
-             f"*{claim.paper}* · **{outcome.verdict}**" + (f": {outcome.why}" if outcome.why else ""), ""]
+             f"*{claim.paper}* · **{outcome.verdict}**{fragile}" + (f": {outcome.why}" if outcome.why else ""), ""]
     if decided:
-        table = test_table(decided)
+        table = test_table(decided, alpha)
         if len(decided) > 8:
             tally = ", ".join(f"{sum(d.decision == k for d in decided)} {k}" for k in (SUPPORTS, AGAINST, UNDECIDED))
             table = [f"<details><summary>{len(decided)} tests: {tally}</summary>", "", *table, "", "</details>"]
@@ -107,13 +112,133 @@ def claim_section(claim: Claim, outcome: Outcome, decided: list[Decision], alpha
                     cell(outcome.measured), "", "</details>", ""]
 
 
-def write_report(out: Path, scale: str, plan: dict, ran: dict, wall: float, papers: list[Paper] = PAPERS) -> Path:
-    """REPORT.md, its figures and timings.json (each sweep's mean job seconds) in `out`, from the
-    runs in out/runs (`ran`: the sweeps this invocation ran, `wall`: for how long).
+def test_record(d: Decision, test_fragility: float) -> dict:
+    """One test of claims.json: its kind, counts, p both ways, decision and fragility (the counts
+    of a share test: members meeting the rule as wins, the others as losses)."""
+    t = d.test
+    out = {"label": t.label, "kind": t.kind.value, "n": t.n, "wins": t.wins, "losses": t.losses, "dropped": t.dropped,
+           "threshold": t.threshold, "p": t.p, "p_opposite": t.p_opposite, "p_against_holm": d.p_against,
+           "decision": d.decision, "fragility": None if math.isinf(test_fragility) else int(test_fragility)}
+    if t.kind == Kind.MANN_WHITNEY:
+        out.update(n_a=t.n_a, n_b=t.n_b)
+    if t.parts:  # a union: every part with its own counts (its p alone, before Bonferroni)
+        out["parts"] = [{"label": part.label, "kind": part.kind.value, "n": part.n, "wins": part.wins,
+                         "losses": part.losses, "dropped": part.dropped, "p": part.p, "p_opposite": part.p_opposite}
+                        for part in t.parts]
+    return out
 
-    First screen: one row per claim (what the paper says, the verdict, the evidence that decided
-    it), then the forest plot and the probability-of-improvement panel of every paired test; then
-    a section per claim, the papers' own sections, the rules, the sweeps, failed jobs and figures."""
+
+def claims_record(claims: list, alpha: float) -> dict:
+    """claims.json: every claim's verdict and fragility, and every test's counts, so that anyone
+    can recompute both (docs/reproducing.md)."""
+    return {"alpha": alpha, "fragile_at_most": FRAGILE, "claims": [
+        {"id": claim.id, "paper": claim.paper, "says": claim.says, "verdict": outcome.verdict,
+         "fragility": None if outcome.fragility is None or math.isinf(outcome.fragility) else int(outcome.fragility),
+         "why": outcome.why,
+         "tests": [test_record(d, fragility.of_test(decided, i, alpha)) for i, d in enumerate(decided)]}
+        for _, claim, outcome, decided in claims]}
+
+
+def numerics_lines(sweeps: dict[str, list[Job]]) -> list[str]:
+    """What produced the runs' numbers (runner.numerics): one line when every run shares its float
+    kernels, else one per sweep."""
+    per_sweep = {}
+    for name, jobs in sweeps.items():
+        records = [j.summary["numerics"] for j in jobs if j.summary.get("numerics")]
+        kinds = {numerics.describe(r) for r in records}
+        per_sweep[name] = ("; ".join(sorted(kinds)) if kinds else "not recorded (runs made before the record)",
+                           records[0] if records else None)
+    firsts = [r for _, r in per_sweep.values() if r is not None]
+    if firsts and all(numerics.same_kernels(firsts[0], r) for r in firsts) and \
+            all(r is not None for _, r in per_sweep.values()):
+        texts = sorted({t for t, _ in per_sweep.values()})
+        return [f"Float kernels: {'; '.join(texts)}."]
+    return ["Float kernels, per sweep (they differ, so members of different sweeps are not bit-comparable):", "",
+            *[f"- {name}: {text}" for name, (text, _) in per_sweep.items()]]
+
+
+def timing_lines(plan: dict, runs: Path) -> list[str]:
+    """Each sweep's estimate (runs/estimates.json, written by `reproduce.py --estimate`) beside the
+    wall time it took (runs/walls.json, written as each sweep ends), and their ratio."""
+    estimates = json.loads((runs / "estimates.json").read_text()) if (runs / "estimates.json").exists() else {}
+    walls = json.loads((runs / "walls.json").read_text()) if (runs / "walls.json").exists() else {}
+    if not walls and not estimates:
+        return []
+    lines = ["| sweep | estimate | actual wall | actual / estimate |", "|---|---|---|---|"]
+    for name in plan["sweeps"]:
+        est = (estimates.get("sweeps") or {}).get(name)
+        wall = (walls.get(name) or {}).get("seconds")
+        ratio = f"{wall / est:.2f}" if est and wall else "-"
+        lines.append(f"| {name} | {duration(est) if est else '-'} | {duration(wall) if wall else 'not run'} | {ratio} |")
+    probed = f" (probed {estimates['probed']})" if estimates.get("probed") else ""
+    return ["<details><summary>each sweep's estimate and actual time</summary>", "",
+            f"Estimates: `reproduce.py --estimate`{probed}; actual: the sweep's wall time, jobs side by side.", "",
+            *lines, "", "</details>"]
+
+
+def headline(claims: list, papers_only: list, alpha: float) -> str:
+    """'**9 reproduced (2 fragile), 3 contradicted, 13 inconclusive (1 fragile)** of the papers' 25
+    claims at α = 0.05', with errors and claims not run at this size when there are any."""
+    parts = []
+    for v in VERDICTS:
+        outcomes = [o for o in papers_only if o.verdict == v]
+        fragile = sum(is_fragile(o.fragility) for o in outcomes)
+        parts.append(f"{len(outcomes)} {v}" + (f" ({fragile} fragile)" if fragile else ""))
+    for state in (NOT_RUN, ERROR):
+        if count := sum(o.verdict == state for o in papers_only):
+            parts.append(f"{count} {state}")
+    beyond = [f"{claim.id} {outcome.verdict}" for paper, claim, outcome, _ in claims if paper.beyond_papers]
+    return (f"**{', '.join(parts)}** of the papers' {len(papers_only)} claims at α = {alpha:g}"
+            + (f"; beyond the papers: {', '.join(beyond)}" if beyond else ""))
+
+
+SCALES = ("smoke", "medium", "paper")  # smallest first
+
+
+def smaller_report(out: Path, scale: str) -> tuple[str, dict] | None:
+    """(its scale, its claims by id) of the committed report one scale below, beside `out`."""
+    below = SCALES[:SCALES.index(scale)] if scale in SCALES else ()
+    for name in reversed(below):
+        path = out.parent / name / "claims.json"
+        if path.exists():
+            return name, {c["id"]: c for c in json.loads(path.read_text())["claims"]}
+    return None
+
+
+def not_run(claim: Claim, scale: str, runs: Path, smaller: tuple[str, dict] | None) -> str:
+    """A claim whose sweeps did not run: their estimate here (runs/estimates.json), the command that
+    runs them on a SLURM cluster, and the verdict of the report one scale below, marked as such."""
+    estimates = (json.loads((runs / "estimates.json").read_text()).get("sweeps") or {}) \
+        if (runs / "estimates.json").exists() else {}
+    missing = [s for s in claim.sweeps if not (runs / s).is_dir()]
+    seconds = [estimates.get(s) for s in missing]
+    here = (f"about {duration(sum(seconds))} here by `--estimate`" if all(seconds)
+            else "no estimate here (`reproduce.py --estimate` times it)")
+    text = (f"sweep {', '.join(missing)} did not run: {here}; on a cluster: `python scripts/reproduce.py "
+            f"--scale {scale} --only {','.join(missing)} --launcher hydra/launcher=slurm`")
+    if smaller and claim.id in smaller[1]:
+        c = smaller[1][claim.id]
+        fragility_text = "–" if c.get("fragility") is None else c["fragility"]
+        text += f"; the {smaller[0]} report (not this size) says {c['verdict']}, fragility {fragility_text}"
+    return text
+
+
+@dataclass(frozen=True)
+class Written:
+    """What write_report wrote, and the claims whose check raised (reproduce.py exits non-zero)."""
+
+    path: Path
+    errors: list[str]
+
+
+def write_report(out: Path, scale: str, plan: dict, ran: dict, wall: float, papers: list[Paper] = PAPERS) -> Written:
+    """REPORT.md, claims.json, its figures and timings.json (each sweep's mean job seconds) in
+    `out`, from the runs in out/runs (`ran`: the sweeps this invocation ran, `wall`: for how long).
+
+    First screen: one row per claim (what the paper says, the verdict, its fragility, the evidence
+    that decided it), then the forest plot and the probability-of-improvement panel of every
+    paired test; then a section per claim, the papers' own sections, the rules, the sweeps, failed
+    jobs and figures."""
     runs, fig_dir = out / "runs", out / "figures"
     alpha = load_alpha(plan, scale)
     sweeps = {name: collect([runs / name]) for name in plan["sweeps"] if (runs / name).is_dir()}
@@ -121,8 +246,6 @@ def write_report(out: Path, scale: str, plan: dict, ran: dict, wall: float, pape
     claims = [(paper, claim, outcome, decisions(list(outcome.tests), alpha))
               for paper in papers for claim, outcome, _ in checked[id(paper)]]
     counted = [outcome for paper, _, outcome, _ in claims if not paper.beyond_papers]
-    counts = {v: sum(o.verdict == v for o in counted) for v in VERDICTS}
-    beyond = [f"{claim.id} {outcome.verdict}" for paper, claim, outcome, _ in claims if paper.beyond_papers]
     groups = [(claim.id, decided) for _, claim, _, decided in claims]
     forest, improvement = forest_rows(groups), improvement_rows(groups)
     drawn = []
@@ -132,22 +255,27 @@ def write_report(out: Path, scale: str, plan: dict, ran: dict, wall: float, pape
     if plot_improvement(improvement, fig_dir / "improvement.png"):
         write_csv(fig_dir / "improvement.csv", improvement)
         drawn.append(("improvement", "P(the paper's side beats its paired member), 95% interval"))
+    write_bytes_atomic(out / "claims.json", (json.dumps(claims_record(claims, alpha), indent=1) + "\n").encode())
     lines = [f"# Reproduction report: scale `{scale}`", "",
              f"Generated by `python scripts/reproduce.py --scale {scale}` on "
              f"{datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC; {platform.node()}, {platform.machine()}, "
-             f"{torch.get_num_threads()} CPU threads, torch {torch.__version__}"
-             + provenance(plan, ran, wall, runs) + ".",
-             "",
-             f"**{counts[REPRODUCED]} reproduced, {counts[CONTRADICTED]} contradicted, "
-             f"{counts[INCONCLUSIVE]} inconclusive** of the papers' {len(counted)} claims at α = {alpha:g}"
-             + (f"; beyond the papers: {', '.join(beyond)}" if beyond else "") + ". A claim is reproduced when "
+             f"{numerics.cpu_model()}" + provenance(plan, ran, wall, runs) + ".",
+             "", *numerics_lines(sweeps), "",
+             headline(claims, counted, alpha) + ". A claim is reproduced when "
              "every test of it is significant in the paper's direction, contradicted when one is significant the "
-             "other way (Holm), else inconclusive; each claim's section has its tests, the rules follow.",
-             "", "| claim | the paper says | verdict | deciding evidence |", "|---|---|---|---|"]
+             "other way (Holm), else inconclusive; each claim's section has its tests, the rules follow. "
+             "Fragility: the fewest single outcomes (a pair's win, loss or drop; a member meeting a rule or not) "
+             f"whose change would change the verdict, Holm recomputed; at most {FRAGILE} is fragile, and a change "
+             "of float kernels can move it (docs/reproducing.md). Every count is in [claims.json](claims.json).",
+             "", "| claim | the paper says | verdict | fragility | deciding evidence |", "|---|---|---|---|---|"]
+    smaller = smaller_report(out, scale)
     lines += [f"| [{claim.id}](#{claim.id.lower()}) | {cell(claim.says)} | **{outcome.verdict}** | "
-              f"{cell(evidence(outcome, decided, alpha))} |" for _, claim, outcome, decided in claims]
+              f"{wording.fragility(outcome.fragility) if outcome.verdict in VERDICTS else ''} | "
+              f"{cell(not_run(claim, scale, runs, smaller) if outcome.verdict == NOT_RUN else evidence(outcome, decided, alpha))} |"
+              for _, claim, outcome, decided in claims]
     for name, caption in drawn:
         lines += ["", f"![{caption}](figures/{name}.png)", f"*{caption}* ([numbers](figures/{name}.csv))"]
+    lines += ["", *timing_lines(plan, runs)]
     lines += ["", "## Claims", ""]
     for _, claim, outcome, decided in claims:
         lines += claim_section(claim, outcome, decided, alpha)
@@ -198,4 +326,4 @@ def write_report(out: Path, scale: str, plan: dict, ran: dict, wall: float, pape
     write_bytes_atomic(out / "timings.json", (json.dumps(timings, indent=1) + "\n").encode())
     path = out / "REPORT.md"
     write_bytes_atomic(path, ("\n".join(lines) + "\n").encode())
-    return path
+    return Written(path, [f"{claim.id}: {outcome.why}" for _, claim, outcome, _ in claims if outcome.verdict == ERROR])

@@ -6,7 +6,7 @@ activations relu, leaky_relu, tanh, sin x penalty coefficients λ.
 
 from __future__ import annotations
 
-from runner.results import verdicts
+from runner.results import verdicts, wording
 from runner.results.jobs import Job
 from runner.results.claims import PAIRED, SHARE, Claim, Outcome, decide, nothing, paired_test, per_member_rule, select
 from runner.papers.base import Paper, SweepView
@@ -40,7 +40,7 @@ def spectral_norm_check(jobs: list[Job], alpha: float) -> Outcome:
             tests.append(verdicts.union(f"{target} {act}", per_coef))
     if not tests:
         return nothing("no runs with λ = 0 and λ > 0")
-    return decide("extrapolation MSE, penalty λ > 0 < λ = 0: " + "; ".join(t.text() for t in tests), tests, alpha)
+    return decide("extrapolation MSE, penalty λ > 0 < λ = 0: " + "; ".join(wording.text(t) for t in tests), tests, alpha)
 
 
 def shape_rule(groups: list[dict], shape: str):

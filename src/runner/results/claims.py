@@ -6,7 +6,8 @@ jobs of those sweeps at a significance level alpha (conf/reproduce/<scale>.yaml:
 The papers' claims are runner.papers; this module holds what any claim is made of: reading
 members out of jobs (with the one rule of which members count, runner.results.jobs.Job.members),
 pairing members by (seed, member), and the kinds of check the papers use. The statistics are
-runner.results.verdicts. Verdicts: `reproduced`, `contradicted` or `inconclusive` (with the reason).
+runner.results.verdicts. Verdicts: `reproduced`, `contradicted` or `inconclusive` (with the reason);
+a check that raises is an `error`, never a verdict.
 
 - Comparative checks (`ranking_check`, `paired_test`) are sets of one-sided tests: paired by seed
   (member k of each arm shares its initial-weight stream) where the arms share them, else
@@ -25,10 +26,10 @@ from typing import Callable
 
 import numpy as np
 
-from runner.results import verdicts
+from runner.results import fragility, verdicts, wording
 from runner.results.jobs import Job
 from runner.results.summary import FINISHED, member_stats
-from runner.results.verdicts import INCONCLUSIVE, Arm, Test, judge
+from runner.results.verdicts import ERROR, INCONCLUSIVE, NOT_RUN, Arm, Test, decisions
 
 MAJORITY = 0.5   # a qualitative "networks of this kind do X": more than half of the members do
 
@@ -37,13 +38,16 @@ Check = Callable[[list[Job], float], "Outcome"]  # (jobs, alpha) -> Outcome
 
 @dataclass(frozen=True)
 class Outcome:
-    """What a check found: the measured numbers, the verdict and, unless reproduced, why; and the
-    tests the verdict rests on (none when nothing could be tested)."""
+    """What a check found: the measured numbers, the verdict and, unless reproduced, why; the
+    tests the verdict rests on (none when nothing could be tested) and its fragility
+    (runner.results.fragility: the fewest changed outcomes that would change the verdict; None
+    when there is no verdict to change)."""
 
     measured: str
     verdict: str
     why: str = ""
     tests: tuple[Test, ...] = ()
+    fragility: float | None = None
 
 
 @dataclass(frozen=True)
@@ -57,9 +61,11 @@ class Claim:
 
 
 def decide(measured: str, tests: list[Test], alpha: float) -> Outcome:
-    """The outcome of a claim made of `tests` (runner.results.verdicts.judge)."""
-    judgement = judge(tests, alpha)
-    return Outcome(measured, judgement.verdict, judgement.why, tuple(tests))
+    """The outcome of a claim made of `tests` (runner.results.verdicts.verdict), why it fell
+    short in words, and its fragility."""
+    verdict = verdicts.verdict(tests, alpha)
+    return Outcome(measured, verdict, wording.why(verdict, decisions(tests, alpha), alpha), tuple(tests),
+                   fragility.of_claim(tests, verdict, alpha) if tests else None)
 
 
 def nothing(measured: str) -> Outcome:
@@ -153,7 +159,7 @@ def per_member_rule(sweep_where: list[dict], metric: str, test: Callable[[np.nda
             if not len(finite):
                 continue
             tests.append(verdicts.share(label(where), int(test(finite).sum()), len(finite), MAJORITY, alpha))
-            parts.append(f"{label(where)}: {stats(values)}; rule met by {tests[-1].detail}")
+            parts.append(f"{label(where)}: {stats(values)}; rule met by {wording.detail(tests[-1])}")
         if len(tests) < len(sweep_where):
             return nothing("; ".join(parts + ["a group has no trained member"]))
         return decide("; ".join(parts), tests, alpha)
@@ -175,7 +181,7 @@ def paired_comparisons(jobs: list[Job], metric: str, key: str, pairs: list[tuple
         col_tests = [paired_test(f"{col}: {a} < {b}", (a, arms[a]), (b, arms[b]), metric) for a, b in ran]
         tests += col_tests
         summary = ", ".join(f"{act} {stats(members(arms[act], metric))}" for act in names if arms[act])
-        parts.append(f"{col} ({summary}): " + "; ".join(f"{a} < {b}: {t.detail}" for (a, b), t in zip(ran, col_tests)))
+        parts.append(f"{col} ({summary}): " + "; ".join(f"{a} < {b}: {wording.detail(t)}" for (a, b), t in zip(ran, col_tests)))
     return tests, parts
 
 
@@ -220,10 +226,10 @@ def evaluate(claim: Claim, sweeps: dict[str, list[Job]], alpha: float) -> tuple[
     missing = [s for s in claim.sweeps if s not in sweeps]
     if missing:
         text = f"sweep {', '.join(missing)} did not run"
-        return Outcome(text, INCONCLUSIVE, text), []
+        return Outcome(text, NOT_RUN, text), []
     jobs = [j for s in claim.sweeps for j in sweeps[s]]
     try:
         return claim.check(jobs, alpha), jobs
-    except Exception as exc:  # a check must not take the report down with it
-        text = f"could not be computed: {type(exc).__name__}: {exc}"
-        return Outcome(text, INCONCLUSIVE, text), jobs
+    except Exception as exc:  # noqa: BLE001 - the report shows the error, and reproduce.py exits non-zero
+        text = f"{type(exc).__name__}: {exc}"
+        return Outcome(f"could not be computed: {text}", ERROR, text), jobs

@@ -12,6 +12,7 @@ from runner.results.files import pyplot, save_figure, write_json_atomic
 from runner.results.jobs import Job, collect
 from runner.results.summary import FINISHED, median_member, member_stats
 from runner.results.tables import groups, label, pivot
+from runner.results.verdicts import Kind
 
 
 def _first_jobs(jobs: list[Job], rows: str, cols: str) -> dict[tuple[str, str], Job]:
@@ -229,10 +230,10 @@ def forest_rows(groups: list[tuple[str, list]]) -> list[dict]:
     for group, decided in groups:
         for d in decided:
             t = d.test
-            if t.kind not in ("sign test", "Mann-Whitney") and not t.kind.startswith("best of"):
+            if t.kind not in (Kind.SIGN, Kind.MANN_WHITNEY, Kind.UNION):
                 continue
             low, high = t.interval or (None, None)
-            note = "" if t.effect is not None else "no pair left" if t.n.startswith("0 ") else "no pair with both finite"
+            note = "" if t.effect is not None else "no pair left" if not t.n else "no pair with both finite"
             rows.append({"group": group, "test": t.label, "effect_name": t.effect_name, "effect": t.effect,
                          "low": low, "high": high, "decision": d.decision, "note": note})
     return rows

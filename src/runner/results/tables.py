@@ -10,7 +10,8 @@ from dataclasses import dataclass, field
 
 from runner.results.jobs import Job
 from runner.results.summary import FINISHED, INTERRUPTED, member_stats
-from runner.results.verdicts import AGAINST, CONTRADICTED, REPRODUCED, SUPPORTS, Decision, Test
+from runner.results import fragility, wording
+from runner.results.verdicts import AGAINST, CONTRADICTED, REPRODUCED, SUPPORTS, Decision, Kind, Test, best_part
 
 
 @dataclass
@@ -98,7 +99,7 @@ def _fmt(cell: Cell | None) -> str:
     if cell is None:
         return ""
     if not cell.values:
-        return "diverged" if cell.total else "/".join(sorted(cell.unpooled)) or "failed"
+        return "diverged" if cell.total else "/".join(sorted(cell.unpooled)) or "no metric"
     stats = cell.stats
     text = f"{stats['mean']:.3e} ± {stats['std']:.1e}"
     return text + (f" ({len(cell.values)}/{cell.total})" if len(cell.values) < cell.total else "")
@@ -188,14 +189,17 @@ def effect_text(t: Test) -> str:
     return f"{t.effect_name} {t.effect:.2g} [{low:.2g}, {high:.2g}]"
 
 
-def test_table(decided: list[Decision]) -> list[str]:
-    """Markdown rows of tests (runner.results.verdicts.decisions): what each rests on, its p in the
-    stated direction and against it (Holm), its effect with the 95% interval, convergence, decision."""
-    rows = ["| test | n | counts | p | p against (Holm) | effect [95% CI] | converged | decision |",
-            "|---|---|---|---|---|---|---|---|"]
-    return rows + [f"| {cell(d.test.label)} | {d.test.n} | {cell(d.test.counts)} | {fmt_p(d.test.p)} | "
-                   f"{fmt_p(d.p_against)} | {cell(effect_text(d.test))} | {d.test.converged} | {d.decision} |"
-                   for d in decided]
+def test_table(decided: list[Decision], alpha: float) -> list[str]:
+    """Markdown rows of tests (runner.results.verdicts.decisions at `alpha`): what each rests on,
+    its p in the stated direction and against it (Holm), its effect with the 95% interval,
+    convergence, decision, and its fragility (runner.results.fragility.of_test)."""
+    fragilities = [fragility.of_test(decided, i, alpha) for i in range(len(decided))]
+    rows = ["| test | n | counts | p | p against (Holm) | effect [95% CI] | converged | decision | fragility |",
+            "|---|---|---|---|---|---|---|---|---|"]
+    return rows + [f"| {cell(d.test.label)} | {wording.rests_on(d.test)} | {cell(wording.counts(d.test))} | "
+                   f"{fmt_p(d.test.p)} | {fmt_p(d.p_against)} | {cell(effect_text(d.test))} | "
+                   f"{wording.convergence(d.test)} | {d.decision} | {wording.fragility(f)} |"
+                   for d, f in zip(decided, fragilities)]
 
 
 def brief(d: Decision, alpha: float) -> str:
@@ -203,16 +207,17 @@ def brief(d: Decision, alpha: float) -> str:
     t = d.test
     effect = (f", ln ratio {t.effect:.2g} [{t.interval[0]:.2g}, {t.interval[1]:.2g}]"
               if t.effect is not None and t.interval else "")
-    if t.kind == "exact":
-        return f"{t.label}: {t.counts} (quadrature)"
+    if t.kind == Kind.EXACT:
+        return f"{t.label}: {wording.counts(t)} (quadrature)"
+    sign = best_part(t).kind == Kind.SIGN
     if d.decision == SUPPORTS:
-        counts = f"{t.wins}/{t.n}" if t.wins is not None else t.counts or t.n
+        counts = f"{t.wins}/{wording.rests_on(t)}" if sign else wording.counts(t) or wording.rests_on(t)
         return f"{t.label}: {counts}, p = {fmt_p(t.p)}{effect}"
     if d.decision == AGAINST:
-        counts = f"{t.losses}/{t.n}" if t.losses is not None else t.counts or t.n
+        counts = f"{t.losses}/{wording.rests_on(t)}" if sign else wording.counts(t) or wording.rests_on(t)
         return f"{t.label}: the other way, {counts}, p = {fmt_p(t.p_opposite)} (Holm {fmt_p(d.p_against)}){effect}"
     if t.smallest_p >= alpha:
-        return f"{t.label}: {t.limit}; smallest attainable p {fmt_p(t.smallest_p)}"
+        return f"{t.label}: {wording.limit(t)}; smallest attainable p {fmt_p(t.smallest_p)}"
     if t.p_opposite < alpha:
         return f"{t.label}: leans the other way (p = {fmt_p(t.p_opposite)}), not after Holm"
     return f"{t.label}: no significant difference, p = {fmt_p(t.p)}{effect}"

@@ -6,7 +6,8 @@ W&B run summary (flat keys, so the runs table and parallel-coordinates panels ca
 `members/<fate>` (how many members ended ok, blown_up, diverged or any other fate in
 member_status), `members/<flag>` (how many are true in each per-member boolean list such as
 member_converged), `resolved_init/{C_W_first,C_W,C_b}` and `forecast/{verdict,leaves_at}`. The
-run config gains `resolved_init` and `forecast`, so panels can group by them; the table
+run config gains `resolved_init`, `forecast` and `numerics` (the float kernels: runner.numerics),
+so panels can group by them; the table
 `member_values` holds one row per member (fate, flags, every metric); `plots/<name>` are the
 run's plots; the run is tagged `status:<status>`. Training rows under train/ keep their minimum
 and last value as summary (runner.loggers). TensorBoard gets the same numbers as the metrics of
@@ -95,7 +96,8 @@ def hyperparameters(summary: dict) -> dict:
     """TensorBoard's HParams columns: the run's config, resolved init, forecast and status
     (Lightning flattens the nesting with '/')."""
     return {**(summary.get("config") or {}), "resolved_init": init_fields(summary),
-            "forecast": forecast_fields(summary), "status": summary.get("status")}
+            "forecast": forecast_fields(summary), "numerics": summary.get("numerics") or {},
+            "status": summary.get("status")}
 
 
 def numeric_values(summary: dict) -> dict[str, float]:
@@ -116,8 +118,8 @@ def report_wandb(run, summary: dict, run_dir: Path) -> None:
     import wandb
 
     try:
-        run.config.update({"resolved_init": init_fields(summary), "forecast": forecast_fields(summary)},
-                          allow_val_change=True)
+        run.config.update({"resolved_init": init_fields(summary), "forecast": forecast_fields(summary),
+                           "numerics": summary.get("numerics")}, allow_val_change=True)
         run.summary.update(final_values(summary))
         media = {f"plots/{path.stem}": wandb.Image(str(path)) for path in plots(run_dir)}
         columns, rows = member_table(summary)

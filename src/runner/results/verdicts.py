@@ -27,11 +27,14 @@ dependency); nothing here knows which claim or paper it serves.
 - `normal`: two estimates with standard errors (Monte Carlo), a one-sided z-test.
 - `exact`: a deterministic check (a quadrature): p 0 or 1.
 - `union`: "at least one of these tests holds", Bonferroni on the best p.
-- `judge`: a claim made of several tests holds only if each does (intersection-union test: each
+- `verdict`: a claim made of several tests holds only if each does (intersection-union test: each
   at alpha, no correction): `reproduced` when every test has p < alpha; `contradicted` when, with
   Holm's correction across the claim's tests, some test is significant in the opposite
-  direction; else `inconclusive`, with the reason (too few pairs for any p to reach alpha, members
-  unconverged, or no significant difference and its p).
+  direction; else `inconclusive`.
+
+Tests are numbers (`Test`); runner.results.wording says them in words (the report's text, the
+reason a claim is inconclusive), and runner.results.fragility counts how many single outcomes
+would have to change to change a test's decision or a claim's verdict.
 """
 
 from __future__ import annotations
@@ -39,6 +42,7 @@ from __future__ import annotations
 import math
 import warnings
 from dataclasses import dataclass, replace
+from enum import Enum
 from typing import Sequence
 
 import numpy as np
@@ -48,6 +52,12 @@ from runner.results.summary import FAILED_FATES
 
 REPRODUCED, CONTRADICTED, INCONCLUSIVE = "reproduced", "contradicted", "inconclusive"
 VERDICTS = (REPRODUCED, CONTRADICTED, INCONCLUSIVE)
+# Not a verdict: the claim's check raised (a renamed metric, a missing file); the report shows the
+# exception and reproduce.py exits non-zero.
+ERROR = "error"
+# Not a verdict either: a sweep the claim reads did not run (left out by --only, or by the plan of this
+# scale as too costly here).
+NOT_RUN = "not run"
 CONFIDENCE = 0.95  # of the effect's bootstrap interval
 
 
@@ -96,45 +106,71 @@ class Arm:
         return np.array(self.converged, dtype=bool) | self.failed
 
 
+class Kind(str, Enum):
+    """What kind of test a Test is (claims.json's `kind`)."""
+
+    SIGN = "sign"                  # paired sign test
+    MANN_WHITNEY = "mann_whitney"  # unpaired rank test
+    SHARE = "share"                # k of n members meet a rule, against a threshold
+    Z = "z"                        # two Monte Carlo estimates with standard errors
+    EXACT = "exact"                # a deterministic check (quadrature)
+    UNION = "union"                # at least one of `parts` holds (Bonferroni)
+
+
 @dataclass(frozen=True)
 class Test:
-    """One test of a claim: p in the stated direction, p in the opposite one, the number of
-    observations it rests on, and why it could not reach alpha however the data fell (or '').
-    The fields after `limit` are the same numbers one by one, for tables and figures."""
+    """One test of a claim, as numbers (runner.results.wording turns them into the report's words).
+
+    Counts by kind (claims.json holds the same fields):
+    - sign: `n` pairs kept of `n + dropped`; `wins` in the stated direction, `losses` the other way
+      (ties are neither); `settled` of the kept pairs had an unconverged member; `context` is the
+      test on every pair, for the text, when pairs were dropped.
+    - share: `n` members, `wins` meet the rule, `losses` do not, against `threshold`, with the
+      one-sided Clopper-Pearson `bounds` at `level`.
+    - mann_whitney: `n_a + n_b` = `n` members kept, `dropped` members left out, `medians` of each side.
+    - z: `estimates` (a, se_a, b, se_b) and `z`.
+    - exact: `holds`, and `note` (what was checked, in words from the caller).
+    - union: `parts`, the tests of which one must hold; the other fields are its best part's.
+    Convergence (sign, Mann-Whitney): `members`, `converged` (and not failed), `failed`."""
 
     label: str
-    p: float
-    p_opposite: float
-    smallest_p: float   # the smallest p this design can give (all observations in the stated direction)
-    detail: str         # n, counts, effect with its interval, convergence: the report's text
-    limit: str = ""     # what caps smallest_p, e.g. "3 pairs" or "5/8 members unconverged: 3 pairs left"
-    kind: str = ""      # sign test, Mann-Whitney, share, z-test, exact, union
-    n: str = ""         # what it rests on: "8 pairs", "16+16 members", "64 members"
-    counts: str = ""    # "8 wins, 0 losses", "7/8 meet the rule"
-    effect: float | None = None                 # ln(a/b): below 0 is the stated direction
+    kind: Kind
+    p: float                  # in the stated direction
+    p_opposite: float         # in the opposite one
+    smallest_p: float         # the smallest p this design can give (all observations the stated way)
+    n: int = 0
+    wins: int | None = None
+    losses: int | None = None
+    dropped: int = 0
+    threshold: float | None = None
+    bounds: tuple[float, float] | None = None
+    level: float | None = None
+    n_a: int | None = None
+    n_b: int | None = None
+    names: tuple[str, str] = ("", "")         # the two sides' names
+    medians: tuple[float | None, float | None] | None = None
+    estimates: tuple[float, float, float, float] | None = None
+    z: float | None = None
+    holds: bool | None = None
+    note: str = ""
+    effect: float | None = None               # ln(a/b): below 0 is the stated direction
     interval: tuple[float, float] | None = None  # its 95% bootstrap interval
-    effect_name: str = ""                       # "median ln(mrepu/relu)"
-    converged: str = ""                         # "10/16 members"
-    wins: int | None = None                     # paired: pairs in the stated direction,
-    losses: int | None = None                   # the other way (ties are neither)
+    effect_name: str = ""                     # "median ln(mrepu/relu)"
+    effect_pairs: int = 0                     # sign: the pairs the effect is the median over
+    members: int = 0
+    converged: int = 0
+    failed: int = 0
+    settled: int = 0
+    context: "Test | None" = None
+    parts: tuple["Test", ...] = ()
 
-    def shortfall(self, alpha: float) -> str:
-        """Why this test is not significant at alpha ('' when it is)."""
-        if self.p < alpha:
-            return ""
-        if self.smallest_p >= alpha:
-            return f"{self.limit}: the smallest attainable p is {self.smallest_p:.3g}"
-        if self.p_opposite < alpha:  # judge() found it not significant once Holm corrects for the claim's tests
-            return (f"leans the other way (p = {self.p_opposite:.3g} that way), not significant after Holm's "
-                    "correction across the claim's tests")
-        return f"no significant difference (p = {self.p:.3g})"
+    @property
+    def ties(self) -> int:
+        return self.n - (self.wins or 0) - (self.losses or 0) if self.kind == Kind.SIGN else 0
 
-    def text(self) -> str:
-        return f"{self.label}: {self.detail}"
-
-
-def _fmt(x: float) -> str:
-    return f"{x:.3g}" if math.isfinite(x) else "nan" if math.isnan(x) else "inf" if x > 0 else "-inf"
+    @property
+    def unconverged(self) -> int:
+        return self.members - self.converged - self.failed
 
 
 def _bootstrap(data: tuple[np.ndarray, ...], statistic, paired: bool = False) -> tuple[float, float]:
@@ -149,38 +185,30 @@ def _bootstrap(data: tuple[np.ndarray, ...], statistic, paired: bool = False) ->
     return float(ci.low), float(ci.high)
 
 
-def _convergence_text(arms: tuple[Arm, ...], dropped: str) -> str:
-    members = sum(len(a.values) for a in arms)
-    failed = sum(int(a.failed.sum()) for a in arms)
-    converged = sum(int((np.array(a.converged, dtype=bool) & ~a.failed).sum()) for a in arms)
-    text = f"converged {converged}/{members} members"
-    if failed:
-        text += f", {failed} failed"
-    if members - converged - failed:
-        text += f", {members - converged - failed} unconverged ({dropped} dropped)"
-    return text
+def _convergence(arms: tuple[Arm, ...]) -> dict:
+    """members, converged (and not failed) and failed over the arms: Test's convergence counts."""
+    return {"members": sum(len(a.values) for a in arms),
+            "failed": sum(int(a.failed.sum()) for a in arms),
+            "converged": sum(int((np.array(a.converged, dtype=bool) & ~a.failed).sum()) for a in arms)}
 
 
-def _binom_p(k: int, n: int) -> float:
+def binom_p(k: int, n: int) -> float:
+    """P(at least k of n fair coin flips): the one-sided sign test's p (1 for no pair)."""
     return float(stats.binomtest(k, n, 0.5, alternative="greater").pvalue) if n else 1.0
 
 
-def _sign_test(a: Arm, b: Arm, keep: np.ndarray) -> tuple[int, int, int, float, float, str, tuple]:
-    """(pairs, wins, losses, p, opposite p, 'counts, p, effect' text, (effect, interval)) of "a < b"
-    on the kept pairs."""
+def _sign_test(label: str, a: Arm, b: Arm, keep: np.ndarray) -> Test:
+    """The sign test of "a < b" on the kept pairs, with the median paired log-ratio."""
     va, vb = a.worst_is_inf[keep], b.worst_is_inf[keep]
     wins, losses = int((va < vb).sum()), int((va > vb).sum())
-    ties = len(va) - wins - losses
-    p, p_opp = _binom_p(wins, wins + losses), _binom_p(losses, wins + losses)
     effect_pairs = np.isfinite(va) & np.isfinite(vb) & (va > 0) & (vb > 0)
     ratios = np.log(va[effect_pairs] / vb[effect_pairs])
-    median = float(np.median(ratios)) if len(ratios) else math.nan
-    low, high = _bootstrap((ratios,), np.median)
-    effect = (f"median ln({a.name}/{b.name}) {_fmt(median)} [{_fmt(low)}, {_fmt(high)}] on {len(ratios)} finite pairs"
-              if len(ratios) else "no pair with both values finite")
-    counts = f"{wins} wins, {losses} losses" + (f", {ties} ties" if ties else "")
-    text = f"n={len(va)} ({counts}), p = {p:.3g} (opposite {p_opp:.3g}), {effect}"
-    return len(va), wins, losses, p, p_opp, text, ((median, (low, high)) if len(ratios) else (None, None))
+    median = float(np.median(ratios)) if len(ratios) else None
+    interval = _bootstrap((ratios,), np.median) if len(ratios) else None
+    return Test(label, Kind.SIGN, binom_p(wins, wins + losses), binom_p(losses, wins + losses), 0.5 ** len(va),
+                n=len(va), wins=wins, losses=losses, dropped=len(a.values) - len(va), names=(a.name, b.name),
+                effect=median, interval=interval, effect_name=f"median ln({a.name}/{b.name})",
+                effect_pairs=int(effect_pairs.sum()), **_convergence((a, b)))
 
 
 def settled_pairs(a: Arm, b: Arm) -> np.ndarray:
@@ -198,29 +226,16 @@ def settled_pairs(a: Arm, b: Arm) -> np.ndarray:
 
 def paired(label: str, a: Arm, b: Arm) -> Test:
     """Sign test of "a < b" on pairs (member k of a, member k of b): see the module docstring.
-    When the convergence gate dropped pairs, the text also gives the test on every pair, for
-    context only: the verdict rests on the decided pairs."""
+    When the convergence gate dropped pairs, `context` is the test on every pair, converged or
+    not, for the text only: the verdict rests on the decided pairs."""
     if len(a.values) != len(b.values):
         raise ValueError(f"{label}: arms of {len(a.values)} and {len(b.values)} members cannot be paired")
     both_decided = a.decided & b.decided
     against_failed = a.failed ^ b.failed  # against a failed member the order is final
     settled = settled_pairs(a, b) & ~both_decided & ~against_failed
-    keep = both_decided | against_failed | settled
-    n, wins, losses, p, p_opp, text, (effect, interval) = _sign_test(a, b, keep)
-    dropped = len(a.values) - n
-    undecided = int((~a.decided).sum() + (~b.decided).sum())
-    limit = (f"{undecided}/{2 * len(a.values)} members unconverged, {n} of {len(a.values)} pairs left"
-             if dropped else f"{n} seeds")
-    converged = _convergence_text((a, b), f"{dropped} pairs")
-    detail = f"{text}; {converged}"
-    if settled.any():
-        detail += f"; {int(settled.sum())} pairs with an unconverged member kept as settled"
-    if dropped:
-        detail += f"; all pairs, converged or not: {_sign_test(a, b, np.ones(len(a.values), dtype=bool))[5]}"
-    return Test(label, p, p_opp, 0.5 ** n, detail, limit, kind="sign test", n=f"{n} pair" + ("" if n == 1 else "s"),
-                counts=f"{wins} wins, {losses} losses", effect=effect, interval=interval,
-                effect_name=f"median ln({a.name}/{b.name})", converged=converged.removeprefix("converged "),
-                wins=wins, losses=losses)
+    test = _sign_test(label, a, b, both_decided | against_failed | settled)
+    context = _sign_test(label, a, b, np.ones(len(a.values), dtype=bool)) if test.dropped else None
+    return replace(test, settled=int(settled.sum()), context=context)
 
 
 def _log_median_ratio(x: np.ndarray, y: np.ndarray, axis: int = -1) -> np.ndarray:
@@ -239,40 +254,37 @@ def unpaired(label: str, a: Arm, b: Arm) -> Test:
         p = p_opp = 1.0
     smallest = 1 / math.comb(len(va) + len(vb), len(va)) if len(va) and len(vb) else 1.0
     fa, fb = va[np.isfinite(va) & (va > 0)], vb[np.isfinite(vb) & (vb > 0)]
-    median = low = high = None
+    median = interval = None
     if len(fa) and len(fb):
         median = math.log(np.median(fa) / np.median(fb))
-        low, high = _bootstrap((fa, fb), _log_median_ratio)
-        effect = (f"ln(median {a.name} / median {b.name}) {_fmt(median)} [{_fmt(low)}, {_fmt(high)}] over "
-                  "finite values")
-    else:
-        effect = f"no effect size: {a.name if not len(fa) else b.name} has no finite value"
-    dropped = len(a.values) + len(b.values) - len(va) - len(vb)
-    converged = _convergence_text((a, b), f"{dropped} members")
-    detail = (f"n={len(va)}+{len(vb)}, p = {p:.3g} (opposite {p_opp:.3g}, Mann-Whitney), "
-              f"medians {_fmt(float(np.median(va))) if len(va) else '-'} vs "
-              f"{_fmt(float(np.median(vb))) if len(vb) else '-'}, {effect}; {converged}")
-    total = len(a.values) + len(b.values)
-    limit = (f"{dropped}/{total} members unconverged, {len(va)}+{len(vb)} left" if dropped
-             else f"{len(va)}+{len(vb)} members")
-    return Test(label, p, p_opp, smallest, detail, limit, kind="Mann-Whitney", n=f"{len(va)}+{len(vb)} members",
-                effect=median, interval=None if median is None else (low, high),
-                effect_name=f"ln(median {a.name} / median {b.name})", converged=converged.removeprefix("converged "))
+        interval = _bootstrap((fa, fb), _log_median_ratio)
+    medians = (float(np.median(va)) if len(va) else None, float(np.median(vb)) if len(vb) else None)
+    return Test(label, Kind.MANN_WHITNEY, p, p_opp, smallest, n=len(va) + len(vb), n_a=len(va), n_b=len(vb),
+                dropped=len(a.values) + len(b.values) - len(va) - len(vb), names=(a.name, b.name),
+                medians=medians, note="" if median is not None else (a.name if not len(fa) else b.name),
+                effect=median, interval=interval, effect_name=f"ln(median {a.name} / median {b.name})",
+                **_convergence((a, b)))
 
 
 def share(label: str, k: int, n: int, threshold: float, alpha: float) -> Test:
     """k of n members meet a rule: exact one-sided binomial tests of "share > threshold" and of
     "share < threshold", with the one-sided Clopper-Pearson bounds at 1 - alpha."""
     if n == 0:
-        return Test(label, 1.0, 1.0, 1.0, "no members", "0 members", kind="share", n="0 members")
+        return Test(label, Kind.SHARE, 1.0, 1.0, 1.0, n=0, wins=0, losses=0, threshold=threshold)
     greater = stats.binomtest(k, n, threshold, alternative="greater")
     less = stats.binomtest(k, n, threshold, alternative="less")
-    low = greater.proportion_ci(1 - alpha, method="exact").low
-    high = less.proportion_ci(1 - alpha, method="exact").high
-    detail = (f"{k}/{n} = {k / n:.0%}, one-sided {1 - alpha:.0%} Clopper-Pearson bounds [{low:.2f}, {high:.2f}] "
-              f"against {threshold:g}: p = {greater.pvalue:.3g} (opposite {less.pvalue:.3g})")
-    return Test(label, float(greater.pvalue), float(less.pvalue), threshold ** n, detail, f"{n} members",
-                kind="share", n=f"{n} members", counts=f"{k}/{n} meet the rule (against {threshold:g})")
+    bounds = (float(greater.proportion_ci(1 - alpha, method="exact").low),
+              float(less.proportion_ci(1 - alpha, method="exact").high))
+    return Test(label, Kind.SHARE, float(greater.pvalue), float(less.pvalue), threshold ** n, n=n, wins=k,
+                losses=n - k, threshold=threshold, bounds=bounds, level=1 - alpha)
+
+
+def share_p(k: int, n: int, threshold: float) -> tuple[float, float]:
+    """(p, opposite p) of a share test of k of n against `threshold`, as `share` computes them."""
+    if n == 0:
+        return 1.0, 1.0
+    return (float(stats.binomtest(k, n, threshold, alternative="greater").pvalue),
+            float(stats.binomtest(k, n, threshold, alternative="less").pvalue))
 
 
 def normal(label: str, a: float, se_a: float, b: float, se_b: float) -> Test:
@@ -280,21 +292,16 @@ def normal(label: str, a: float, se_a: float, b: float, se_b: float) -> Test:
     estimates), taken as independent: z = (b - a) / sqrt(se_a^2 + se_b^2), p = P(Z > z)."""
     se = math.hypot(se_a, se_b)
     if not (math.isfinite(a) and math.isfinite(b) and math.isfinite(se) and se > 0):
-        return Test(label, 1.0, 1.0, 1.0, f"{_fmt(a)} ± {_fmt(se_a)} vs {_fmt(b)} ± {_fmt(se_b)}: no finite "
-                    "estimate with a standard error", "no finite estimate", kind="z-test", n="2 estimates",
-                    counts=f"{_fmt(a)} vs {_fmt(b)}")
+        return Test(label, Kind.Z, 1.0, 1.0, 1.0, n=2, estimates=(a, se_a, b, se_b))
     z = (b - a) / se
-    p, p_opp = float(stats.norm.sf(z)), float(stats.norm.cdf(z))
-    return Test(label, p, p_opp, 0.0, f"{_fmt(a)} ± {_fmt(se_a)} vs {_fmt(b)} ± {_fmt(se_b)} (SE): z = {z:.3g}, "
-                f"p = {p:.3g} (opposite {p_opp:.3g})", kind="z-test", n="2 estimates",
-                counts=f"{_fmt(a)} ± {_fmt(se_a)} vs {_fmt(b)} ± {_fmt(se_b)}")
+    return Test(label, Kind.Z, float(stats.norm.sf(z)), float(stats.norm.cdf(z)), 0.0, n=2,
+                estimates=(a, se_a, b, se_b), z=z)
 
 
 def exact(label: str, holds: bool, detail: str) -> Test:
     """A deterministic check (a quadrature, a closed form): p 0 when it holds, else p 1 and
-    opposite p 0. It decides at any alpha."""
-    return Test(label, 0.0 if holds else 1.0, 1.0 if holds else 0.0, 0.0, detail, kind="exact", n="quadrature",
-                counts="holds" if holds else "fails")
+    opposite p 0. It decides at any alpha. `detail`: what was checked, in words."""
+    return Test(label, Kind.EXACT, 0.0 if holds else 1.0, 1.0 if holds else 0.0, 0.0, holds=holds, note=detail)
 
 
 def union(label: str, tests: list[Test]) -> Test:
@@ -302,12 +309,17 @@ def union(label: str, tests: list[Test]) -> Test:
     its opposite ("every one fails the other way") has the largest opposite p."""
     best = min(tests, key=lambda t: t.p)
     m = len(tests)
-    p = min(1.0, m * best.p)
-    detail = f"best of {m}: {best.text()}" + (f"; Bonferroni x{m}: p = {p:.3g}" if m > 1 else "")
-    return replace(best, label=label, p=p, p_opposite=max(t.p_opposite for t in tests),
-                   smallest_p=min(1.0, m * min(t.smallest_p for t in tests)), detail=detail,
-                   kind=f"best of {m} {best.kind}s, Bonferroni" if m > 1 else best.kind,
+    if m == 1:
+        return replace(best, label=label)
+    return replace(best, label=label, kind=Kind.UNION, p=min(1.0, m * best.p),
+                   p_opposite=max(t.p_opposite for t in tests),
+                   smallest_p=min(1.0, m * min(t.smallest_p for t in tests)), parts=tuple(tests),
                    effect_name=f"{best.label}: {best.effect_name}")
+
+
+def best_part(t: Test) -> Test:
+    """The part of a union whose p is the union's (the test itself for any other kind)."""
+    return min(t.parts, key=lambda part: part.p) if t.kind == Kind.UNION else t
 
 
 def holm(p: Sequence[float]) -> np.ndarray:
@@ -335,32 +347,18 @@ class Decision:
 
 
 def decisions(tests: list[Test], alpha: float) -> list[Decision]:
-    """Each test's Decision, in order (the rule `judge` applies)."""
+    """Each test's Decision, in order (the rule `verdict` applies)."""
     adjusted = holm([t.p_opposite for t in tests]) if tests else []
     return [Decision(t, float(q), SUPPORTS if t.p < alpha else AGAINST if q < alpha else UNDECIDED)
             for t, q in zip(tests, adjusted)]
 
 
-@dataclass(frozen=True)
-class Judgement:
-    verdict: str
-    why: str
-
-
-def judge(tests: list[Test], alpha: float) -> Judgement:
-    """The claim's verdict from its tests (intersection-union; Holm for the opposite direction)."""
+def verdict(tests: list[Test], alpha: float) -> str:
+    """The claim's verdict from its tests (intersection-union; Holm for the opposite direction):
+    reproduced when every p < alpha, contradicted when some Holm-adjusted opposite p < alpha,
+    else inconclusive (also when there is nothing to test)."""
     if not tests:
-        return Judgement(INCONCLUSIVE, "nothing to test")
+        return INCONCLUSIVE
     if all(t.p < alpha for t in tests):
-        return Judgement(REPRODUCED, "")
-    against = [(d.test, d.p_against) for d in decisions(tests, alpha) if d.p_against < alpha]
-    if against:
-        return Judgement(CONTRADICTED, "the opposite direction is significant (Holm) for " + "; ".join(
-            f"{t.label} (p = {t.p_opposite:.3g}, adjusted {q:.3g})" for t, q in against))
-    reasons: dict[str, list[str]] = {}
-    for t in tests:
-        if why := t.shortfall(alpha):
-            reasons.setdefault(why, []).append(t.label)
-    if len(reasons) == 1 and len(next(iter(reasons.values()))) == len(tests):
-        return Judgement(INCONCLUSIVE, next(iter(reasons)))  # the same reason for every test: say it once
-    return Judgement(INCONCLUSIVE, "; ".join(f"{', '.join(labels)}: {why}" for why, labels in reasons.items()))
+        return REPRODUCED
+    return CONTRADICTED if any(d.p_against < alpha for d in decisions(tests, alpha)) else INCONCLUSIVE
