@@ -281,7 +281,7 @@ def test_suite_sweep_table_heatmap_and_claim(tmp_path):
     assert "| activation.name \\ task.name | heat | poisson |" in table and "max_abs_error" in table
     assert colored_fraction(sweep / "plots" / "rel_l2_heatmap.png") > 0.08  # eight colored cells and the color bar: 0.125
     plan = {"verdicts": {"alpha": 0.05}, "sweeps": {"pinn_suite": {"experiment": "pinn_suite", "overrides": []}}}
-    report = write_report(tmp_path, "smoke", plan, {}, 0.0).read_text()
+    report = write_report(tmp_path, "smoke", plan, {}, 0.0).path.read_text()
     section = report.split("## Beyond the papers: PINN suite")[1].split("\n## ")[0]
     assert "| activation | heat | poisson |" in section and "| mrepu |" in section
     row = next(line for line in report.splitlines() if line.startswith("| [S1](#s1) "))

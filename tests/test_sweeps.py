@@ -65,7 +65,8 @@ def test_a_sweeps_wall_counts_its_process_starts_and_job_checks():
 
 
 def test_the_probe_projects_each_job_from_its_step_time_and_members(monkeypatch):
-    """Each job: its setup, its epochs at the probe's step, scaled by members only above PROBE_MEMBERS."""
+    """Each job: its setup, its epochs at the probe's step, scaled by members only above PROBE_MEMBERS
+    (eager steps: what compiling would save depends on this machine's record, runner.training.compiled)."""
     from runner import sweeps
 
     setup, step = 0.5, 0.002
@@ -79,13 +80,13 @@ def test_the_probe_projects_each_job_from_its_step_time_and_members(monkeypatch)
     monkeypatch.setattr(sweeps, "run", lambda cfg, run_dir: None)  # end to end costs nothing besides training
     members = 2 * sweeps.PROBE_MEMBERS
     probe = sweeps.probe_sweep({"experiment": "tsvetkova_sn", "overrides": [
-        f"ensemble.size={members}", "trainer.max_epochs=700", "regularizer.coef=0", "task=x2"]}, [])
+        f"ensemble.size={members}", "trainer.max_epochs=700", "regularizer.coef=0", "task=x2", "compile=false"]}, [])
     assert len(probe.times) == 4 and probe.check > 0  # relu, leaky_relu, tanh, sin on x2
     assert set(probed) == {f"ensemble.size={sweeps.PROBE_MEMBERS}"}
     assert probe.times == pytest.approx([setup + 700 * step * members / sweeps.PROBE_MEMBERS] * 4, rel=1e-9)
     # an ensemble no larger than PROBE_MEMBERS is probed at its own size: no scaling
     probed.clear()
     small = sweeps.probe_sweep({"experiment": "tsvetkova_sn", "overrides": [
-        "ensemble.size=8", "trainer.max_epochs=700", "regularizer.coef=0", "task=x2"]}, [])
+        "ensemble.size=8", "trainer.max_epochs=700", "regularizer.coef=0", "task=x2", "compile=false"]}, [])
     assert set(probed) == {"ensemble.size=8"}
     assert small.times == pytest.approx([setup + 700 * step] * 4, rel=1e-9)

@@ -163,7 +163,7 @@ def phase_diagram_check(jobs: list[Job], alpha: float) -> Outcome:
     if "mrepu" in runs:
         marks = [(name.split("/")[1], scalar([runs["mrepu"]], name)) for name in runs["mrepu"].summary["metrics"]
                  if name.startswith("mark/")]
-        band = runs["mrepu"].summary["config"]["task"].get("band") or BAND
+        band = ((runs["mrepu"].summary.get("config") or {}).get("task") or {}).get("band") or BAND
         parts.append("MRePU, log K(L)/K(1) at the paper's settings: " + ", ".join(
             f"{label} {r:.3g} ({fate_of_log_ratio(r, band)})" for label, r in marks))
     return decide("; ".join(parts), tests, alpha)
