@@ -11,6 +11,7 @@ import pytest
 import torch
 from omegaconf import DictConfig
 
+from runner import numerics
 from runner.config import compose
 from runner.run import Experiment, build, build_loggers, fit, job_identity
 from runner.theory.activations import Activation
@@ -21,6 +22,10 @@ ROOT = Path(__file__).resolve().parents[1]
 # the built-in activations: conf/activation/*.yaml, but for the two that take a user's function
 BUILTIN_ACTIVATIONS = sorted(p.stem for p in (ROOT / "conf" / "activation").glob("*.yaml")
                              if p.stem not in ("formula", "python"))
+
+# make test-numerics sets ATEN_CPU_CAPABILITY: what the tests compile in this process must not meet
+# what `make test` compiled under other kernels in inductor's cache (runner.numerics)
+numerics.separate_compile_cache()
 
 if os.environ.get("PYTEST_XDIST_WORKER_COUNT") and "OMP_NUM_THREADS" not in os.environ:
     # pytest -n N: each worker (and the runs it starts) gets its share of the cores; torch thread

@@ -113,12 +113,13 @@ def test_each_kernel_set_compiles_into_a_cache_of_its_own(tmp_path, chosen):
     """inductor's on-disk cache does not key its kernels by the kernel set, and a kernel compiled
     under one set computed garbage under another: a set other than native gets its own directory
     (one the user chose is left alone)."""
-    env = {k: v for k, v in os.environ.items() if k != "TORCHINDUCTOR_CACHE_DIR"}
+    env = {k: v for k, v in os.environ.items() if k not in ("TORCHINDUCTOR_CACHE_DIR", *numerics.ENV_KEYS)}
     if chosen:
         env["TORCHINDUCTOR_CACHE_DIR"] = str(tmp_path / chosen)
     code = ("import os, runner.run; from runner import numerics; numerics.use_kernels('default'); "
             "print(os.environ['TORCHINDUCTOR_CACHE_DIR'])")
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True).stdout
     from torch._inductor.runtime.cache_dir_utils import default_cache_dir
-    expected = tmp_path / chosen if chosen else Path(default_cache_dir()).resolve() / "kernels-default"
+    tag = "-".join(numerics.KERNEL_SETS["default"][k] for k in numerics.ENV_KEYS)
+    expected = tmp_path / chosen if chosen else Path(default_cache_dir()).resolve() / f"kernels-{tag}"
     assert Path(out.strip()) == expected

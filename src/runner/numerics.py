@@ -44,13 +44,7 @@ def use_kernels(kernels: str) -> None:
         raise checks.invalid("numerics.kernels", kernels, f"one of {', '.join(KERNEL_SETS)}")
     wanted = KERNEL_SETS[kernels]
     os.environ.update(wanted)
-    shared = os.path.abspath(default_cache_dir())
-    if wanted and os.path.abspath(os.environ.get("TORCHINDUCTOR_CACHE_DIR", shared)) == shared:
-        # inductor's compiled kernels are cached on disk under a key that does not hold the kernel set:
-        # a kernel compiled under one set and loaded under another computed garbage (every member of a
-        # Table 4 run non-finite at epoch 0, avx2 after native, one thread), so each set has its own
-        # cache (a cache directory the user chose is left alone)
-        os.environ["TORCHINDUCTOR_CACHE_DIR"] = os.path.join(shared, f"kernels-{kernels}")
+    separate_compile_cache()
     if "ATEN_CPU_CAPABILITY" in wanted:
         # reading the capability fixes it for the process: from the variable just set, or from an
         # earlier operation of this process under another one
@@ -60,6 +54,18 @@ def use_kernels(kernels: str) -> None:
                 "numerics.kernels", f"={kernels} cannot take effect: torch in this process already runs "
                 f"{capability} kernels (a job of a sweep under another set, in the same worker?), or this CPU "
                 f"lacks {wanted['ATEN_CPU_CAPABILITY'].upper()}; run each kernel set as a sweep of its own")
+
+
+def separate_compile_cache() -> None:
+    """Point inductor's on-disk cache at a directory of the kernel settings in force (ENV_KEYS), if
+    any is set and the user chose no cache directory. inductor keys its compiled kernels without
+    them: a kernel compiled under one set and loaded under another computed garbage (every member
+    of a Table 4 run non-finite at epoch 0: avx2 after native, one thread). Native settings keep
+    inductor's own directory."""
+    shared = os.path.abspath(default_cache_dir())
+    tag = "-".join(os.environ[k] for k in ENV_KEYS if os.environ.get(k))
+    if tag and os.path.abspath(os.environ.get("TORCHINDUCTOR_CACHE_DIR", shared)) == shared:
+        os.environ["TORCHINDUCTOR_CACHE_DIR"] = os.path.join(shared, f"kernels-{tag}")
 
 
 @lru_cache(maxsize=1)
