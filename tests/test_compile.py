@@ -14,7 +14,8 @@ from runner.run import build, run
 from runner.training import compiled
 from runner.training.callbacks import StopOnSignal
 
-pytestmark = pytest.mark.numerics  # compares numbers across code paths
+# Not rerun under `make test-numerics`: every compile there would be cold again (inductor keeps a cache per
+# kernel set, runner.numerics), minutes of CI for the comparison `make test` already makes.
 
 # One-input regression at Table 4's shapes (5x32 on 101 points), few members, a few hundred steps.
 BASE = ["task=polynomial", "task.target=poly_low", "task.n_points=101", "model=mlp_5x32", "ensemble.size=4",
