@@ -105,10 +105,3 @@ def describe(numerics: dict) -> str:
     return (f"{numerics.get('cpu_capability')} kernels (numerics.kernels={numerics.get('kernels')}; {env_text}), "
             f"torch {numerics.get('torch')}, {numerics.get('gpu') or numerics.get('cpu')}, "
             f"{threads} thread{'' if threads == 1 else 's'}, {numerics.get('device')} {numerics.get('dtype')}")
-
-
-def same_kernels(a: dict, b: dict) -> bool:
-    """Whether two records name the same float kernels (capability, MKL, oneDNN, torch, CPU and
-    device); threads and dtype aside, which a report states per sweep."""
-    keys = ("cpu_capability", "mkl_cbwr", "onednn_max_cpu_isa", "torch", "cpu", "device")
-    return all(a.get(k) == b.get(k) for k in keys)

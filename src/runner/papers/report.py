@@ -140,21 +140,15 @@ def claims_record(claims: list, alpha: float) -> dict:
 
 
 def numerics_lines(sweeps: dict[str, list[Job]]) -> list[str]:
-    """What produced the runs' numbers (runner.numerics): one line when every run shares its float
-    kernels, else one per sweep."""
-    per_sweep = {}
-    for name, jobs in sweeps.items():
-        records = [j.summary["numerics"] for j in jobs if j.summary.get("numerics")]
-        kinds = {numerics.describe(r) for r in records}
-        per_sweep[name] = ("; ".join(sorted(kinds)) if kinds else "not recorded (runs made before the record)",
-                           records[0] if records else None)
-    firsts = [r for _, r in per_sweep.values() if r is not None]
-    if firsts and all(numerics.same_kernels(firsts[0], r) for r in firsts) and \
-            all(r is not None for _, r in per_sweep.values()):
-        texts = sorted({t for t, _ in per_sweep.values()})
-        return [f"Float kernels: {'; '.join(texts)}."]
+    """What produced the runs' numbers (runner.numerics): one line when every sweep says the same,
+    else one per sweep."""
+    texts = {name: "; ".join(sorted({numerics.describe(j.summary["numerics"]) for j in jobs
+                                     if j.summary.get("numerics")})) or "not recorded (runs made before the record)"
+             for name, jobs in sweeps.items()}
+    if len(set(texts.values())) == 1:
+        return [f"Float kernels: {next(iter(texts.values()))}."]
     return ["Float kernels, per sweep (they differ, so members of different sweeps are not bit-comparable):", "",
-            *[f"- {name}: {text}" for name, (text, _) in per_sweep.items()]]
+            *[f"- {name}: {text}" for name, text in texts.items()]]
 
 
 def timing_lines(plan: dict, runs: Path) -> list[str]:
