@@ -27,7 +27,8 @@ from runner.papers.replication import write_replication
 from runner.papers.report import write_report
 from runner.results.files import write_bytes_atomic
 from runner.training.callbacks import StopOnSignal
-from runner.sweeps import ROOT, duration, estimate, load_alpha, load_plan, probe_estimate, run_sweep, scales
+from runner.sweeps import (ROOT, duration, estimate, launcher_workers, load_alpha, load_plan, probe_estimate,
+                           run_sweep, scales)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -91,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
     start, ran = time.perf_counter(), {}
     for name in [] if args.report_only else names:
         ran[name] = run_sweep(name, plan["sweeps"][name], launcher, args.extra, out / "runs")
-        record_wall(out / "runs", name, ran[name]["seconds"])
+        record_wall(out / "runs", name, ran[name]["seconds"], launcher_workers(launcher))
         status = "ok" if ran[name]["rc"] == 0 else f"exit {ran[name]['rc']} (see runs/{name}.log)"
         print(f"  {name:12s} {duration(ran[name]['seconds']):>7s}  {status}", flush=True)
     written = write_report(out, args.scale, plan, ran, time.perf_counter() - start)
@@ -112,7 +113,7 @@ def replicate(report_dir: Path, kernels: str, scale: str, plan: dict, names: lis
     runs = report_dir / f"replicate-{kernels}" / "runs"
     for name in [] if compare_only else names:
         ran = run_sweep(name, plan["sweeps"][name], launcher, [*extra, f"numerics.kernels={kernels}"], runs)
-        record_wall(runs, name, ran["seconds"])
+        record_wall(runs, name, ran["seconds"], launcher_workers(launcher))
         status = "ok" if ran["rc"] == 0 else f"exit {ran['rc']} (see {runs / name}.log)"
         print(f"  {name:12s} {duration(ran['seconds']):>7s}  {status}", flush=True)
     path, agree, compared = write_replication(report_dir, runs, scale, plan, names)
@@ -131,12 +132,12 @@ def record_estimates(runs: Path, walls: dict[str, float]) -> None:
     write_bytes_atomic(path, (json.dumps(record, indent=1) + "\n").encode())
 
 
-def record_wall(runs: Path, name: str, seconds: float) -> None:
-    """Add one sweep's wall time to runs/walls.json (sweep -> seconds and when it finished), which
-    the report puts beside the sweep's estimate."""
+def record_wall(runs: Path, name: str, seconds: float, workers: int) -> None:
+    """Add one sweep's wall time to runs/walls.json (sweep -> seconds, its launcher's parallel
+    workers and when it finished), which the report puts beside the sweep's estimate."""
     path = runs / "walls.json"
     walls = json.loads(path.read_text()) if path.exists() else {}
-    walls[name] = {"seconds": round(seconds, 1), "finished": f"{datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC"}
+    walls[name] = {"seconds": round(seconds, 1), "workers": workers, "finished": f"{datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC"}
     write_bytes_atomic(path, (json.dumps(walls, indent=1) + "\n").encode())
 
 

@@ -130,3 +130,27 @@ def test_the_probability_of_improvement_is_wins_over_decided_pairs(report):
     assert all(float(r["low"]) == pytest.approx(0.025 ** 0.2, abs=1e-9) and float(r["high"]) == 1.0 for r in b8)
     assert colored_fraction(out / "figures" / "improvement.png") > 0.005
     assert "![P(the paper's side beats its paired member)" in text.split("\n## ")[0]
+
+
+def test_a_sweep_stopped_part_way_reads_not_run_until_it_is_whole(tmp_path):
+    """A sweep records its command at its start (multirun.yaml); with fewer ended jobs than that
+    command has, its claims read `not run`, saying how far it got, instead of a verdict from a
+    subset of the pairs; the same runs with every job ended are judged."""
+    out = tmp_path / "report"
+    fake_sweep(out / "runs" / "table4", ("poly_low", "poly_high"))
+    command = {"hydra": {"overrides": {"task": ["experiment=kimkang_table4", "kimkang=poly_low,poly_high",
+                                                 "activation=mrepu,relu,gelu,tanh"]}}}
+    (out / "runs" / "table4" / "multirun.yaml").write_text(json.dumps(command))  # JSON is YAML
+    plan = {"verdicts": {"alpha": 0.05}, "sweeps": {"table4": {"experiment": "kimkang_table4", "overrides": []}}}
+    text = write_report(out, "smoke", plan, {}, 0.0).path.read_text()
+    rows = {c: (v, e) for c, v, e in first_screen(text)}
+    assert rows["B8"][0] == "not run"
+    assert rows["B8"][1].startswith("sweep table4 is unfinished (6 of 8 jobs finished)")
+    assert "skip_completed keeps the finished jobs" in rows["B8"][1]
+    assert "| table4 | - | unfinished: 6 of 8 jobs finished | - |" not in text  # no estimates or walls: no timing table
+    assert re.search(r"^\| table4 \| .* \| 6 \| 6 \| 0 \| 0 \| .*, unfinished: 6 of 8 jobs finished \|$", text, re.M)
+
+    command["hydra"]["overrides"]["task"][2] = "activation=mrepu,relu,gelu"
+    (out / "runs" / "table4" / "multirun.yaml").write_text(json.dumps(command))
+    rows = {c: v for c, v, _ in first_screen(write_report(out, "smoke", plan, {}, 0.0).path.read_text())}
+    assert rows["B8"] == "reproduced"

@@ -106,7 +106,8 @@ def test_smoke_subset_writes_a_structured_report(tmp_path):
     timings = json.loads((tmp_path / "timings.json").read_text())
     assert set(timings) == {"fig4", "fig1", "table2"} and all(t > 0 for t in timings.values())
     walls = json.loads((tmp_path / "runs" / "walls.json").read_text())  # each sweep's wall time, as it ended
-    assert set(walls) == {"fig4", "fig1", "table2"} and all(w["seconds"] > 0 for w in walls.values())
+    assert set(walls) == {"fig4", "fig1", "table2"}
+    assert all(w["seconds"] > 0 and w["workers"] >= 1 for w in walls.values())
     record = json.loads((tmp_path / "claims.json").read_text())
     assert [c["id"] for c in record["claims"]] == [c.id for c in ALL_CLAIMS]
     b3 = next(c for c in record["claims"] if c["id"] == "B3")

@@ -18,22 +18,25 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
+import yaml
+
 from runner import numerics
 
 from runner.aggregate import aggregate
+from runner.config import command_jobs
 from runner.papers import PAPERS
 from runner.papers.base import DEFAULT_VIEW, Checked, Paper, SweepView
 from runner.results.claims import Claim, Outcome, evaluate
 from runner.results.files import write_bytes_atomic, write_csv
 from runner.results.jobs import Job, collect
 from runner.results.plots import forest_rows, improvement_rows, plot_forest, plot_improvement
-from runner.results.summary import FINISHED
+from runner.results.summary import FINISHED, INTERRUPTED
 from runner.results.tables import cell, evidence, problems, test_table
 from runner.results import fragility, wording
 from runner.results.fragility import FRAGILE, is_fragile
 from runner.results.verdicts import (AGAINST, ERROR, NOT_RUN, SUPPORTS, UNDECIDED, VERDICTS, Decision, Kind,
                                      decisions)
-from runner.sweeps import duration, load_alpha
+from runner.sweeps import duration, launcher_workers, load_alpha
 
 
 def views(papers: list[Paper]) -> dict[str, SweepView]:
@@ -89,6 +92,20 @@ def provenance(plan: dict, ran: dict, wall: float, runs: Path) -> str:
         write_bytes_atomic(record, json.dumps({"finished": finished, "seconds": round(wall)}).encode())
         return f"; sweeps ran for {duration(wall)}"
     return f"; {', '.join(ran)} re-ran for {duration(wall)}, the other sweeps' runs are earlier ones"
+
+
+def unfinished(sweep: Path, jobs: list[Job]) -> str | None:
+    """Why a sweep cannot be judged yet, e.g. '40 of 120 jobs finished': fewer of its jobs ended
+    (completed, failed or any finished status) than the command it recorded at its start
+    (multirun.yaml, committed with its runs) has. A sweep stopped part-way and resumed later
+    (skip_completed) is judged only once it is whole, so that no verdict rests on a subset of the
+    pairs the plan asks for. A sweep without the record (made by hand) is taken as it is."""
+    record = sweep / "multirun.yaml"
+    if not record.exists():
+        return None
+    expected = len(command_jobs(yaml.safe_load(record.read_text())["hydra"]["overrides"]["task"], multirun=True))
+    ended = sum(j.status not in ("missing", "running", INTERRUPTED) for j in jobs)
+    return f"{ended} of {expected} jobs finished" if ended < expected else None
 
 
 def check(paper: Paper, sweeps: dict[str, list[Job]], alpha: float) -> Checked:
@@ -151,19 +168,24 @@ def numerics_lines(sweeps: dict[str, list[Job]]) -> list[str]:
             *[f"- {name}: {text}" for name, text in texts.items()]]
 
 
-def timing_lines(plan: dict, runs: Path) -> list[str]:
+def timing_lines(plan: dict, runs: Path, partial: dict[str, str]) -> list[str]:
     """Each sweep's estimate (runs/estimates.json, written by `reproduce.py --estimate`) beside the
-    wall time it took (runs/walls.json, written as each sweep ends), and their ratio."""
+    wall time it took (runs/walls.json, written as each sweep ends), and their ratio; a sweep not
+    yet whole (`partial`) says how far it got."""
     estimates = json.loads((runs / "estimates.json").read_text()) if (runs / "estimates.json").exists() else {}
     walls = json.loads((runs / "walls.json").read_text()) if (runs / "walls.json").exists() else {}
     if not walls and not estimates:
         return []
+    planned = launcher_workers(plan["launcher"]) if "launcher" in plan else None
     lines = ["| sweep | estimate | actual wall | actual / estimate |", "|---|---|---|---|"]
     for name in plan["sweeps"]:
         est = (estimates.get("sweeps") or {}).get(name)
-        wall = (walls.get(name) or {}).get("seconds")
+        wall, workers = (walls.get(name) or {}).get("seconds"), (walls.get(name) or {}).get("workers")
         ratio = f"{wall / est:.2f}" if est and wall else "-"
-        lines.append(f"| {name} | {duration(est) if est else '-'} | {duration(wall) if wall else 'not run'} | {ratio} |")
+        actual = (f"unfinished: {partial[name]}" if name in partial else "not run" if not wall else duration(wall)
+                  + (f" on {workers} worker{'s' * (workers > 1)}, not the estimate's {planned}"
+                     if workers and workers != planned else ""))
+        lines.append(f"| {name} | {duration(est) if est else '-'} | {actual} | {ratio if name not in partial else '-'} |")
     probed = f" (probed {estimates['probed']})" if estimates.get("probed") else ""
     return ["<details><summary>each sweep's estimate and actual time</summary>", "",
             f"Estimates: `reproduce.py --estimate`{probed}; actual: the sweep's wall time, jobs side by side.", "",
@@ -199,17 +221,21 @@ def smaller_report(out: Path, scale: str) -> tuple[str, dict] | None:
     return None
 
 
-def not_run(claim: Claim, scale: str, runs: Path, smaller: tuple[str, dict] | None) -> str:
-    """A claim whose sweeps did not run: their estimate here (runs/estimates.json), the command that
-    runs them on a SLURM cluster, and the verdict of the report one scale below, marked as such."""
+def not_run(claim: Claim, scale: str, runs: Path, smaller: tuple[str, dict] | None,
+            partial: dict[str, str]) -> str:
+    """A claim whose sweeps did not run, or did not finish (`partial`: sweep -> how far it got):
+    their estimate here (runs/estimates.json), the command that runs (or resumes) them on a SLURM
+    cluster, and the verdict of the report one scale below, marked as such."""
     estimates = (json.loads((runs / "estimates.json").read_text()).get("sweeps") or {}) \
         if (runs / "estimates.json").exists() else {}
-    missing = [s for s in claim.sweeps if not (runs / s).is_dir()]
+    missing = [s for s in claim.sweeps if not (runs / s).is_dir() or s in partial]
     seconds = [estimates.get(s) for s in missing]
     here = (f"about {duration(sum(seconds))} here by `--estimate`" if all(seconds)
             else "no estimate here (`reproduce.py --estimate` times it)")
-    text = (f"sweep {', '.join(missing)} did not run: {here}; on a cluster: `python scripts/reproduce.py "
-            f"--scale {scale} --only {','.join(missing)} --launcher hydra/launcher=slurm`")
+    states = [f"{s} did not run" if s not in partial else f"{s} is unfinished ({partial[s]})" for s in missing]
+    text = (f"sweep {', '.join(states)}: {here}; on a cluster: `python scripts/reproduce.py "
+            f"--scale {scale} --only {','.join(missing)} --launcher hydra/launcher=slurm`"
+            + (" (skip_completed keeps the finished jobs)" if partial.keys() & set(missing) else ""))
     if smaller and claim.id in smaller[1]:
         c = smaller[1][claim.id]
         fragility_text = "–" if c.get("fragility") is None else c["fragility"]
@@ -235,7 +261,9 @@ def write_report(out: Path, scale: str, plan: dict, ran: dict, wall: float, pape
     jobs and figures."""
     runs, fig_dir = out / "runs", out / "figures"
     alpha = load_alpha(plan, scale)
-    sweeps = {name: collect([runs / name]) for name in plan["sweeps"] if (runs / name).is_dir()}
+    found = {name: collect([runs / name]) for name in plan["sweeps"] if (runs / name).is_dir()}
+    partial = {name: why for name, jobs in found.items() if (why := unfinished(runs / name, jobs))}
+    sweeps = {name: jobs for name, jobs in found.items() if name not in partial}
     checked = {id(paper): check(paper, sweeps, alpha) for paper in papers}
     claims = [(paper, claim, outcome, decisions(list(outcome.tests), alpha))
               for paper in papers for claim, outcome, _ in checked[id(paper)]]
@@ -265,11 +293,11 @@ def write_report(out: Path, scale: str, plan: dict, ran: dict, wall: float, pape
     smaller = smaller_report(out, scale)
     lines += [f"| [{claim.id}](#{claim.id.lower()}) | {cell(claim.says)} | **{outcome.verdict}** | "
               f"{wording.fragility(outcome.fragility) if outcome.verdict in VERDICTS else ''} | "
-              f"{cell(not_run(claim, scale, runs, smaller) if outcome.verdict == NOT_RUN else evidence(outcome, decided, alpha))} |"
+              f"{cell(not_run(claim, scale, runs, smaller, partial) if outcome.verdict == NOT_RUN else evidence(outcome, decided, alpha))} |"
               for _, claim, outcome, decided in claims]
     for name, caption in drawn:
         lines += ["", f"![{caption}](figures/{name}.png)", f"*{caption}* ([numbers](figures/{name}.csv))"]
-    lines += ["", *timing_lines(plan, runs)]
+    lines += ["", *timing_lines(plan, runs, partial)]
     lines += ["", "## Claims", ""]
     for _, claim, outcome, decided in claims:
         lines += claim_section(claim, outcome, decided, alpha)
@@ -293,7 +321,7 @@ def write_report(out: Path, scale: str, plan: dict, ran: dict, wall: float, pape
               "or missing | members converged | time |", "|---|---|---|---|---|---|---|---|"]
     issues = []
     for name in plan["sweeps"]:
-        spec, jobs = plan["sweeps"][name], sweeps.get(name, [])
+        spec, jobs = plan["sweeps"][name], found.get(name, [])
         view = shown.get(name, DEFAULT_VIEW)
         done = sum(j.status == "completed" for j in jobs)
         not_ok = sum(j.status in FINISHED and j.status != "completed" for j in jobs)
@@ -302,7 +330,8 @@ def write_report(out: Path, scale: str, plan: dict, ran: dict, wall: float, pape
         cmd = " ".join([f"experiment={spec['experiment']}", *spec["overrides"]])
         lines.append(f"| {name} | `{cell(cmd)}` | {len(jobs)} | {done} | {not_ok} | {len(jobs) - done - not_ok} | "
                      f"{f'{sum(converged)}/{len(converged)}' if converged else '-'} | "
-                     f"{duration(seconds) if jobs else 'not run'} |")
+                     f"{duration(seconds) if jobs else 'not run'}"
+                     f"{f', unfinished: {partial[name]}' if name in partial else ''} |")
         timed = [j.summary["duration_s"] for j in jobs if j.summary.get("duration_s")]
         if timed:
             timings[name] = round(sum(timed) / len(timed), 2)
