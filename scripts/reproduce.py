@@ -4,6 +4,7 @@
     python scripts/reproduce.py --scale paper --launcher hydra/launcher=slurm hydra.launcher.partition=gpu
     python scripts/reproduce.py --scale smoke --only fig4,fig1 --report-only
     python scripts/reproduce.py --replicate reports/medium --only table4,table5 --kernels avx2
+    python scripts/reproduce.py --side-by-side reports/medium,reports/paper   # the sizes' verdicts, in Markdown
 
 The sweeps and their sizes are conf/reproduce/<scale>.yaml (runner.sweeps); the claims, their
 verdict rules and the report are runner.papers. Each sweep is an ordinary multirun of
@@ -25,6 +26,7 @@ from runner.faults import Interrupted
 from runner.numerics import KERNEL_SETS
 from runner.papers.replication import write_replication
 from runner.papers.report import write_report
+from runner.papers.sizes import side_by_side
 from runner.results.files import write_bytes_atomic
 from runner.training.callbacks import StopOnSignal
 from runner.sweeps import (ROOT, duration, estimate, launcher_workers, load_alpha, load_plan, probe_estimate,
@@ -50,9 +52,20 @@ def main(argv: list[str] | None = None) -> int:
                              "<kernels>/runs and compare them with its runs: REPLICATION.md")
     parser.add_argument("--kernels", default="avx2", choices=list(KERNEL_SETS),
                         help="the float kernels of a --replicate rerun (runner.numerics; default avx2)")
+    parser.add_argument("--side-by-side", default=None, metavar="REPORT_DIRS",
+                        help="comma-separated report directories, smallest first: print their claims side by side "
+                             "(runner.papers.sizes) and stop")
     args = parser.parse_args(argv)
     if args.scale is None:  # reports/medium replicates the medium scale
         args.scale = args.replicate.name if args.replicate is not None and args.replicate.name in scales() else "smoke"
+    if args.side_by_side is not None:
+        reports = [Path(r) for r in args.side_by_side.split(",")]
+        if absent := [r for r in reports if not (r / "claims.json").exists()]:
+            print(f"reproduce: error: {absent[0] / 'claims.json'} does not exist: --side-by-side needs written reports",
+                  file=sys.stderr)
+            return 2
+        print("\n".join(side_by_side(reports)))
+        return 0
     plan = load_plan(args.scale)
     names = list(plan["sweeps"]) if args.only is None else args.only.split(",")
     unknown = [n for n in names if n not in plan["sweeps"]]

@@ -4,6 +4,7 @@ judged on both, with the committed verdict's fragility beside it (scripts/reprod
 
 from __future__ import annotations
 
+import json
 import math
 from datetime import datetime, timezone
 from pathlib import Path
@@ -29,8 +30,9 @@ def kernels_of(sweeps: dict[str, list[Job]]) -> str:
 
 def write_replication(report_dir: Path, replica_runs: Path, scale: str, plan: dict, names: list[str],
                       papers: list[Paper] = PAPERS) -> tuple[Path, int, int]:
-    """REPLICATION.md in `report_dir`: the sweeps `names` of report_dir/runs against their reruns in
-    `replica_runs`; returns (its path, verdicts that agree, verdicts compared)."""
+    """REPLICATION.md in `report_dir`, and its verdicts as replication.json (claim -> committed and
+    rerun verdict, for runner.papers.sizes): the sweeps `names` of report_dir/runs against their
+    reruns in `replica_runs`; returns (its path, verdicts that agree, verdicts compared)."""
     alpha = load_alpha(plan, scale)
     committed = {name: collect([report_dir / "runs" / name]) for name in plan["sweeps"]
                  if (report_dir / "runs" / name).is_dir()}
@@ -62,12 +64,15 @@ def write_replication(report_dir: Path, replica_runs: Path, scale: str, plan: di
               "(runner.results.fragility).", "",
               "| claim | committed | fragility | rerun here | fragility here | agree |", "|---|---|---|---|---|---|"]
     agree = compared = 0
+    record = {"kernels": kernels_of(rerun), "sweeps": sorted(rerun), "claims": {}}
     for cid, (claim, outcome) in before.items():
         if not set(claim.sweeps) & set(rerun):
             continue
         here = after[cid]
         same = outcome.verdict == here.verdict
         agree, compared = agree + same, compared + 1
+        record["claims"][cid] = {"committed": outcome.verdict, "rerun": here.verdict,
+                                 "whole": set(claim.sweeps) <= set(rerun)}
         partly = "" if set(claim.sweeps) <= set(rerun) else " (partly committed runs)"
         lines.append(f"| {cid} | {outcome.verdict} | {wording.fragility(outcome.fragility)} | {here.verdict}{partly} | "
                      f"{wording.fragility(here.fragility)} | {'yes' if same else '**no**'} |")
@@ -80,4 +85,5 @@ def write_replication(report_dir: Path, replica_runs: Path, scale: str, plan: di
     lines += ["", f"{agree} of {compared} verdicts agree."]
     path = report_dir / "REPLICATION.md"
     write_bytes_atomic(path, ("\n".join(lines) + "\n").encode())
+    write_bytes_atomic(report_dir / "replication.json", (json.dumps(record, indent=1) + "\n").encode())
     return path, agree, compared

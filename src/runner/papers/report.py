@@ -136,6 +136,8 @@ def test_record(d: Decision, test_fragility: float) -> dict:
     out = {"label": t.label, "kind": t.kind.value, "n": t.n, "wins": t.wins, "losses": t.losses, "dropped": t.dropped,
            "threshold": t.threshold, "p": t.p, "p_opposite": t.p_opposite, "p_against_holm": d.p_against,
            "decision": d.decision, "fragility": None if math.isinf(test_fragility) else int(test_fragility)}
+    if t.effect is not None:  # ln(a/b), below 0 the paper's direction, with its 95% bootstrap interval
+        out.update(effect_name=t.effect_name, effect=t.effect, interval=list(t.interval) if t.interval else None)
     if t.kind == Kind.MANN_WHITNEY:
         out.update(n_a=t.n_a, n_b=t.n_b)
     if t.parts:  # a union: every part with its own counts (its p alone, before Bonferroni)
