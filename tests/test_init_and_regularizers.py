@@ -1,4 +1,5 @@
 import math
+from dataclasses import replace
 
 import pytest
 import torch
@@ -28,6 +29,28 @@ def test_pytorch_and_xavier_bounds():
     assert w.var().item() == pytest.approx(0.01 / 3, rel=0.05)  # U(-a, a) has variance a^2/3
     w, b = XavierInit("xavier", 1.0, 1.0, 0.0).draw(100, 50, member_generator(1, 0))
     assert w.abs().max() <= math.sqrt(6 / 150) and torch.all(b == 0)
+
+
+@pytest.mark.parametrize("init", [Init("critical", 0.7, 1.3, 0.2), PyTorchInit("pytorch", 1 / 3, 1 / 3, 1 / 24)])
+def test_a_readout_of_its_own_scales_only_the_drawn_readout(init):
+    """`Init.layers` draws every layer by `draw` from one stream, as the layer-by-layer loop did; with
+    C_W_last = r C_W and C_b_last = r C_b the readout is the same draw times sqrt(r) and every other
+    layer (and the stream after it) is bit-identical, so a run without them draws what it drew before."""
+    dims = [2, 8, 8, 1]
+    gen = member_generator(3, 0)
+    loop = [init.draw(a, b, gen, first=i == 0) for i, (a, b) in enumerate(zip(dims[:-1], dims[1:]))]
+    plain = init.layers(dims, member_generator(3, 0))
+    assert all(torch.equal(w, v) and torch.equal(b, c) for (w, b), (v, c) in zip(loop, plain))
+    r = 0.04
+    scaled = replace(init, C_W_last=r * init.C_W, C_b_last=r * init.C_b).layers(dims, member_generator(3, 0))
+    assert all(torch.equal(w, v) and torch.equal(b, c) for (w, b), (v, c) in zip(plain[:-1], scaled[:-1]))
+    torch.testing.assert_close(scaled[-1][0], plain[-1][0] * math.sqrt(r), rtol=1e-15, atol=0)
+    torch.testing.assert_close(scaled[-1][1], plain[-1][1] * math.sqrt(r), rtol=1e-15, atol=0)
+    assert set(init.as_dict()) == {"scheme", "C_W_first", "C_W", "C_b"}  # summary.json as before
+    assert replace(init, C_W_last=0.1).as_dict()["C_W_last"] == 0.1 and "C_b_last" not in replace(
+        init, C_W_last=0.1).as_dict()
+    with pytest.raises(ValueError, match="C_b_last"):
+        Init("critical", 1.0, 1.0, 0.0, C_b_last=0.1)  # a zero bias cannot be scaled to a variance
 
 
 def test_member_streams_are_distinct_and_reproducible():

@@ -107,9 +107,9 @@ class Experiment:
                                 s.ensemble.member_offset, self.regularizer.dropout, self.dtype)
 
     def resolve_init(self) -> tuple[Init, Forecast]:
-        """The init scheme resolved to numbers for this task's training inputs, and its forecast."""
+        """The init scheme resolved to numbers for this task's training inputs and targets, and its forecast."""
         return resolve_init(self.init, self.activation, self.task.network_inputs(), self.model.depth,
-                            self.model.width, self.task.in_dim)
+                            self.model.width, self.task.in_dim, self.task.target_moment())
 
 
 def run_device(trainer: DictConfig) -> str:

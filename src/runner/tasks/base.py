@@ -57,6 +57,12 @@ class Task:
         batch = self.train_batch() if self.trains else {}
         return batch.get("x")
 
+    def target_moment(self) -> float | None:
+        """The targets' mean square in the network's units: the loss of predicting 0, which
+        `init.C_W=auto` holds the network's starting output against (runner.theory.schemes); None
+        where the task has no such targets (classification, tasks that train nothing)."""
+        return None
+
     def cost(self, width: int) -> float:
         """The work of one step per member and layer, relative to other runs (sweep estimates):
         network inputs x width²."""
@@ -116,6 +122,10 @@ class RegressionTask(Task):
 
     def loss(self, model: EnsembleMLP, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         return (model(batch["x"]) - batch["y"]).pow(2).mean(dim=(1, 2))
+
+    def target_moment(self) -> float:
+        """Mean of y² over the training targets as the network sees them (standardized when `normalize`)."""
+        return float(self.train_batch()["y"].double().pow(2).mean())
 
     def predict(self, model: EnsembleMLP, x: torch.Tensor) -> torch.Tensor:
         """Predictions in original units, (K, N, d_out), for x in original units (N, d_in)."""

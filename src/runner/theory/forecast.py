@@ -20,11 +20,15 @@ whose K* = 0 is unstable; RePU, sigmoid, softplus: none) all three are. Where no
 the band (RePU), the least bad one (smallest deviation) is taken and the forecast says so.
 
 The last layer is the output, whose variance at the start adds to the zero predictor's loss
-(E[(f − y)²] = E[f²] + E[y²] for f independent of y). Where the output's variance of any of the
-three inputs is more than BAND times the targets' mean square (TARGET_SCALE: 1, regression
-targets are standardized), the forecast line says so. auto cannot lower it through the hidden
-layers where χ⊥ ≈ 1 forces C_W<σ²> ≥ C_W σ(0)² (σ(0) ≠ 0: squareplus, softplus, sigmoid); that
-needs the readout's own weight variance.
+(E[(f − y)²] = E[f²] + E[y²] for f independent of y). auto cannot lower it through the hidden
+layers where χ⊥ ≈ 1 forces C_W<σ²> ≥ C_W σ(0)² (σ(0) ≠ 0: squareplus, softplus, sigmoid), so
+where auto searches the hidden layers itself (no critical point to take) it holds the output
+against the task's targets (`readout_factor`): where the hidden kernel keeps the band and the
+largest of the three inputs' output variance is more than BAND times the targets' mean square
+(Task.target_moment), the readout's weight and bias variances are both multiplied by
+r = mean square / that variance, so the largest output variance equals the targets' mean square.
+Elsewhere (auto at a critical point, a given init) nothing is scaled and the forecast line says
+when the output starts more than BAND above the targets.
 """
 
 from __future__ import annotations
@@ -43,7 +47,6 @@ from runner.theory.kernels import chi_perp, kernel_flow
 
 NODES = 48    # quadrature nodes per piece: the forecast needs ~1e-6, not round-off
 INPUTS = ("smallest", "median", "largest")
-TARGET_SCALE = 1.0  # the targets' mean square in the network's units (regression targets are standardized)
 TOP = 10.0    # the largest first-layer kernel auto considers where no critical C_W sets the scale
 
 
@@ -52,7 +55,9 @@ class Forecast:
     """Kernel and χ⊥ product per layer for the smallest, median and largest input, and the fate.
 
     `verdict` is stable (every kernel within BAND of its first-layer value), explodes or
-    vanishes, with `leaves_at` the first layer (1-based) where a kernel leaves the band.
+    vanishes, with `leaves_at` the first layer (1-based) where a kernel leaves the band. K's last
+    layer is the output with the readout at the hidden layers' C_W and C_b; where the init gives
+    the readout variances of its own (C_W_last, C_b_last), `output_variance` is the output as drawn.
     """
 
     activation: str
@@ -68,13 +73,30 @@ class Forecast:
     deviation: float
     note: str = ""
     criticality: str = ""  # the activation's measured class and critical C_W (Criticality.line)
-    target_scale: float = TARGET_SCALE  # the targets' mean square the output is held against
+    target_moment: float | None = None  # the targets' mean square the output is held against (None: none)
+
+    @property
+    def readout_scale(self) -> float | None:
+        """r where the readout's weight variance is its own, C_W_last = r C_W; else None."""
+        last = self.init.get("C_W_last")
+        return None if last is None else last / self.init["C_W"]
+
+    @property
+    def output_variance(self) -> float:
+        """The largest of the three inputs' output variance at the start, the readout as drawn:
+        C_b_last + C_W_last <σ²> of the last hidden layer (C_W and C_b where not its own)."""
+        out = max(k[-1] for k in self.K)
+        i = self.init
+        if "C_W_last" not in i and "C_b_last" not in i:
+            return out
+        C_W_last, C_b_last = i.get("C_W_last", i["C_W"]), i.get("C_b_last", i["C_b"])
+        return C_b_last + C_W_last / i["C_W"] * (out - i["C_b"])
 
     @property
     def output_far_above(self) -> bool:
-        """The output's variance at the start (the last layer's kernel) of some input is more than
-        the band above the targets' mean square: training starts far worse than predicting 0."""
-        return max(k[-1] for k in self.K) > self.band * self.target_scale
+        """The output's variance at the start of some input is more than the band above the
+        targets' mean square: training starts far worse than predicting 0. False without targets."""
+        return self.target_moment is not None and self.output_variance > self.band * self.target_moment
 
     def as_dict(self) -> dict:
         """JSON-safe: inf and NaN become strings."""
@@ -101,9 +123,12 @@ class Forecast:
         tail = f": {fate} (band x{self.band:g})"
         if not self.chi_perp_in_band:
             tail += f"; input correlations change by x{self.chi_perp_product[1][-1]:.3g} (χ⊥ product)"
-        if self.verdict == "stable" and self.output_far_above:  # the hidden kernel in band, the output not
-            tail += (f"; output variance {max(k[-1] for k in self.K):.3g} at the start, over x{self.band:g} "
-                     f"the targets' mean square ({self.target_scale:g})")
+        if self.readout_scale is not None:
+            tail += (f"; readout scaled x{self.readout_scale:.2g}: output variance {max(k[-1] for k in self.K):.3g} "
+                     f"vs targets {self.target_moment:.3g}")
+        elif self.verdict == "stable" and self.output_far_above:  # the hidden kernel in band, the output not
+            tail += (f"; output variance {self.output_variance:.3g} at the start, over x{self.band:g} "
+                     f"the targets' mean square ({self.target_moment:.3g})")
         if self.verdict != "stable" and not self.auto:
             tail += " (set init.C_W=auto)"
         return head + flows + tail + (f"; {self.note}" if self.note else "")
@@ -147,8 +172,9 @@ def deviation(K: np.ndarray, P: np.ndarray) -> np.ndarray:
 
 
 def forecast(act: Activation, K0: np.ndarray, init: Init, layers: int, auto: bool = False,
-             note: str = "", band: float = BAND, target_scale: float = TARGET_SCALE) -> Forecast:
-    """The kernel's fate through `layers` layers for inputs of these K0 (smallest, median, largest)."""
+             note: str = "", band: float = BAND, target_moment: float | None = None) -> Forecast:
+    """The kernel's fate through `layers` layers for inputs of these K0 (smallest, median, largest),
+    the output held against the targets' mean square `target_moment` (None: no targets)."""
     K, P = flows(act, K0, init.C_W_first, init.C_W, init.C_b, layers)
     r, p = log_ratios(K, P)
     with np.errstate(over="ignore"):
@@ -162,7 +188,24 @@ def forecast(act: Activation, K0: np.ndarray, init: Init, layers: int, auto: boo
     return Forecast(repr(act), init.as_dict(), auto, band, [float(k) for k in K0],
                     K.tolist(), P.tolist(), verdict, leaves_at,
                     bool(np.abs(p).max() <= math.log(band)), float(deviation(K, P)), note, criticality(act).line(),
-                    target_scale)
+                    target_moment)
+
+
+def readout_factor(fc: Forecast) -> float | None:
+    """The factor r for the readout's variances (C_W_last = r C_W, C_b_last = r C_b) that brings the
+    largest output variance down to the targets' mean square, where the hidden kernel keeps the
+    band and that variance is more than the band above it; None where nothing needs scaling (or
+    there are no targets, or they are all 0)."""
+    if fc.verdict != FATES[STABLE] or not fc.target_moment or not fc.output_far_above:
+        return None
+    return fc.target_moment / fc.output_variance
+
+
+def has_critical(act: Activation) -> bool:
+    """Whether the activation has a stable or half-stable critical point (ReLU, tanh, GELU, SiLU),
+    whose (C_W, C_b) auto takes for the hidden layers; otherwise auto searches them itself."""
+    crit = criticality(act)
+    return crit.exists and (crit.stable or crit.universality == "half-stable")
 
 
 def _pick(dev: np.ndarray, signal: np.ndarray, band: float) -> int:
@@ -216,12 +259,12 @@ def choose_init(act: Activation, K0: np.ndarray, layers: int, C_W_first: float |
     band is kept)."""
     K0 = np.asarray(K0, dtype=float).copy()
     K0[1] = max(K0[1], 1e-12)  # the median input sets the first-layer scale
-    crit = criticality(act)
-    has_critical = crit.exists and (crit.stable or crit.universality == "half-stable")
-    if has_critical:
+    critical = has_critical(act)
+    if critical:
+        crit = criticality(act)
         C_W = crit.C_W if C_W is None else C_W
         C_b = crit.C_b if C_b is None else C_b
-    best, dev = _solve(act, K0, layers, C_W_first, C_W, C_b, has_critical, band)
+    best, dev = _solve(act, K0, layers, C_W_first, C_W, C_b, critical, band)
     note = "" if dev <= math.log(band) else (
         f"auto: no setting keeps {act!r} within x{band:g} through {layers} layers for these inputs; "
         "this is the least bad")

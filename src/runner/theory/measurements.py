@@ -178,11 +178,8 @@ def sample_ntk(act: Activation, x: torch.Tensor, depth: int, width: int, init: I
     with np.errstate(over="ignore", invalid="ignore"):
         for start in range(0, members, chunk):
             stop = min(start + chunk, members)
-            layers = [[] for _ in dims[1:]]
-            for k in range(start, stop):
-                gen = member_generator(seed, member_offset + k)
-                for i, (fan_in, fan_out) in enumerate(zip(dims[:-1], dims[1:])):
-                    layers[i].append(init.draw(fan_in, fan_out, gen, first=i == 0))
+            layers = list(zip(*(init.layers(dims, member_generator(seed, member_offset + k))
+                                for k in range(start, stop))))
             h = x.expand(stop - start, N, n0)
             inputs, preacts = [], []
             with torch.enable_grad():

@@ -4,11 +4,16 @@
 A scheme (`Gaussian`, `PyTorchDefault`, `Xavier`, or a user's own class: see `InitScheme`) says
 whether it solves for its values from the theory (`auto`) and resolves to an `Init`
 (runner.theory.init), the numbers for this run's activation, training inputs (K0 of the
-smallest, median and largest) and depth.
+smallest, median and largest) and depth. Where auto searches the hidden layers itself (an
+activation without a critical point to take: MRePU, RePU, squareplus, softplus, sigmoid),
+`resolve_init` also holds the output against the targets: a readout whose variance at the start
+would be more than the band above the targets' mean square is scaled down to it
+(runner.theory.forecast.readout_factor; docs/initialization.md).
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Protocol, runtime_checkable
 
 import numpy as np
@@ -16,7 +21,7 @@ import torch
 
 from runner.checks import invalid, is_real, nonnegative, positive
 from runner.theory.activations import Activation
-from runner.theory.forecast import Forecast, choose_init, forecast, input_K0
+from runner.theory.forecast import Forecast, choose_init, forecast, has_critical, input_K0, readout_factor
 from runner.theory.init import Init, PyTorchInit, XavierInit
 
 
@@ -84,11 +89,19 @@ class Xavier:
 
 
 def resolve_init(scheme: InitScheme, activation: Activation, inputs: torch.Tensor | None, depth: int, width: int,
-                 in_dim: int) -> tuple[Init, Forecast]:
+                 in_dim: int, target_moment: float | None = None) -> tuple[Init, Forecast]:
     """The init scheme resolved to numbers for this run (auto solved from the
     theory), and the forecast of `inputs`, the network's training inputs, through `depth` hidden
-    layers and the output layer. The scheme itself is left as it was configured."""
+    layers and the output layer, the output held against `target_moment`, the targets' mean square
+    in the network's units (None: no targets). An auto scheme for an activation without a critical
+    point gets a readout of its own where the output would start far above the targets (module
+    docstring). The scheme itself is left as it was configured."""
     K0 = input_K0(inputs)
     layers = depth + 1  # hidden layers and the output layer
     init, note = scheme.resolve(activation, K0, layers, in_dim, width)
-    return init, forecast(activation, K0, init, layers, auto=scheme.auto, note=note)
+    fc = forecast(activation, K0, init, layers, auto=scheme.auto, note=note, target_moment=target_moment)
+    r = readout_factor(fc) if scheme.auto and not has_critical(activation) else None
+    if r is not None:
+        init = replace(init, C_W_last=r * init.C_W, C_b_last=r * init.C_b)
+        fc = replace(fc, init=init.as_dict())
+    return init, fc

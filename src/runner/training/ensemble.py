@@ -51,11 +51,8 @@ class EnsembleMLP(nn.Module):
         self.dropout = dropout
         self.init = init  # what theory needs to forecast this net (the kernel_training task)
         dims = [in_dim] + [width] * depth + [out_dim]
-        layers = [[] for _ in dims[1:]]
-        for k in range(size):
-            gen = member_generator(seed, member_offset + k)
-            for i, (fan_in, fan_out) in enumerate(zip(dims[:-1], dims[1:])):
-                layers[i].append(init.draw(fan_in, fan_out, gen, first=i == 0))
+        # per layer, every member's (weight, bias): member k drawn whole from its own stream
+        layers = list(zip(*(init.layers(dims, member_generator(seed, member_offset + k)) for k in range(size))))
         self.weights = nn.ParameterList(
             nn.Parameter(torch.stack([w for w, _ in ws]).to(dtype)) for ws in layers)
         self.biases = nn.ParameterList(

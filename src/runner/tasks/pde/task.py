@@ -168,6 +168,11 @@ class PDE(Task):
         """The (N, d) inputs the network sees in training: collocation and condition points, scaled."""
         return self.scale(torch.cat([self.collocation, self.condition_points]))
 
+    def target_moment(self) -> float:
+        """The exact solution's mean square on the evaluation grid (rel_l2's denominator, squared
+        per point): what predicting u = 0 scores, the scale the network's output starts against."""
+        return float(self.u_ref_flat.pow(2).mean())
+
     # ---- the equation -------------------------------------------------------------------------
     def exact_at(self, points: torch.Tensor) -> torch.Tensor:
         """The exact solution at points (..., N, d) as (..., N, 1), in their dtype (float64 here)."""
