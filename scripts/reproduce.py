@@ -4,6 +4,7 @@
     python scripts/reproduce.py --scale paper --launcher hydra/launcher=slurm hydra.launcher.partition=gpu
     python scripts/reproduce.py --scale smoke --only fig4,fig1 --report-only
     python scripts/reproduce.py --replicate reports/medium --only table4,table5 --kernels avx2
+    python scripts/reproduce.py --scale paper --queues 2      # two queues of one worker, balanced by --estimate
     python scripts/reproduce.py --side-by-side reports/medium,reports/paper   # the sizes' verdicts, in Markdown
 
 The sweeps and their sizes are conf/reproduce/<scale>.yaml (runner.sweeps); the claims, their
@@ -18,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import threading
 import time
 from datetime import datetime, timezone
 from pathlib import Path
@@ -30,7 +32,7 @@ from runner.papers.sizes import side_by_side
 from runner.results.files import write_bytes_atomic
 from runner.training.callbacks import StopOnSignal
 from runner.sweeps import (ROOT, duration, estimate, launcher_workers, load_alpha, load_plan, probe_estimate,
-                           run_sweep, scales)
+                           queues, run_sweep, scales)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -52,12 +54,18 @@ def main(argv: list[str] | None = None) -> int:
                              "<kernels>/runs and compare them with its runs: REPLICATION.md")
     parser.add_argument("--kernels", default="avx2", choices=list(KERNEL_SETS),
                         help="the float kernels of a --replicate rerun (runner.numerics; default avx2)")
+    parser.add_argument("--queues", type=int, default=1, metavar="N",
+                        help="run the sweeps as N queues side by side, one job at a time each, balanced by "
+                             "--estimate's job times (runs/estimates.json); default 1: one sweep after another")
     parser.add_argument("--side-by-side", default=None, metavar="REPORT_DIRS",
                         help="comma-separated report directories, smallest first: print their claims side by side "
                              "(runner.papers.sizes) and stop")
     args = parser.parse_args(argv)
     if args.scale is None:  # reports/medium replicates the medium scale
         args.scale = args.replicate.name if args.replicate is not None and args.replicate.name in scales() else "smoke"
+    if args.queues < 1:
+        print(f"reproduce: error: --queues {args.queues} must be at least 1", file=sys.stderr)
+        return 2
     if args.side_by_side is not None:
         reports = [Path(r) for r in args.side_by_side.split(",")]
         if absent := [r for r in reports if not (r / "claims.json").exists()]:
@@ -81,20 +89,21 @@ def main(argv: list[str] | None = None) -> int:
     out = args.out or ROOT / "reports" / args.scale
     launcher = plan["launcher"] if args.launcher is None else args.launcher
     if args.replicate is not None:
-        return replicate(args.replicate, args.kernels, args.scale, plan, names, launcher, args.extra, args.report_only)
+        return replicate(args.replicate, args.kernels, args.scale, plan, names, launcher, args.extra, args.report_only,
+                         args.queues)
     if args.estimate:
         print(f"reproduce --scale {args.scale}: timing probe of {len(names)} sweeps (nothing else runs):", flush=True)
-        probed, walls = -1, {}  # the first line is the process start
+        probed, walls, job_seconds = -1, {}, {}  # the first line is the process start
         try:
             with StopOnSignal():
-                for line in probe_estimate(plan, names, launcher, walls):
+                for line in probe_estimate(plan, names, launcher, walls, job_seconds):
                     print(line, flush=True)
                     probed += 1
         except (Interrupted, KeyboardInterrupt) as exc:
             name = exc.signal_name if isinstance(exc, Interrupted) else "SIGINT"
             print(f"reproduce: estimate stopped by {name} after {max(probed, 0)} of {len(names)} sweeps", file=sys.stderr)
             return exc.exit_code if isinstance(exc, Interrupted) else 130
-        record_estimates(out / "runs", walls)
+        record_estimates(out / "runs", walls, job_seconds)
         return 0
     if not args.report_only:
         print(f"reproduce --scale {args.scale}: {len(names)} sweeps into {out / 'runs'}; estimate:", flush=True)
@@ -102,12 +111,8 @@ def main(argv: list[str] | None = None) -> int:
             print(line, flush=True)
         if args.estimate_only:
             return 0
-    start, ran = time.perf_counter(), {}
-    for name in [] if args.report_only else names:
-        ran[name] = run_sweep(name, plan["sweeps"][name], launcher, args.extra, out / "runs")
-        record_wall(out / "runs", name, ran[name]["seconds"], launcher_workers(launcher))
-        status = "ok" if ran[name]["rc"] == 0 else f"exit {ran[name]['rc']} (see runs/{name}.log)"
-        print(f"  {name:12s} {duration(ran[name]['seconds']):>7s}  {status}", flush=True)
+    start = time.perf_counter()
+    ran = {} if args.report_only else run_sweeps(names, plan, launcher, args.extra, out / "runs", args.queues)
     written = write_report(out, args.scale, plan, ran, time.perf_counter() - start)
     print(f"wrote {written.path}")
     for error in written.errors:
@@ -116,7 +121,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def replicate(report_dir: Path, kernels: str, scale: str, plan: dict, names: list[str], launcher: list[str],
-              extra: list[str], compare_only: bool) -> int:
+              extra: list[str], compare_only: bool, n_queues: int = 1) -> int:
     """Rerun `names` of the committed report in report_dir under kernel set `kernels`, into a
     directory of their own, and write REPLICATION.md (with --report-only: compare what is there)."""
     if not (report_dir / "runs").is_dir():
@@ -124,22 +129,60 @@ def replicate(report_dir: Path, kernels: str, scale: str, plan: dict, names: lis
               file=sys.stderr)
         return 2
     runs = report_dir / f"replicate-{kernels}" / "runs"
-    for name in [] if compare_only else names:
-        ran = run_sweep(name, plan["sweeps"][name], launcher, [*extra, f"numerics.kernels={kernels}"], runs)
-        record_wall(runs, name, ran["seconds"], launcher_workers(launcher))
-        status = "ok" if ran["rc"] == 0 else f"exit {ran['rc']} (see {runs / name}.log)"
-        print(f"  {name:12s} {duration(ran['seconds']):>7s}  {status}", flush=True)
+    if not compare_only:
+        estimates = report_dir / "runs" / "estimates.json"  # the committed report's, to balance the queues
+        run_sweeps(names, plan, launcher, [*extra, f"numerics.kernels={kernels}"], runs, n_queues,
+                   estimates if estimates.exists() else None)
     path, agree, compared = write_replication(report_dir, runs, scale, plan, names)
     print(f"wrote {path}: {agree} of {compared} verdicts agree")
     return 0
 
 
-def record_estimates(runs: Path, walls: dict[str, float]) -> None:
-    """Merge these sweeps' probed wall seconds into runs/estimates.json, which the report puts
-    beside each sweep's actual wall time."""
+def run_sweeps(names: list[str], plan: dict, launcher: list[str], extra: list[str], runs: Path, n_queues: int,
+               estimates: Path | None = None) -> dict[str, dict]:
+    """Run the sweeps `names` into `runs`, one after another with the launcher's workers, or with
+    n_queues > 1 as that many queues side by side, each one job at a time (a joblib launcher's
+    n_jobs set to 1), balanced by the probed job seconds of runs/estimates.json (`estimates`, by
+    default runs' own; sweeps without a probe count as equal). Each sweep's wall time and workers
+    go into runs/walls.json as it ends; returns name -> run_sweep's record."""
+    ran, lock = {}, threading.Lock()
+
+    def run_queue(queue: list[str], queue_launcher: list[str]) -> None:
+        for name in queue:
+            done = run_sweep(name, plan["sweeps"][name], queue_launcher, extra, runs)
+            with lock:
+                ran[name] = done
+                record_wall(runs, name, done["seconds"], launcher_workers(queue_launcher))
+                status = "ok" if done["rc"] == 0 else f"exit {done['rc']} (see {runs / name}.log)"
+                print(f"  {name:12s} {duration(done['seconds']):>7s}  {status}", flush=True)
+
+    if n_queues <= 1:
+        run_queue(names, launcher)
+        return ran
+    path = estimates or runs / "estimates.json"
+    record = json.loads(path.read_text()) if path.exists() else {}
+    probed = {**record.get("sweeps", {}), **record.get("job_seconds", {})}  # an older probe has walls only
+    split = queues({name: probed.get(name, 1.0) for name in names}, n_queues)
+    one_worker = [o for o in launcher if not o.startswith("hydra.launcher.n_jobs=")] + (
+        ["hydra.launcher.n_jobs=1"] if any(o.startswith("hydra.launcher.n_jobs=") for o in launcher) else [])
+    for i, queue in enumerate(split):
+        print(f"  queue {i + 1}: {', '.join(queue)}", flush=True)
+    threads = [threading.Thread(target=run_queue, args=(queue, one_worker)) for queue in split]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return ran
+
+
+def record_estimates(runs: Path, walls: dict[str, float], job_seconds: dict[str, float]) -> None:
+    """Merge these sweeps' probed wall seconds (`walls`, on the launcher's workers) and job seconds
+    (`job_seconds`, on one worker: what --queues balances) into runs/estimates.json, which the
+    report puts beside each sweep's actual wall time."""
     path = runs / "estimates.json"
     record = json.loads(path.read_text()) if path.exists() else {}
     record["sweeps"] = {**record.get("sweeps", {}), **walls}
+    record["job_seconds"] = {**record.get("job_seconds", {}), **job_seconds}
     record["probed"] = f"{datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC"
     runs.mkdir(parents=True, exist_ok=True)
     write_bytes_atomic(path, (json.dumps(record, indent=1) + "\n").encode())

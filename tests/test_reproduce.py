@@ -61,6 +61,17 @@ def test_work_scales_with_epochs_members_and_points():
     assert full / one_d == pytest.approx(101)  # 101x101 grid vs 101 points
 
 
+def test_queues_balance_the_probed_job_time_and_keep_the_plan_order():
+    seconds = {"fig4": 2, "table3": 87, "table4": 79, "table4_auto": 90, "table5": 23, "tsvetkova": 7}
+    split = sweeps.queues(seconds, 2)  # longest first onto the lighter queue: 90 | 87, 79 | +23, 7, 2
+    assert split == [["fig4", "table4_auto", "table5", "tsvetkova"], ["table3", "table4"]]
+    loads = [sum(seconds[n] for n in q) for q in split]
+    assert max(loads) - min(loads) <= max(seconds.values()) and sorted(n for q in split for n in q) == sorted(seconds)
+    assert all(q == [n for n in seconds if n in q] for q in split)  # each queue in the plan's order
+    assert sweeps.queues(seconds, 1) == [list(seconds)]
+    assert sweeps.queued_wall({"a": 10.0, "b": 10.0}, 2, startup=1.0) == 11.0
+
+
 def test_unknown_sweep_is_one_line_error():
     res = subprocess.run([sys.executable, "scripts/reproduce.py", "--only", "fig9"], cwd=ROOT,
                          capture_output=True, text=True)
@@ -78,8 +89,8 @@ def test_smoke_subset_writes_a_structured_report(tmp_path):
         assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-2000:]
         return res.stdout
 
-    out = run("--only", "fig4,fig1")
-    assert "estimate:" in out and "fig1" in out
+    out = run("--only", "fig4,fig1", "--queues", "2")  # side by side, one queue each
+    assert "estimate:" in out and "  queue 1: fig4\n  queue 2: fig1\n" in out
     run("--only", "table2", "--extra", "trainer.max_epochs=4", "checkpoint_every=4", "callbacks.kernel_recorder.epochs=[0,2,4]")
     report = (tmp_path / "REPORT.md").read_text()
     assert "| claim | the paper says | verdict | fragility | deciding evidence |" in report

@@ -255,6 +255,23 @@ def makespan(times: list[float], workers: int) -> float:
     return max(free)
 
 
+def queues(seconds: dict[str, float], n: int) -> list[list[str]]:
+    """Sweeps (name -> their jobs' seconds, one worker) split into `n` queues of near-equal time:
+    the longest first onto the queue with the least so far (LPT); each queue keeps the given order,
+    so that short sweeps still end first."""
+    load, chosen = [0.0] * max(1, n), [set() for _ in range(max(1, n))]
+    for name in sorted(seconds, key=lambda k: -seconds[k]):
+        q = load.index(min(load))
+        load[q] += seconds[name]
+        chosen[q].add(name)
+    return [[name for name in seconds if name in c] for c in chosen if c]
+
+
+def queued_wall(seconds: dict[str, float], n: int, startup: float) -> float:
+    """Wall time of the sweeps run as `n` queues of one worker each (`queues`), a process start per sweep."""
+    return max(sum(seconds[name] + startup for name in queue) for queue in queues(seconds, n))
+
+
 def launcher_workers(launcher: list[str]) -> int:
     """The jobs a launcher runs side by side: hydra.launcher.n_jobs (joblib), else 1."""
     return next((int(o.split("=", 1)[1]) for o in launcher if o.startswith("hydra.launcher.n_jobs=")), 1)
@@ -275,11 +292,14 @@ def process_start() -> float:
     return time.perf_counter() - start
 
 
-def probe_estimate(plan: dict, names: list[str], launcher: list[str], walls: dict | None = None) -> Iterator[str]:
+def probe_estimate(plan: dict, names: list[str], launcher: list[str], walls: dict | None = None,
+                   job_seconds: dict | None = None) -> Iterator[str]:
     """Lines of the probe estimate, each as soon as it is known: per sweep, its jobs' projected
     times and its wall time with the launcher's parallel jobs (`sweep_wall`: process starts and
-    the check of every job counted), then the total. Each sweep's projected wall seconds also go
-    into `walls` (by name) when given."""
+    the check of every job counted), then the total, sweep after sweep and, with several workers,
+    as that many queues of one worker (`queued_wall`: `reproduce.py --queues`). Each sweep's
+    projected wall seconds go into `walls`, and its jobs' seconds on one worker (checks included)
+    into `job_seconds`, by name, when given."""
     workers = launcher_workers(launcher)
     job_overrides = [o for o in launcher if not o.startswith("hydra") and "=" in o]
     threads = next((int(o.split("=", 1)[1]) for o in job_overrides if o.startswith("threads=")), None)
@@ -288,19 +308,25 @@ def probe_estimate(plan: dict, names: list[str], launcher: list[str], walls: dic
     startup = process_start()
     yield f"  process start {startup:.1f} s (once per sweep, once more for its parallel workers)"
     total = cpu = 0.0
+    serial: dict[str, float] = {}  # name -> its jobs on one worker, checks included
     logging.getLogger("runner").setLevel(logging.ERROR)  # the probe's own runs: no forecast lines
     for name in names:
         began = time.perf_counter()
         probe = probe_sweep(plan["sweeps"][name], job_overrides)
         wall = sweep_wall(probe.times, workers, startup, probe.check)
         total, cpu = total + wall, cpu + sum(probe.times)
+        serial[name] = sum(probe.times) + probe.check * len(probe.times)
         if walls is not None:
             walls[name] = round(wall, 1)
+        if job_seconds is not None:
+            job_seconds[name] = round(serial[name], 1)
         yield (f"  {name:13s} {len(probe.times):3d} jobs, {duration(min(probe.times))}-{duration(max(probe.times))} "
                f"each ({duration(sum(probe.times))} of job time): ~{duration(wall)} on {workers} workers "
                f"({probe.note}; probe {time.perf_counter() - began:.0f} s)")
-    yield (f"  total ~{duration(total)} wall ({duration(cpu)} of job time), measured on this machine now: "
-           "a loaded machine projects longer")
+    queued = (f"; ~{duration(queued_wall(serial, workers, startup))} as {workers} queues of one worker "
+              f"(--queues {workers})" if workers > 1 and len(names) > 1 else "")
+    yield (f"  total ~{duration(total)} wall sweep after sweep ({duration(cpu)} of job time){queued}, measured on "
+           "this machine now: a loaded machine projects longer")
 
 
 def duration(seconds: float) -> str:
