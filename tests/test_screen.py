@@ -157,6 +157,7 @@ def test_the_rerun_line_reads_as_typed():
      "runner.screen: error: activation: formula(sqrt(z)) is not defined on all of R: σ(-0.01) = nan"),
     (["activation=relu"], "runner.screen: error: activation.name='relu' is one of the baselines"),
     (["activation=mrepu", "--scale", "huge"], "runner.screen: error: --scale='huge' is invalid"),
+    (["activation=mrepu", "--report-only"], "runner.screen: error: "),  # no runs there to rewrite it from
 ])
 def test_bad_input_stops_in_one_line_before_any_work(tmp_path, overrides, needle):
     res = run_cli(*overrides, "--out", str(tmp_path / "out"), cwd=tmp_path, module="runner.screen")

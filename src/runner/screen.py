@@ -415,6 +415,11 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"runner.screen: error: {exc}", file=sys.stderr)
         return 2
+    missing = [d for d in ("theory", "runs") if not (screen.out / d).is_dir()]
+    if args.report_only and missing:
+        print(f"runner.screen: error: {screen.out / missing[0]} does not exist: --report-only rewrites SCREEN.md "
+              "from a screen's runs; run the screen without it first", file=sys.stderr)
+        return 2
     try:
         with StopOnSignal():
             if args.estimate:
