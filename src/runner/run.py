@@ -44,7 +44,7 @@ from runner.theory.forecast import Forecast
 from runner.theory.init import Init
 from runner.theory.schemes import resolve_init
 from runner.training.callbacks import StopOnSignal
-from runner.training.ensemble import MLP
+from runner.nets.mlp import MLP
 from runner.training.module import EnsembleModule
 from runner.training.regularizers import NoRegularizer, exact_spectral_norms
 

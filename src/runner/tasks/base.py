@@ -10,7 +10,7 @@ import torch
 
 from runner.theory.activations import Activation
 from runner.theory.init import Init
-from runner.training.ensemble import EnsembleMLP
+from runner.nets.mlp import EnsembleMLP
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 
 from runner import checks
-from runner.training.ensemble import EnsembleMLP
+from runner.nets.mlp import EnsembleMLP
 from runner.tasks.base import Task
 from runner.results.files import pyplot, save_figure
 

@@ -23,7 +23,7 @@ import torch
 from torch.func import functional_call
 
 from runner import checks
-from runner.training.ensemble import EnsembleMLP
+from runner.nets.mlp import EnsembleMLP
 from runner.expression import Expression, ExpressionError
 from runner.results.summary import median_member
 from runner.tasks.base import RegressionTask

@@ -26,7 +26,7 @@ import torch
 
 from runner import checks
 from runner.theory import recursions
-from runner.training.ensemble import EnsembleMLP
+from runner.nets.mlp import EnsembleMLP
 from runner.theory.measurements import empirical_chi_perp, ensemble_cumulants
 from runner.results.files import json_safe, pyplot, save_figure, write_bytes_atomic, write_json_atomic
 from runner.tasks.base import RegressionTask

@@ -38,7 +38,7 @@ from torch import nn
 
 from runner.results.files import write_json_atomic
 from runner.tasks.base import Task
-from runner.training.ensemble import EnsembleMLP
+from runner.nets.mlp import EnsembleMLP
 
 if TYPE_CHECKING:
     from runner.run import Experiment

@@ -26,7 +26,7 @@ from runner.results.summary import median_member
 from runner.tasks.base import Task
 from runner.tasks.pde.equation import (TIME, Condition, partials, read_conditions, read_exact, read_params,
                                        read_residual, read_variables)
-from runner.training.ensemble import EnsembleMLP
+from runner.nets.mlp import EnsembleMLP
 
 log = logging.getLogger("runner")
 EVAL_POINTS = 101            # per variable, where task.eval_grid does not say
