@@ -15,8 +15,8 @@ import torch.nn.functional as F
 
 from runner import checks
 from runner.nets.mlp import EnsembleMLP
-from runner.tasks.base import Task
 from runner.results.files import pyplot, save_figure
+from runner.tasks.base import Task
 
 
 class Digits(Task):

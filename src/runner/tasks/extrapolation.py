@@ -20,8 +20,8 @@ import torch
 
 from runner import checks
 from runner.nets.mlp import EnsembleMLP
-from runner.tasks.base import RegressionTask, grid
 from runner.results.files import pyplot, save_figure
+from runner.tasks.base import RegressionTask, grid
 
 
 @dataclass(frozen=True)
