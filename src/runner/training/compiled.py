@@ -35,10 +35,11 @@ from typing import Callable
 
 import torch
 from torch import nn
+from torch._inductor.runtime.cache_dir_utils import cache_dir
 
+from runner.nets.mlp import EnsembleMLP
 from runner.results.files import write_json_atomic
 from runner.tasks.base import Task
-from runner.nets.mlp import EnsembleMLP
 
 log = logging.getLogger("runner")
 
@@ -144,8 +145,6 @@ def step_key(activation: str, batch: dict[str, torch.Tensor], depth: int, width:
 
 def record_path() -> Path:
     """This machine's record of compiled steps, beside inductor's own caches."""
-    from torch._inductor.runtime.cache_dir_utils import cache_dir
-
     return Path(cache_dir()) / "runner_compiled_steps.json"
 
 
