@@ -23,6 +23,7 @@ class Digits(Task):
     """MLP classifier on flattened 8x8 digit images; accuracy and cross-entropy per member."""
 
     def __init__(self, name: str, test_fraction: float, split_seed: int):
+        # startup: scikit-learn loads only where this task is built
         from sklearn.datasets import load_digits
         from sklearn.model_selection import train_test_split
 
