@@ -25,7 +25,7 @@ import numpy as np
 import torch
 
 from runner.theory.activations import Activation
-from runner.training.ensemble import EnsembleMLP
+from runner.nets.mlp import EnsembleMLP
 
 Params = dict[str, torch.Tensor]
 AdamState = tuple[Params, Params, torch.Tensor]  # first moments, second moments, step count (float64)

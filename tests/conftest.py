@@ -16,7 +16,7 @@ from runner.config import compose
 from runner.run import Experiment, build, build_loggers, fit, job_identity
 from runner.theory.activations import Activation
 from runner.theory.init import Init
-from runner.training.ensemble import EnsembleMLP
+from runner.nets.mlp import EnsembleMLP
 
 ROOT = Path(__file__).resolve().parents[1]
 # the built-in activations: conf/activation/*.yaml, but for the two that take a user's function

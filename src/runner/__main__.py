@@ -24,7 +24,9 @@ log = logging.getLogger("runner")
 
 @hydra.main(config_path=CONF_DIR, config_name="config", version_base="1.3")
 def main(cfg: DictConfig) -> float | None:
+    # startup: torch and Lightning load once the command line is checked (check_command)
     from runner.faults import Interrupted, RunStopped
+    from runner.results.files import write_json_atomic
     from runner.results.summary import FAILED_FATES
     from runner.run import headline, run
 
@@ -42,8 +44,6 @@ def main(cfg: DictConfig) -> float | None:
         # or submitit worker, and the valid jobs it runs, down with it)
         log.error("runner: error: job %s: %s", hc.job.num, exc)
         if isinstance(exc, ConfigError):
-            from runner.results.files import write_json_atomic
-
             write_json_atomic(run_dir / "summary.json", {"status": "failed", "error": f"ConfigError: {exc}",
                                                          "overrides": list(hc.overrides.task)})
         return summary_objective(cfg, {"status": "failed"})
@@ -111,6 +111,7 @@ def check_command(argv: list[str]) -> tuple[int, dict[int, ConfigError]]:
     jobs = command_jobs(args.overrides, args.multirun, args.config_dir)
     if not args.multirun:
         return len(jobs), {}
+    # startup: torch and Lightning load only once every job composed (a typo answers before them)
     from runner.numerics import use_kernels
     from runner.run import build
 

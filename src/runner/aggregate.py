@@ -161,6 +161,7 @@ def aggregate(dirs: list[Path], out: Path | None = None, metric: str = METRIC, e
         written[f"vs_{vs}.md"] = compared[f"vs_{vs}.md"]
         written["plots"] += compared["plots"]
     if wandb:
+        # startup: Lightning and wandb (results.tracking) load only for --wandb
         from runner.results.tracking import report_sweep, wandb_target
 
         counts: dict[str, int] = {}

@@ -33,6 +33,7 @@ from omegaconf import DictConfig, OmegaConf
 from runner import checks, numerics
 from runner.config import Settings, check_keys, check_missing, instantiate, instantiate_all
 from runner.faults import DiskFull, Interrupted, resume_checkpoint, run_dir_lock
+from runner.nets.mlp import MLP
 from runner.results.files import write_json_atomic
 from runner.results.summary import (FINISHED, INTERRUPTED, convergence, member_stats, member_status, read_summary,
                                     run_status)
@@ -44,7 +45,6 @@ from runner.theory.forecast import Forecast
 from runner.theory.init import Init
 from runner.theory.schemes import resolve_init
 from runner.training.callbacks import StopOnSignal
-from runner.training.ensemble import MLP
 from runner.training.module import EnsembleModule
 from runner.training.regularizers import NoRegularizer, exact_spectral_norms
 

@@ -29,6 +29,7 @@ left. Writes <out>/SCREEN.md (default outputs/screen/<activation>/<scale>/), its
 from __future__ import annotations
 
 import argparse
+import csv
 import json
 import logging
 import platform
@@ -56,6 +57,7 @@ from runner.results.files import json_safe, pyplot, save_figure, write_bytes_ato
 from runner.results.jobs import collect
 from runner.results.plots import forest_rows, improvement_rows, plot_forest, plot_improvement
 from runner.results.tables import cell, evidence, test_table
+from runner.results.tracking import summary_run
 from runner.results.verdicts import CONTRADICTED, REPRODUCED, decisions, share
 from runner.run import build, run
 from runner.sweeps import duration, launcher_workers, probe_sweep, process_start, run_sweep, sweep_wall
@@ -63,6 +65,7 @@ from runner.tasks.extrapolation import PRECEDENCE, SHAPES, member_shapes
 from runner.theory.activations import Activation
 from runner.theory.card import Card, card
 from runner.training.callbacks import StopOnSignal
+from runner.training.loggers import wandb_mode
 
 log = logging.getLogger("runner")
 WORDS = {REPRODUCED: "better", CONTRADICTED: "worse"}  # a comparison's verdict, read for a screen
@@ -306,8 +309,6 @@ def fmt_or_none(v) -> str:
 
 def pd_window(run_dir: Path) -> dict:
     """The theory's stable C_W range at the input scale nearest K0 = 1 (phase_diagram.csv)."""
-    import csv
-
     with open(run_dir / "phase_diagram.csv") as f:
         rows = [{k: float(v) if k != "theory_fate" else v for k, v in r.items()} for r in csv.DictReader(f)]
     summary = json.loads((run_dir / "summary.json").read_text())
@@ -444,9 +445,6 @@ def main(argv: list[str] | None = None) -> int:
         return exc.exit_code
     print(f"wrote {path}")
     if args.wandb:
-        from runner.results.tracking import summary_run
-        from runner.training.loggers import wandb_mode
-
         record = json.loads((screen.out / "screen.json").read_text())
         flat = {f"card/{k}": v for k, v in record["card"].items() if isinstance(v, (int, float, str, type(None)))}
         flat.update({f"panel/{p['group']}/{p['metric']}/vs_{p['baseline']}": p["verdict"] for p in record["panel"]})

@@ -26,7 +26,7 @@ from omegaconf import OmegaConf
 from runner.config import CONF_DIR, command_jobs, compose
 from runner.run import Experiment, build, fit, keep_freed_memory, run
 from runner.training.callbacks import StopOnSignal
-from runner.training.compiled import projected_seconds
+from runner.training import compiled
 
 ROOT = Path(CONF_DIR).parent
 LIGHTNING_STEP_S = 1e-3  # Lightning's own cost per training step on CPU: the GPU estimate's floor
@@ -179,6 +179,26 @@ def job_seconds(epochs: int, setup: float, step: float, extra: float) -> float:
     """A training job's projected seconds: model and trainer setup, its epochs at the probe's step
     time, and what it costs besides training (evaluation, plots, summary)."""
     return setup + epochs * step + extra
+
+
+def projected_seconds(exp: Experiment, eager_s: float) -> float:
+    """The training time of a run at `eager_s` seconds per eager step, under its `compile` setting
+    as runner.training.compiled would run it: every step eager, or the first steps eager and the
+    rest compiled (the compile included), from this machine's record or the priors."""
+    mode, epochs = exp.settings.compile, exp.epochs
+    optimizer = exp.optimizer([torch.nn.Parameter(torch.zeros(1))])
+    if mode is False or compiled.refusal(exp.task, exp.regularizer, optimizer,
+                                         str(exp.config.trainer.get("precision"))):
+        return epochs * eager_s
+    first = 1 if mode is True else compiled.PROBE_STEPS + 1
+    if epochs <= first:
+        return epochs * eager_s
+    key = compiled.step_key(exp.activation.label, exp.task.train_batch(), exp.model.depth, exp.model.width,
+                            exp.settings.ensemble.size, exp.dtype, exp.regularizer, exp.task.name)
+    numbers = compiled.plan(eager_s, epochs - first, key)
+    if mode == "auto" and not numbers["compile"] or "ratio" not in numbers:
+        return epochs * eager_s
+    return first * eager_s + numbers["compile_s"] + (epochs - first) * eager_s * numbers["ratio"]
 
 
 def probe_sweep(spec: dict, job_overrides: list[str]) -> SweepProbe:

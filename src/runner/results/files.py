@@ -85,7 +85,7 @@ def write_csv(path: Path, rows: list[dict]) -> None:
 def pyplot():
     """matplotlib.pyplot on the Agg backend: every figure of the runner goes to a file, never to a
     display (the one place the backend is chosen)."""
-    import matplotlib
+    import matplotlib  # startup: matplotlib loads only where a figure is drawn
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt

@@ -85,7 +85,7 @@ def member_rows(job: Job) -> list[dict]:
 
 def load(path: str | Path):
     """A pandas DataFrame with one row per member of every run under `path` (module docstring)."""
-    import pandas as pd
+    import pandas as pd  # startup: pandas loads only where a DataFrame is asked for
 
     jobs = find_jobs(Path(path))
     if not jobs:

@@ -7,6 +7,7 @@ import csv
 from pathlib import Path
 
 import numpy as np
+from scipy import stats
 
 from runner.results.files import pyplot, save_figure, write_json_atomic
 from runner.results.jobs import Job, collect
@@ -140,7 +141,7 @@ def plot_heatmap(jobs: list[Job], metric: str, rows: str, cols: str, path: Path)
     positive = medians[np.isfinite(medians) & (medians > 0)]
     if not len(positive):
         return False
-    from matplotlib.colors import LogNorm
+    from matplotlib.colors import LogNorm  # startup: matplotlib loads only where a figure is drawn
 
     plt = pyplot()
     fig, ax = plt.subplots(figsize=(1.3 * len(col_keys) + 2.5, 0.6 * len(row_keys) + 1.8))
@@ -290,8 +291,6 @@ def improvement_rows(groups: list[tuple[str, list]], confidence: float = 0.95) -
     other side) = wins / (wins + losses) over the pairs the test kept (ties are neither), with the
     two-sided exact (Clopper-Pearson) interval at `confidence` (rliable's probability of improvement,
     with member k of each side as a pair)."""
-    from scipy import stats
-
     rows = []
     for group, decided in groups:
         for d in decided:

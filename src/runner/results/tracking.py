@@ -26,9 +26,12 @@ import logging
 from pathlib import Path
 
 from lightning.pytorch.loggers import Logger, TensorBoardLogger, WandbLogger
+from omegaconf import OmegaConf
 
+from runner.config import CONF_DIR
 from runner.results.jobs import Job
 from runner.results.summary import FINISHED, resolved_init
+from runner.training.loggers import wandb_mode
 
 log = logging.getLogger("runner")
 
@@ -156,11 +159,6 @@ def report_to_trackers(loggers: list[Logger], summary: dict, run_dir: Path) -> N
 def wandb_target(jobs: list[Job], out: Path) -> dict:
     """Where a sweep's summary run goes: the jobs' W&B group (the one they share, else the output
     directory's name) and the logger settings of a job that used W&B (else conf/logger/wandb.yaml)."""
-    from omegaconf import OmegaConf
-
-    from runner.config import CONF_DIR
-    from runner.training.loggers import wandb_mode
-
     settings = next((logger["wandb"] for job in jobs
                      if "wandb" in (logger := (job.summary.get("config") or {}).get("logger") or {})), None)
     if settings is None:

@@ -8,9 +8,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from runner.nets.mlp import EnsembleMLP
+from runner.results.files import save_npz_atomic
 from runner.theory.activations import Activation
 from runner.theory.init import Init
-from runner.training.ensemble import EnsembleMLP
 
 
 @dataclass(frozen=True)
@@ -141,7 +142,5 @@ class RegressionTask(Task):
     def save_predictions(self, path: Path, x: torch.Tensor, y_true: torch.Tensor,
                          y_pred: torch.Tensor) -> None:
         """predictions.npz: x (N, d_in), y_true (N, d_out), y_pred (K, N, d_out)."""
-        from runner.results.files import save_npz_atomic
-
         save_npz_atomic(path, x=x.cpu().numpy(), y_true=y_true.cpu().numpy(),
                         y_pred=y_pred.detach().cpu().numpy().astype(np.float32))

@@ -14,15 +14,16 @@ import torch
 import torch.nn.functional as F
 
 from runner import checks
-from runner.training.ensemble import EnsembleMLP
-from runner.tasks.base import Task
+from runner.nets.mlp import EnsembleMLP
 from runner.results.files import pyplot, save_figure
+from runner.tasks.base import Task
 
 
 class Digits(Task):
     """MLP classifier on flattened 8x8 digit images; accuracy and cross-entropy per member."""
 
     def __init__(self, name: str, test_fraction: float, split_seed: int):
+        # startup: scikit-learn loads only where this task is built
         from sklearn.datasets import load_digits
         from sklearn.model_selection import train_test_split
 

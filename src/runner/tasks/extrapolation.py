@@ -19,9 +19,9 @@ import numpy as np
 import torch
 
 from runner import checks
-from runner.training.ensemble import EnsembleMLP
-from runner.tasks.base import RegressionTask, grid
+from runner.nets.mlp import EnsembleMLP
 from runner.results.files import pyplot, save_figure
+from runner.tasks.base import RegressionTask, grid
 
 
 @dataclass(frozen=True)

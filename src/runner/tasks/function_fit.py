@@ -23,9 +23,11 @@ import torch
 from torch.func import functional_call
 
 from runner import checks
-from runner.training.ensemble import EnsembleMLP
 from runner.expression import Expression, ExpressionError
+from runner.nets.mlp import EnsembleMLP
+from runner.results.files import save_npz_atomic
 from runner.results.summary import median_member
+from runner.tasks import function_plots
 from runner.tasks.base import RegressionTask
 
 log = logging.getLogger(__name__)
@@ -227,16 +229,12 @@ class FunctionFit(RegressionTask):
 
     def save_outputs(self, model: EnsembleMLP, run_dir: Path, label: str) -> None:
         pred, grad = self.input_gradient(model, self.x_test)
-        from runner.results.files import save_npz_atomic
-
         save_npz_atomic(run_dir / "predictions.npz", x=self.x_test.numpy(), y_true=self.y_test.numpy(),
                         y_pred=pred.numpy().astype(np.float32), dy_true=self.dy_test.numpy(),
                         dy_pred=grad.numpy().astype(np.float32), grid_shape=np.array(self.test_shape),
                         target=np.array(self.expression.text))
         title = f"{label}: {self.target_name}" + (
             f" = {self.expression.text}" if self.expression.text != self.target_name else "")
-        from runner.tasks import function_plots
-
         if self.dim == 1:
             function_plots.plot_fit_1d(self.x_test[:, 0], self.y_test[:, 0], self.dy_test[:, 0],
                                        pred[..., 0], grad[..., 0], title, run_dir / "plots" / "fit.png")

@@ -25,12 +25,11 @@ import numpy as np
 import torch
 
 from runner import checks
-from runner.theory import recursions
-from runner.training.ensemble import EnsembleMLP
-from runner.theory.measurements import empirical_chi_perp, ensemble_cumulants
-from runner.results.files import json_safe, pyplot, save_figure, write_bytes_atomic, write_json_atomic
+from runner.nets.mlp import EnsembleMLP
+from runner.results.files import json_safe, pyplot, save_figure, write_bytes_atomic, write_csv, write_json_atomic
 from runner.tasks.base import RegressionTask
-from runner.results.files import write_csv
+from runner.theory import recursions
+from runner.theory.measurements import empirical_chi_perp, ensemble_cumulants
 
 TARGETS = {
     "sin_cos": lambda x: torch.sin(math.pi * x[:, :1]) * torch.cos(math.pi * x[:, 1:2]),

@@ -31,17 +31,15 @@ import platform
 import socket
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable
+from typing import Callable
 
 import torch
 from torch import nn
+from torch._inductor.runtime.cache_dir_utils import cache_dir
 
+from runner.nets.mlp import EnsembleMLP
 from runner.results.files import write_json_atomic
 from runner.tasks.base import Task
-from runner.training.ensemble import EnsembleMLP
-
-if TYPE_CHECKING:
-    from runner.run import Experiment
 
 log = logging.getLogger("runner")
 
@@ -147,8 +145,6 @@ def step_key(activation: str, batch: dict[str, torch.Tensor], depth: int, width:
 
 def record_path() -> Path:
     """This machine's record of compiled steps, beside inductor's own caches."""
-    from torch._inductor.runtime.cache_dir_utils import cache_dir
-
     return Path(cache_dir()) / "runner_compiled_steps.json"
 
 
@@ -201,26 +197,6 @@ def plan(eager_s: float, epochs_left: int, key: str | None) -> dict:
             "reason": f"eager {eager_s * 1e3:.3g} ms/step, compiled ~{eager_s * ratio * 1e3:.3g} ms/step and "
                       f"compile ~{compile_s:.3g} s ({'this machine' if entry else 'no record of this shape here: priors'}"
                       f"); {epochs_left} epochs left save ~{saving:.3g} s {comparison} compile + {MIN_SAVING_S:g} s"}
-
-
-def projected_seconds(exp: Experiment, eager_s: float) -> float:
-    """The training time of a run (runner.run.Experiment) at `eager_s` seconds per eager step, under
-    its `compile` setting as this module would run it: every step eager, or the first steps eager
-    and the rest compiled (the compile included), from this machine's record or the priors; for the
-    runtime estimates before a sweep (runner.sweeps)."""
-    mode, epochs = exp.settings.compile, exp.epochs
-    optimizer = exp.optimizer([nn.Parameter(torch.zeros(1))])
-    if mode is False or refusal(exp.task, exp.regularizer, optimizer, str(exp.config.trainer.get("precision"))):
-        return epochs * eager_s
-    first = 1 if mode is True else PROBE_STEPS + 1
-    if epochs <= first:
-        return epochs * eager_s
-    key = step_key(exp.activation.label, exp.task.train_batch(), exp.model.depth, exp.model.width,
-                   exp.settings.ensemble.size, exp.dtype, exp.regularizer, exp.task.name)
-    numbers = plan(eager_s, epochs - first, key)
-    if mode == "auto" and not numbers["compile"] or "ratio" not in numbers:
-        return epochs * eager_s
-    return first * eager_s + numbers["compile_s"] + (epochs - first) * eager_s * numbers["ratio"]
 
 
 class StepCompiler:

@@ -39,7 +39,7 @@ def wandb_credentials_configured() -> bool:
 
 def wandb_settings(**values):
     """wandb.Settings(**values), imported only where a W&B run is made."""
-    import wandb
+    import wandb  # startup: wandb loads only where a W&B run is made
 
     return wandb.Settings(**values)
 

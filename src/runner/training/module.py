@@ -12,10 +12,10 @@ import lightning as L
 import torch
 from torch.utils.data import DataLoader, Dataset
 
+from runner.nets.mlp import EnsembleMLP
 from runner.results.summary import member_stats
 from runner.tasks.base import Task
 from runner.training.compiled import StepCompiler
-from runner.training.ensemble import EnsembleMLP
 from runner.training.regularizers import NoRegularizer
 
 log = logging.getLogger("runner")

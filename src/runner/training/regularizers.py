@@ -11,7 +11,7 @@ import torch
 from torch import nn
 
 from runner import checks
-from runner.training.ensemble import EnsembleMLP
+from runner.nets.mlp import EnsembleMLP
 
 
 class NoRegularizer(nn.Module):

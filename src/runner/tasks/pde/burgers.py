@@ -66,7 +66,7 @@ def load_reference(path: str | Path = PUBLISHED_DATA) -> tuple[np.ndarray, np.nd
     if not path.exists():
         raise FileNotFoundError(f"Burgers reference data not found at {path}")
     if path.suffix == ".mat":
-        from scipy.io import loadmat
+        from scipy.io import loadmat  # startup: scipy.io loads only where a .mat reference is read
 
         data = loadmat(path)
     else:

@@ -22,11 +22,13 @@ import torch
 
 from runner import checks
 from runner.expression import derivative_name
+from runner.nets.mlp import EnsembleMLP
+from runner.results.files import save_npz_atomic
 from runner.results.summary import median_member
 from runner.tasks.base import Task
+from runner.tasks.pde import plots as pde_plots
 from runner.tasks.pde.equation import (TIME, Condition, partials, read_conditions, read_exact, read_params,
                                        read_residual, read_variables)
-from runner.training.ensemble import EnsembleMLP
 
 log = logging.getLogger("runner")
 EVAL_POINTS = 101            # per variable, where task.eval_grid does not say
@@ -298,9 +300,6 @@ class PDE(Task):
                 **{f"loss_{k}": v.detach().cpu() for k, v in terms.items()}}
 
     def save_outputs(self, model: EnsembleMLP, run_dir: Path, label: str) -> None:
-        from runner.results.files import save_npz_atomic
-        from runner.tasks.pde import plots as pde_plots
-
         u = self.predict_grid(model)
         rel = relative_l2(u, self.u_ref_flat).numpy()
         pred = u.reshape(-1, *self.u_ref.shape).numpy()
