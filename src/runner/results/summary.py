@@ -85,18 +85,6 @@ def run_status(members: list[str]) -> str:
     return "completed" if ok == len(members) else "not_learned" if not ok else "partly_learned"
 
 
-def summary_status(summary: dict) -> str:
-    """The status a summary.json says, read by today's rule: a run that trained to the end and
-    records its members' fates gets run_status of them (summaries written before `partly_learned`
-    and `not_learned` existed call a run whose members ended no better than zero `diverged` or
-    `partly_diverged`); any other status (failed, interrupted, running) as written."""
-    status = summary.get("status", "unknown")
-    members = summary.get("member_status")
-    if status in FINISHED and members:
-        return run_status(list(members))
-    return status
-
-
 # A member's convergence is judged on its training loss at the logged epochs (metrics.csv rows).
 MIN_CONVERGENCE_POINTS = 5  # fewer logged epochs than this: too short to judge
 
