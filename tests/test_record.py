@@ -3,6 +3,7 @@ loads and writes back the same, old ones included; a record writes only what a r
 the reading rules (status by today's rule, member fates, which members count) read it."""
 
 import json
+import re
 
 import pytest
 
@@ -71,3 +72,14 @@ def test_a_run_directory_without_a_summary_is_missing(tmp_path):
     (missing,) = collect([tmp_path])
     assert missing.status == MISSING and missing.value("activation") == "relu" and missing.members("x") == []
 
+
+def test_the_reading_example_of_docs_extending_runs(tmp_path):
+    doc = (ROOT / "docs" / "extending.md").read_text()
+    (code,) = re.findall(r"```python\n(from runner.results.jobs import collect\n.*?)```", doc, flags=re.S)
+    numbers = {"scheme": "critical", "C_W_first": 1.0, "C_W": 2.0, "C_b": 0.0}
+    write_run(tmp_path / "0", record({"test_mse": [0.1, 5.0]}, fates=["ok", "blown_up"],
+                                     config={"model": {"depth": 3}}, resolved_init=numbers))
+    names = {}
+    exec(code.replace("outputs/multirun/2026-12-05_10-00-00", str(tmp_path)), names)
+    assert names["values"] == [0.1, None] and names["fates"] == ["ok", "blown_up"]
+    assert names["depth"] == 3 and names["init"] == numbers
