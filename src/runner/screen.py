@@ -170,8 +170,13 @@ class Screen:
         return records
 
     def theory_records(self) -> dict[str, RunRecord]:
-        """The records theory_runs left in the output folder (for --report-only)."""
-        return {name: RunRecord.read(self.out / "theory" / name) for name in self.plan["theory"]}
+        """The records theory_runs left in the output folder (for --report-only); FileNotFoundError
+        where one is missing."""
+        records = {name: RunRecord.read(self.out / "theory" / name) for name in self.plan["theory"]}
+        for name, record in records.items():
+            if record is None:
+                raise FileNotFoundError(f"{self.out / 'theory' / name / 'summary.json'}: the card's runs are not there")
+        return records
 
     def networks(self) -> list[dict]:
         """Per panel group, its first job's network: the init `init.C_W=auto` picks for its inputs
