@@ -8,6 +8,7 @@ import re
 import pytest
 
 from conftest import colored_fraction
+from factories import record, write_run
 from runner.aggregate import aggregate
 from runner.results.jobs import collect
 from runner.aggregate import main as aggregate_main
@@ -16,14 +17,11 @@ from runner.results.plots import compare_sweep
 
 
 def make_job(sweep, num, overrides, status=None, members=None, curve=None):
-    job = sweep / str(num)
-    (job / ".hydra").mkdir(parents=True)
-    (job / ".hydra" / "overrides.yaml").write_text("".join(f"- {o}\n" for o in overrides))
-    if status:  # no status: a job still running (or killed) has no summary.json yet
-        metrics = {"test_mse": {"members": members}} if members is not None else {}
-        (job / "summary.json").write_text(json.dumps({
-            "status": status, "metrics": metrics, "error": "RuntimeError: boom",
-            "config": {"activation": {"name": overrides[0].split("=")[1]}, "task": {"name": "x2"}}}))
+    config = {"activation": {"name": overrides[0].split("=")[1]}, "task": {"name": "x2"}}
+    metrics = {"test_mse": members} if members is not None else None
+    # no status: a job still running (or killed) has no summary.json yet
+    rec = record(metrics, status=status, config=config, error="RuntimeError: boom") if status else None
+    job = write_run(sweep / str(num), rec, overrides)
     if curve:
         with (job / "metrics.csv").open("w", newline="") as f:
             w = csv.writer(f)
@@ -74,12 +72,9 @@ def test_the_per_activation_plot_and_the_table_count_the_same_members(tmp_path):
             ("relu", [0.40, None], ["ok", "diverged"], "partly_diverged"),
             ("relu", [0.50, 0.60], ["ok", "no_better_than_zero"], "partly_diverged")]
     for num, (act, values, fates, status) in enumerate(runs):
-        job = sweep / str(num)
-        (job / ".hydra").mkdir(parents=True)
-        (job / ".hydra" / "overrides.yaml").write_text(f"- activation={act}\n")
-        (job / "summary.json").write_text(json.dumps({
-            "status": status, "activation": act, "member_status": fates, "metrics": {"rel_l2": {"members": values}},
-            "config": {"activation": {"name": act}, "task": {"name": "burgers"}}}))
+        write_run(sweep / str(num), record({"rel_l2": values}, status=status, fates=fates, activation=act,
+                                           config={"activation": {"name": act}, "task": {"name": "burgers"}}),
+                  [f"activation={act}"])
     plotted = compare_sweep(sweep, "rel_l2")
     assert json.loads((sweep / "rel_l2_by_activation.json").read_text()) == plotted
     assert plotted == {"tanh": [0.10, 0.20, 0.30], "relu": [0.40, 0.50]}  # ok members only
@@ -99,16 +94,12 @@ def finished_sweep(tmp_path):
     """Two activations, two seeds each, with test_mse and extrap_mse; members paired by seed."""
     sweep = tmp_path / "sweep"
     for num, (act, seed) in enumerate([("relu", 0), ("relu", 1), ("tanh", 0), ("tanh", 1)]):
-        job = sweep / str(num)
-        (job / ".hydra").mkdir(parents=True)
-        (job / ".hydra" / "overrides.yaml").write_text(f"- activation={act}\n- seed={seed}\n")
         scale = 1.0 if act == "relu" else 2.0
-        (job / "summary.json").write_text(json.dumps({
-            "status": "completed", "activation": act, "seed": seed, "member_status": ["ok"] * 3,
-            "member_converged": [True] * 3,
-            "metrics": {"test_mse": {"members": [scale * (1 + seed), scale * 2, scale * 3]},
-                        "extrap_mse": {"members": [scale * 10, scale * 20, scale * 30 + seed]}},
-            "config": {"activation": {"name": act}, "task": {"name": "x3"}}}))
+        metrics = {"test_mse": [scale * (1 + seed), scale * 2, scale * 3],
+                   "extrap_mse": [scale * 10, scale * 20, scale * 30 + seed]}
+        write_run(sweep / str(num), record(metrics, fates=["ok"] * 3, converged=[True] * 3, activation=act, seed=seed,
+                                           config={"activation": {"name": act}, "task": {"name": "x3"}}),
+                  [f"activation={act}", f"seed={seed}"])
     return sweep
 
 
@@ -143,13 +134,9 @@ def test_nonsense_stops_in_one_line_before_anything_is_written(tmp_path, capsys,
 
 def test_a_finished_run_without_the_metric_is_listed_as_such(tmp_path):
     sweep = finished_sweep(tmp_path)
-    job = sweep / "4"
-    (job / ".hydra").mkdir(parents=True)
-    (job / ".hydra" / "overrides.yaml").write_text("- activation=relu\n- task=x2\n")
-    (job / "summary.json").write_text(json.dumps({
-        "status": "completed", "activation": "relu", "member_status": ["ok"],
-        "metrics": {"final_train_loss": {"members": [0.1]}},
-        "config": {"activation": {"name": "relu"}, "task": {"name": "x2"}}}))
+    write_run(sweep / "4", record({"final_train_loss": [0.1]}, fates=["ok"], activation="relu",
+                                  config={"activation": {"name": "relu"}, "task": {"name": "x2"}}),
+              ["activation=relu", "task=x2"])
     assert aggregate_main([str(sweep), "--metric", "test_mse", "--no-plots"]) == 0
     problems = (sweep / "table.md").read_text().split("## Failed")[1]
     assert "4 (relu, x2): no metric 'test_mse'" in problems and "failed" not in problems.split("\n", 1)[1]

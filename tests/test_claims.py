@@ -2,12 +2,10 @@
 verdicts mean what the rules say (which members are paired, +inf for overflowed members, shares
 against a majority, the C_W filter). The statistics themselves: tests/test_verdicts.py."""
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 
-from runner.results.jobs import Job
+from factories import job as as_job, record
 from runner.results.claims import per_member_rule, ranking_check, stats
 from runner.papers.kimkang import mrepu_auto, note_mrepu_failures, phase_diagram_check, repu_kernel_check
 from runner.papers.tsvetkova import lam0, spectral_norm_check
@@ -15,15 +13,11 @@ from runner.papers.tsvetkova import lam0, spectral_norm_check
 
 def job(act, metric, values, target="p", status="completed", C_W=1.0, member_status=None, **config):
     """A finished job whose members all converged (runner.results.verdicts drops unconverged pairs)."""
-    summary = {"status": status, "metrics": {metric: {"members": values}}, "member_converged": [True] * len(values),
-               "config": {"activation": {"name": act}, "task": {"target": target}, "init": {"C_W": C_W},
-                          **config}}
-    if member_status:
-        summary["member_status"] = member_status
-    overrides = {"init.C_W": "auto"} if C_W == "auto" else {}
-    if C_W == "auto":
-        summary["resolved_init"] = {"scheme": "critical", "C_W_first": 0.0123, "C_W": 0.456, "C_b": 0.0}
-    return Job(Path(f"/fake/{act}-{target}-{C_W}"), status, summary, overrides)
+    auto = C_W == "auto"
+    rec = record({metric: values}, status=status, fates=member_status, converged=[True] * len(values),
+                 config={"activation": {"name": act}, "task": {"target": target}, "init": {"C_W": C_W}, **config},
+                 resolved_init={"scheme": "critical", "C_W_first": 0.0123, "C_W": 0.456, "C_b": 0.0} if auto else None)
+    return as_job(rec, {"init.C_W": "auto"} if auto else {}, f"/fake/{act}-{target}-{C_W}")
 
 
 ALPHA = 0.05
@@ -85,8 +79,8 @@ def test_per_member_rule_share_above_a_majority():
     where = lam0("x2", "relu")
 
     def ext(values):
-        return Job(Path("/fake"), "completed", {"status": "completed", "metrics": {"tail_line_residual": {
-            "members": values}}, "config": {}}, {"task": "x2", "activation": "relu", "regularizer.coef": "0"})
+        return as_job(record({"tail_line_residual": values}, config={}),
+                      {"task": "x2", "activation": "relu", "regularizer.coef": "0"})
 
     rule = per_member_rule([where], "tail_line_residual", lambda v: v < 0.01, lambda w: "x2 relu")
     assert rule([ext([0.001] * 5)], ALPHA).verdict == "reproduced"            # 5/5: bound 0.05^(1/5) = 0.55
@@ -99,9 +93,8 @@ def test_per_member_rule_share_above_a_majority():
 
 def test_spectral_norm_rule_pairs_each_lambda_with_zero():
     def run(act, coef, mse):
-        return Job(Path("/fake"), "completed", {"status": "completed", "member_converged": [True] * 8,
-                                                "metrics": {"extrap_mse": {"members": mse}}, "config": {}},
-                   {"task": "x2", "activation": act, "regularizer.coef": str(coef)})
+        return as_job(record({"extrap_mse": mse}, converged=[True] * 8, config={}),
+                      {"task": "x2", "activation": act, "regularizer.coef": str(coef)})
 
     base = [10.0 + k for k in range(8)]
     better = [run(a, c, [v * f for v in base]) for a in ("relu", "tanh") for c, f in ((0, 1.0), (1e-3, 1.2), (1e-2, 0.9))]
@@ -114,10 +107,9 @@ def test_spectral_norm_rule_pairs_each_lambda_with_zero():
 
 
 def test_repu_kernel_rule_counts_every_fate():
-    metrics = {f"cw{c}_n8/{k}": {"members": [v]} for c, (o, e, col) in {"0.5": (0, 1, 7), "2": (0, 0, 0)}.items()
+    metrics = {f"cw{c}_n8/{k}": [v] for c, (o, e, col) in {"0.5": (0, 1, 7), "2": (0, 0, 0)}.items()
                for k, v in zip(("overflowed", "exploded", "collapsed"), (o, e, col))}
-    kernel = Job(Path("/fake"), "completed", {"status": "completed", "metrics": metrics,
-                                              "config": {"ensemble": {"size": 8}}}, {})
+    kernel = as_job(record(metrics, config={"ensemble": {"size": 8}}))
     out = repu_kernel_check([kernel], ALPHA)
     assert "cw0.5_n8: 8/8 = 100%" in out.measured and "cw2_n8: 0/8 = 0%" in out.measured
     assert out.verdict == "contradicted" and "cw2_n8" in out.why
@@ -133,11 +125,9 @@ def test_stats_text(values, text):
 
 def test_phase_diagram_check_needs_agreement_and_a_stable_mrepu_window():
     def pd(act, agreement, stable, **marks):
-        metrics = {"agreement": {"members": [agreement]}, "clear_cells": {"members": [500.0]},
-                   "measured_share_stable": {"members": [stable]},
-                   **{f"mark/{k}/log_ratio": {"members": [v]} for k, v in marks.items()}}
-        return Job(Path(f"/fake/pd-{act}"), "completed", {"status": "completed", "metrics": metrics,
-                                                        "config": {"activation": {"name": act}}}, {})
+        metrics = {"agreement": [agreement], "clear_cells": [500.0], "measured_share_stable": [stable],
+                   **{f"mark/{k}/log_ratio": [v] for k, v in marks.items()}}
+        return as_job(record(metrics, config={"activation": {"name": act}}), path=f"/fake/pd-{act}")
 
     out = phase_diagram_check([pd("mrepu", 0.99, 0.06, Burgers=77.0, Table3=0.2), pd("tanh", 0.95, 0.5)], ALPHA)
     assert out.verdict == "reproduced"  # 495/500 and 475/500 cells, each well above 90%
@@ -151,6 +141,6 @@ def test_phase_diagram_check_needs_agreement_and_a_stable_mrepu_window():
 def test_an_activation_is_known_by_its_name_not_its_option():
     """`activation=formula activation.name=swish`: the option typed is `formula`, the run's
     activation is swish, and the claims, tables and screens select it by that name."""
-    swish = Job(Path("/fake/swish"), "completed", {"activation": "swish", "config": {"activation": {"name": "swish"}}},
-                {"activation": "formula", "activation.formula": "z*sigmoid(z)"})
+    swish = as_job(record(activation="swish", config={"activation": {"name": "swish"}}),
+                   {"activation": "formula", "activation.formula": "z*sigmoid(z)"}, "/fake/swish")
     assert swish.value("activation") == "swish" and swish.value("activation.formula") == "z*sigmoid(z)"

@@ -1,7 +1,6 @@
 """Paper B's regression tasks: the expression evaluator, exact derivatives, input gradients,
 the Table 4/5 presets end to end, the aggregation, and MRePU vs ReLU on a polynomial."""
 
-import json
 import logging
 import math
 
@@ -10,6 +9,7 @@ import pytest
 import torch
 
 from conftest import make_cfg, make_model, run_cli
+from factories import record, write_run
 from runner.theory import activations
 from runner.aggregate import aggregate, main as aggregate_main
 from runner.results.jobs import collect
@@ -176,17 +176,9 @@ def test_reduced_preset_writes_contract_and_table(tmp_path, preset, n_cols):
 
 
 def _fake_job(root, num, act, target, status, members=None, error=None):
-    d = root / str(num)
-    d.mkdir(parents=True)
-    (d / ".hydra").mkdir()
-    if status == "missing":
-        return
-    summary = {"status": status, "config": {"activation": {"name": act}, "task": {"target": target}}}
-    if members is not None:
-        summary["metrics"] = {"train_mse": {"members": members}}
-    if error:
-        summary["error"] = error
-    (d / "summary.json").write_text(json.dumps(summary))
+    rec = record(None if members is None else {"train_mse": members}, status=status, error=error,
+                 config={"activation": {"name": act}, "task": {"target": target}})
+    write_run(root / str(num), None if status == "missing" else rec)
 
 
 def test_aggregate_lists_failed_and_diverged_jobs(tmp_path, capsys):

@@ -39,11 +39,11 @@ LAYERS: list[tuple[str, tuple[str, ...], str]] = [
     ("nets", ("runner.nets",),
      "the networks: EnsembleMLP draws its layers by a theory Init and applies its Activation; the "
      "tasks and the training both take a network, so it sits below both"),
-    ("record", ("runner.results.files", "runner.results.summary"),
+    ("record", ("runner.results.files", "runner.results.summary", "runner.results.record"),
      "what a run writes, shared by the writers below the results and the readers in them: files "
-     "written atomically, and the summary.json contract with the one rule of a member's statistics "
-     "and fate; the tasks write their outputs and the training logs member statistics through "
-     "them, so these two modules of results/ sit below the tasks"),
+     "written atomically, the summary.json contract with the one rule of a member's statistics "
+     "and fate, and the typed run record; the tasks write their outputs and the training logs "
+     "member statistics through them, so these modules of results/ sit below the tasks"),
     ("tasks", ("runner.tasks",),
      "the data, loss, metrics and plots of one experiment, over a network; a task trains nothing "
      "itself, so it imports no training"),
@@ -70,7 +70,7 @@ LAYERS: list[tuple[str, tuple[str, ...], str]] = [
 # loads only where it is used) or an optional dependency. None dodges a cycle.
 LAZY: dict[tuple[str, str], str] = {
     ("runner.__main__", "runner.faults"): "startup: torch and Lightning load after the command line is checked",
-    ("runner.__main__", "runner.results.files"): "startup: after the command line is checked",
+    ("runner.__main__", "runner.results.record"): "startup: after the command line is checked",
     ("runner.__main__", "runner.results.summary"): "startup: after the command line is checked (torch)",
     ("runner.__main__", "runner.run"): "startup: after the command line is checked (torch, Lightning)",
     ("runner.__main__", "runner.numerics"): "startup: after every job composed (torch)",
@@ -79,7 +79,6 @@ LAZY: dict[tuple[str, str], str] = {
     ("runner.results.files", "matplotlib.pyplot"): "startup: matplotlib only where a figure is drawn",
     ("runner.results.plots", "matplotlib.colors"): "startup: matplotlib only where a figure is drawn",
     ("runner.results.members", "pandas"): "startup: pandas only where a DataFrame is asked for",
-    ("runner.results.jobs", "yaml"): "PyYAML only where a job's overrides are read; third-party, no cycle",
     ("runner.results.tracking", "wandb"): "startup: wandb only where a W&B run is reported",
     ("runner.training.loggers", "wandb"): "startup: wandb only where a W&B run is made",
     ("runner.tasks.digits", "sklearn.datasets"): "startup: scikit-learn only where the digits task is built",

@@ -7,8 +7,9 @@ import math
 import pytest
 
 from conftest import run_cli
+from factories import record, write_run
 from runner.results.jobs import collect
-from runner.results.summary import FINISHED, member_status, run_status, summary_status
+from runner.results.summary import FINISHED, member_status, run_status
 
 NAN, INF = math.nan, math.inf
 
@@ -51,12 +52,9 @@ def test_run_status_from_members():
     ("interrupted", None, "interrupted"),
 ])
 def test_summaries_on_disk_read_by_todays_rule(tmp_path, written, fates, read):
-    run = tmp_path / "0"
-    run.mkdir()
-    summary = {"status": written, **({"member_status": fates} if fates else {}),
-               "metrics": {"final_train_loss": {"members": [1.0] * len(fates or [])}}}
-    (run / "summary.json").write_text(json.dumps(summary))
-    assert summary_status(summary) == read
+    rec = record({"final_train_loss": [1.0] * len(fates or [])}, status=written, fates=fates)
+    assert rec.current_status() == read
+    write_run(tmp_path / "0", rec)
     (job,) = collect([tmp_path])
     assert job.status == read and job.status in (*FINISHED, "failed", "interrupted")
     # which members count does not move with the word

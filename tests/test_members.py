@@ -12,6 +12,7 @@ import pandas as pd
 import pytest
 
 from conftest import ROOT, run_cli
+from factories import record, write_run
 from runner.results import load
 
 
@@ -86,15 +87,10 @@ def test_the_pairs_a_comparison_keeps_are_those_load_calls_decided(tmp_path):
     sweep = tmp_path / "sweep"
     converged = {"relu": [True, True, False, True, True, True], "tanh": [True, False, True, True, True, True]}
     for num, act in enumerate(("relu", "tanh")):
-        job = sweep / str(num)
-        (job / ".hydra").mkdir(parents=True)
-        (job / ".hydra" / "overrides.yaml").write_text(f"- activation={act}\n")
         values = [1.0 + 0.01 * k + (0.001 if act == "tanh" else 0) for k in range(6)]
-        (job / "summary.json").write_text(json.dumps({
-            "status": "completed", "activation": act, "seed": 0, "member_status": ["ok"] * 6,
-            "member_converged": converged[act], "member_improvement": [0.5] * 6,
-            "metrics": {"test_mse": {"members": values}},
-            "config": {"activation": {"name": act}, "task": {"name": "x2"}}}))
+        rec = record({"test_mse": values}, fates=["ok"] * 6, converged=converged[act], improvement=[0.5] * 6,
+                     activation=act, seed=0, config={"activation": {"name": act}, "task": {"name": "x2"}})
+        write_run(sweep / str(num), rec, [f"activation={act}"])
     df = load(sweep)
     both = (df[df.activation == "relu"].decided.to_numpy() & df[df.activation == "tanh"].decided.to_numpy())
     assert df.counted.all() and both.sum() == 4

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from conftest import colored_fraction
+from factories import record, write_run
 from runner.papers import PAPERS
 from runner.papers.report import write_report
 
@@ -23,16 +24,12 @@ VALUES = {"mrepu": [1.0, 1.1, 0.9, 1.2, 0.8], "relu": [2.0, 2.5, 1.5, 3.0, 1.9],
 def fake_sweep(sweep: Path, targets: tuple[str, str]) -> None:
     """A Table 4/5 sweep as runner summaries: 2 targets x 3 activations, 5 converged members each."""
     for num, (target, act) in enumerate((t, a) for t in targets for a in VALUES):
-        run = sweep / str(num)
-        (run / ".hydra").mkdir(parents=True)
-        (run / ".hydra" / "overrides.yaml").write_text(f"- kimkang={target}\n- activation={act}\n")
         values = [v * (2 if target == targets[1] else 1) for v in VALUES[act]]
-        summary = {"status": "completed", "activation": act, "task": "polynomial", "seed": 0,
-                   "member_status": ["ok"] * 5, "member_converged": [True] * 5, "member_improvement": [0.0] * 5,
-                   "metrics": {m: {"members": values} for m in ("train_mse", "deriv_mse")},
-                   "config": {"activation": {"name": act}, "task": {"name": "polynomial", "target": target},
-                              "seed": 0, "ensemble": {"size": 5, "member_offset": 0}, "init": {"C_W": 1.0}}}
-        (run / "summary.json").write_text(json.dumps(summary))
+        config = {"activation": {"name": act}, "task": {"name": "polynomial", "target": target}, "seed": 0,
+                  "ensemble": {"size": 5, "member_offset": 0}, "init": {"C_W": 1.0}}
+        rec = record({m: values for m in ("train_mse", "deriv_mse")}, fates=["ok"] * 5, converged=[True] * 5,
+                     improvement=[0.0] * 5, activation=act, task="polynomial", seed=0, config=config)
+        write_run(sweep / str(num), rec, [f"kimkang={target}", f"activation={act}"])
 
 
 @pytest.fixture(scope="module")

@@ -11,6 +11,7 @@ import sys
 import pytest
 
 from conftest import ROOT
+import factories
 from runner import sweeps
 from runner.config import compose
 from runner.papers import PAPERS
@@ -143,10 +144,8 @@ def test_smoke_subset_writes_a_structured_report(tmp_path):
 def test_a_claim_that_raises_is_an_error_and_reproduce_exits_non_zero(tmp_path):
     """A vertex run whose metrics.csv lacks a column (as a renamed metric would): claim B5 cannot be
     computed. The report says `error` with the exception, apart from the verdicts; the exit is 1."""
-    job = tmp_path / "runs" / "fig6" / "0"
-    job.mkdir(parents=True)
-    (job / "summary.json").write_text(json.dumps({"status": "completed", "metrics": {},
-                                                  "config": {"activation": {"name": "relu"}}}))
+    job = factories.write_run(tmp_path / "runs" / "fig6" / "0",
+                              factories.record({}, config={"activation": {"name": "relu"}}))
     (job / "metrics.csv").write_text("C_W,width,layer,kurtosis\n1,32,1,0.1\n1,32,2,0.2\n")
     res = subprocess.run([sys.executable, "scripts/reproduce.py", "--scale", "smoke", "--out", str(tmp_path),
                           "--report-only"], cwd=ROOT, capture_output=True, text=True, timeout=600)

@@ -87,8 +87,8 @@ def test_the_card_of_mrepu_is_what_the_tasks_say(tmp_path):
     theory = screen.theory_runs()
     for name, preset in screen.plan["theory"].items():
         direct = run(compose(*preset, "activation=mrepu", "logger=none"), tmp_path / "direct" / name)
-        assert theory[name]["metrics"] == direct["metrics"]
-    sus = theory["susceptibility"]["metrics"]
+        assert theory[name].metrics == direct["metrics"]
+    sus = theory["susceptibility"].metrics
     assert sus["mrepu_p2_shift1/critical_C_W"]["mean"] == card(activations.mrepu()).C_W == 1.0
     assert sus["mrepu_p2_shift1/ratio_at_smallest_K"]["mean"] == pytest.approx(1.0, abs=1e-3)
 

@@ -9,11 +9,11 @@ import logging
 import math
 from types import SimpleNamespace
 
-import numpy as np
 import pytest
 import torch
 
 from conftest import fit_run, make_cfg, run_cli
+import factories
 from runner.results import tracking
 from runner.aggregate import main as aggregate_main
 from runner.training.callbacks import EpochBar, ProgressPrinter, StopOnSignal
@@ -102,20 +102,19 @@ def test_diverged_run_is_tagged_and_counted(tmp_path, wandb_offline):
 
 def test_new_fates_and_member_flags_flow_through():
     """Fates and per-member boolean lists that summary.json gains later need no code here."""
-    summary = {"status": "partly_diverged", "ensemble_size": 3, "duration_s": 1.5,
-               "member_status": ["ok", "no_better_than_zero", "ok"], "member_converged": [True, False, True],
-               "tags": ["task:x2"], "config": {"ensemble": {"member_offset": 4}},
-               "init": {"scheme": "pytorch"},
-               "resolved_init": {"scheme": "pytorch", "C_W_first": 1 / 3, "C_W": 1 / 3, "C_b": 0.01},
-               "init_forecast": {"verdict": "vanishes", "leaves_at": 3},
-               "metrics": {"rel_l2": member_stats(np.array([0.5, math.nan, 0.1]))}}
-    values = tracking.final_values(summary)
+    rec = factories.record({"rel_l2": [0.5, None, 0.1]}, status="partly_diverged",
+                           fates=["ok", "no_better_than_zero", "ok"], converged=[True, False, True], ensemble_size=3,
+                           duration_s=1.5, tags=["task:x2"], config={"ensemble": {"member_offset": 4}},
+                           init={"scheme": "pytorch"},
+                           resolved_init={"scheme": "pytorch", "C_W_first": 1 / 3, "C_W": 1 / 3, "C_b": 0.01},
+                           init_forecast={"verdict": "vanishes", "leaves_at": 3})
+    values = tracking.final_values(rec)
     assert values["members/no_better_than_zero"] == 1 and values["members/ok"] == 2
     assert values["members/blown_up"] == 0 and values["members/converged"] == 2
     assert values["final/rel_l2/median"] == pytest.approx(0.3) and values["final/rel_l2/max"] == 0.5
     # a framework scheme: the Gaussian-equivalent variances
     assert values["resolved_init/C_W"] == pytest.approx(1 / 3) and values["forecast/leaves_at"] == 3
-    columns, rows = tracking.member_table(summary)
+    columns, rows = tracking.member_table(rec)
     assert columns == ["member", "status", "converged", "rel_l2"]
     assert rows == [[4, "ok", True, 0.5], [5, "no_better_than_zero", False, None], [6, "ok", True, 0.1]]
 
@@ -127,7 +126,7 @@ def test_member_stats_median_over_finite_members():
 
 
 def test_a_tracker_error_is_one_warning_and_the_run_goes_on(tmp_path, wandb_offline, monkeypatch, caplog):
-    def broken(summary):
+    def broken(rec):
         raise RuntimeError("simulated tracker failure\nsecond line")
 
     monkeypatch.setattr(tracking, "member_table", broken)

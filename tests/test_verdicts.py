@@ -3,13 +3,13 @@ paired sign tests, the intersection-union rule with Holm for the opposite direct
 convergence gate, Clopper-Pearson shares, and the convergence rule itself (runner.results).
 p-values are checked against the binomial distribution written out (C(n, k) / 2^n sums)."""
 
-import json
 import math
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from factories import record, write_run
 from runner.results.jobs import collect
 from runner.papers import PAPERS
 from runner.results.summary import member_convergence
@@ -33,14 +33,11 @@ def write_job(root: Path, act: str, metric: str, values, fates=None, converged=N
     fates = fates or ["ok" if v is not None else "diverged" for v in values]
     converged = [True] * len(values) if converged is None else converged
     status = "completed" if all(f == "ok" for f in fates) else "diverged" if "ok" not in fates else "partly_diverged"
-    summary = {"status": status, "seed": seed, "member_status": fates, "member_converged": converged,
-               "metrics": {metric: {"members": values}},
-               **({"member_improvement": improvement} if improvement is not None else {}),
-               "config": {"activation": {"name": act}, "task": {"name": "polynomial", "target": target}, "seed": seed,
-                          "ensemble": {"size": len(values), "member_offset": member_offset}, "init": {"C_W": 1.0}}}
-    path = root / f"{len(list(root.glob('*')))}"
-    path.mkdir(parents=True)
-    (path / "summary.json").write_text(json.dumps(summary))
+    config = {"activation": {"name": act}, "task": {"name": "polynomial", "target": target}, "seed": seed,
+              "ensemble": {"size": len(values), "member_offset": member_offset}, "init": {"C_W": 1.0}}
+    rec = record({metric: values}, status=status, fates=fates, converged=converged, improvement=improvement,
+                 seed=seed, config=config)
+    write_run(root / f"{len(list(root.glob('*')))}", rec)
 
 
 def b9(tmp_path, mrepu, relu, **kwargs):
@@ -130,8 +127,8 @@ def test_members_pair_by_seed_and_member_index(tmp_path):
         write_job(tmp_path, "relu", "train_mse", RELU[:4] if seed else [None] + RELU[1:4], seed=seed)
     jobs = collect([tmp_path])
     mrepu = [j for j in jobs if j.value("activation") == "mrepu" and j.value("seed") == 0][0]
-    mrepu.summary["metrics"]["train_mse"]["members"][0] = None
-    mrepu.summary["member_status"][0] = "blown_up"
+    mrepu.record.metrics["train_mse"]["members"][0] = None
+    mrepu.record.member_status[0] = "blown_up"
     out = CLAIM["B9"].check(jobs, ALPHA)
     assert f"n=8 (7 wins, 0 losses, 1 ties), p = {sign_p(7, 7):.3g}" in out.measured
     assert out.verdict == "reproduced"
@@ -176,11 +173,8 @@ def test_clopper_pearson_share_against_a_threshold():
 def test_threshold_claim_from_job_directories(tmp_path):
     """A2 (tanh saturates) on hand-made Paper A jobs: 8/8 and 7/8 members meet the rule."""
     for target, values in (("x2", [0.1] * 8), ("x3", [0.1] * 7 + [0.9])):
-        path = tmp_path / target
-        path.mkdir()
-        (path / "summary.json").write_text(json.dumps({
-            "status": "completed", "member_status": ["ok"] * 8, "metrics": {"tail_rel_range": {"members": values}},
-            "config": {"activation": {"name": "tanh"}, "task": {"name": target}, "regularizer": {"coef": 0}}}))
+        config = {"activation": {"name": "tanh"}, "task": {"name": target}, "regularizer": {"coef": 0}}
+        write_run(tmp_path / target, record({"tail_rel_range": values}, fates=["ok"] * 8, config=config))
     out = CLAIM["A2"].check(collect([tmp_path]), ALPHA)
     assert out.verdict == "reproduced", out
     assert "x3 tanh: " in out.measured and "7/8 = 88%" in out.measured

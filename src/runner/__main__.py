@@ -6,6 +6,7 @@ import logging
 import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import hydra
 from hydra._internal.utils import get_args_parser
@@ -18,6 +19,8 @@ from runner.config import CONF_DIR, command_jobs, compose, quote_expressions
 
 # torch and Lightning load only once the command line has been checked (`check_command`), so a
 # mistake in it answers in about a second.
+if TYPE_CHECKING:
+    from runner.results.record import RunRecord
 
 log = logging.getLogger("runner")
 
@@ -26,7 +29,7 @@ log = logging.getLogger("runner")
 def main(cfg: DictConfig) -> float | None:
     # startup: torch and Lightning load once the command line is checked (check_command)
     from runner.faults import Interrupted, RunStopped
-    from runner.results.files import write_json_atomic
+    from runner.results.record import RunRecord
     from runner.results.summary import FAILED_FATES
     from runner.run import headline, run
 
@@ -35,7 +38,7 @@ def main(cfg: DictConfig) -> float | None:
     multirun = hc.mode == RunMode.MULTIRUN
     group = Path(hc.sweep.dir).name if multirun else None
     try:
-        summary = run(cfg, run_dir, overrides=list(hc.overrides.task), group=group)
+        record = RunRecord.from_json(run(cfg, run_dir, overrides=list(hc.overrides.task), group=group))
     except (ConfigError, RunStopped) as exc:
         if not multirun:
             print(f"runner: error: {exc}", file=sys.stderr)
@@ -44,9 +47,8 @@ def main(cfg: DictConfig) -> float | None:
         # or submitit worker, and the valid jobs it runs, down with it)
         log.error("runner: error: job %s: %s", hc.job.num, exc)
         if isinstance(exc, ConfigError):
-            write_json_atomic(run_dir / "summary.json", {"status": "failed", "error": f"ConfigError: {exc}",
-                                                         "overrides": list(hc.overrides.task)})
-        return summary_objective(cfg, {"status": "failed"})
+            RunRecord("failed", overrides=list(hc.overrides.task), error=f"ConfigError: {exc}").write(run_dir)
+        return summary_objective(cfg, RunRecord("failed"))
     except Interrupted as exc:
         print(f"runner: {exc} after epoch {exc.epoch}; {run_dir / 'summary.json'} says interrupted; "
               f"resume=true continues from {run_dir / 'checkpoints' / 'last.ckpt'}", file=sys.stderr)
@@ -55,29 +57,29 @@ def main(cfg: DictConfig) -> float | None:
         log.exception("run failed; status recorded in %s", run_dir / "summary.json")
         if not multirun:
             sys.exit(1)
-        return summary_objective(cfg, {"status": "failed"})
-    members = summary.get("member_status") or []
+        return summary_objective(cfg, RunRecord("failed"))
+    members = record.member_status or []
     counts = ", ".join(f"{members.count(s)} {s}" for s in ("ok", *FAILED_FATES) if members.count(s))
-    converged = summary.get("member_converged")
-    log.info("%s: %s%s%s in %.1fs -> %s", summary["name"], summary["status"],
-             f" (members: {counts})" if summary["status"] != "completed" else "",
+    converged = record.member_converged
+    log.info("%s: %s%s%s in %.1fs -> %s", record.name, record.status,
+             f" (members: {counts})" if record.status != "completed" else "",
              f", {sum(converged)}/{len(converged)} converged" if converged is not None else "",
-             summary["duration_s"], run_dir)
+             record.duration_s, run_dir)
     plots = run_dir / "plots"
     log.info("summary: %s%s\n%s%s", run_dir / "summary.json",
-             f"\nplots:   {plots}" if plots.is_dir() and any(plots.iterdir()) else "", headline(summary),
-             units_note(cfg, summary))
-    return summary_objective(cfg, summary)
+             f"\nplots:   {plots}" if plots.is_dir() and any(plots.iterdir()) else "", headline(record),
+             units_note(cfg, record))
+    return summary_objective(cfg, record)
 
 
 LOSSES = ("final_train_loss", "initial_train_loss", "zero_output_loss")  # the training loss, as the net sees the data
 
 
-def units_note(cfg: DictConfig, summary: dict) -> str:
+def units_note(cfg: DictConfig, record: RunRecord) -> str:
     """A line naming the units where the headline shows both: the training losses are of the data
     as the network is trained on it (standardized under task.normalize=true), every other metric
     is in the task's own units."""
-    metrics = summary.get("metrics") or {}
+    metrics = record.metric_names()
     if not (cfg.task.get("normalize") and "residual" not in cfg.task  # a PDE's normalize maps its inputs only
             and any(k in metrics for k in LOSSES)
             and any(k not in LOSSES and not k.startswith("spectral_norm/") for k in metrics)):
@@ -86,14 +88,14 @@ def units_note(cfg: DictConfig, summary: dict) -> str:
             "the other metrics in the task's own units)")
 
 
-def summary_objective(cfg: DictConfig, summary: dict) -> float | None:
+def summary_objective(cfg: DictConfig, record: RunRecord) -> float | None:
     """The value a sweeper minimizes: the member mean of metric `objective`. A diverged run (or a
     missing metric) gives +inf, the worst value, so an Optuna study records it and goes on."""
     name = cfg.get("objective")
     if not name:
         return None
-    stats = summary.get("metrics", {}).get(name)
-    if summary.get("status") != "completed" or not stats or stats["mean"] is None:
+    stats = record.stats(name)
+    if record.status != "completed" or not stats or stats["mean"] is None:
         return float("inf")
     return stats["mean"]
 

@@ -81,7 +81,7 @@ def check_arguments(jobs: list, metrics: list[str], vs: str | None) -> None:
     finished = [job for job in jobs if job.status in FINISHED]
     if not finished:
         return  # nothing trained to the end: the problem list says why
-    present = dict.fromkeys(name for job in finished for name in job.summary.get("metrics", {}))
+    present = dict.fromkeys(name for job in finished for name in job.record.metric_names())
     for metric in metrics:
         if metric not in present:
             raise UsageError(f"--metric {metric}: no finished run here has it"
@@ -142,7 +142,7 @@ def aggregate(dirs: list[Path], out: Path | None = None, metric: str = METRIC, e
     else:
         text, table = report(jobs, metric, list(extra), rows, cols, issues), csv_text(jobs, metric, rows, cols)
         tables = {name: table if name == metric else csv_text(jobs, name, rows, cols) for name in [metric, *extra]
-                  if name == metric or any(name in job.summary.get("metrics", {}) for job in jobs)}
+                  if name == metric or any(name in job.record.metric_names() for job in jobs)}
     write_bytes_atomic(out / "table.md", text.encode())
     write_bytes_atomic(out / "table.csv", table.encode())
     written = {"table.md": out / "table.md", "table.csv": out / "table.csv", "plots": [],

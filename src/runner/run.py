@@ -34,9 +34,8 @@ from runner import checks, numerics
 from runner.config import Settings, check_keys, check_missing, instantiate, instantiate_all
 from runner.faults import DiskFull, Interrupted, resume_checkpoint, run_dir_lock
 from runner.nets.mlp import MLP
-from runner.results.files import write_json_atomic
-from runner.results.summary import (FINISHED, INTERRUPTED, convergence, member_stats, member_status, read_summary,
-                                    run_status)
+from runner.results.record import RunRecord
+from runner.results.summary import FINISHED, INTERRUPTED, convergence, member_stats, member_status, run_status
 from runner.results.tracking import report_to_trackers
 from runner.tasks.base import Networks, Task
 from runner.theory.activations import Activation
@@ -220,7 +219,8 @@ def train(exp: Experiment, init: Init, run_dir: Path, stop: StopOnSignal, logger
 
 
 def run(cfg: DictConfig, run_dir: Path, overrides: list[str] | None = None, group: str | None = None) -> dict:
-    """Build, train (or measure) and write summary.json atomically; return the summary.
+    """Build, train (or measure) and write summary.json atomically; return its contents
+    (runner.results.record.RunRecord.to_json()).
 
     Before training, the init scheme is resolved to numbers (init.C_W=auto from the theory; the
     config stays as written) and the kernel of the training inputs is forecast through the depth:
@@ -237,16 +237,16 @@ def run(cfg: DictConfig, run_dir: Path, overrides: list[str] | None = None, grou
     exp = build(cfg)
     run_dir = Path(run_dir)
     with run_dir_lock(run_dir), StopOnSignal() as stop:
-        return run_locked(exp, run_dir, overrides, group, stop)
+        return run_locked(exp, run_dir, overrides, group, stop).to_json()
 
 
 def run_locked(exp: Experiment, run_dir: Path, overrides: list[str] | None, group: str | None,
-               stop: StopOnSignal) -> dict:
+               stop: StopOnSignal) -> RunRecord:
     """run() once it holds the run directory; resume=true starts from the newest whole checkpoint."""
     s, task = exp.settings, exp.task
-    previous = read_summary(run_dir)
-    if s.skip_completed and previous and previous.get("status") in FINISHED:
-        log.info("skip_completed: %s already finished (%s)", run_dir, previous["status"])
+    previous = RunRecord.read(run_dir)
+    if s.skip_completed and previous and previous.status in FINISHED:
+        log.info("skip_completed: %s already finished (%s)", run_dir, previous.status)
         return previous
     init, init_forecast = exp.resolve_init()
     if task.trains:
@@ -265,53 +265,54 @@ def run_locked(exp: Experiment, run_dir: Path, overrides: list[str] | None, grou
         torch.set_num_threads(s.threads)
     job = job_identity(exp, group)
     loggers = build_loggers(exp, run_dir, job, resume_step)
-    summary = {"status": "running", "task": task.name, "activation": exp.activation.name,
-               "overrides": list(overrides or []), "seed": s.seed,
-               "ensemble_size": s.ensemble.size, "name": job.name, "group": job.group, "tags": job.tags,
-               "host": socket.gethostname(), "slurm_job_id": os.environ.get("SLURM_JOB_ID"),
-               "init": OmegaConf.to_container(exp.config.init, resolve=True), "resolved_init": init.as_dict(),
-               "init_forecast": init_forecast.as_dict(),
-               "criticality": criticality(exp.activation).as_dict(),
-               "numerics": numerics.record(s.numerics.kernels, run_device(exp.config.trainer) if task.trains else "cpu",
-                                             exp.dtype)}
+    record = RunRecord(
+        "running", task=task.name, activation=exp.activation.name, overrides=list(overrides or []), seed=s.seed,
+        ensemble_size=s.ensemble.size, name=job.name, group=job.group, tags=job.tags, host=socket.gethostname(),
+        slurm_job_id=os.environ.get("SLURM_JOB_ID"), init=OmegaConf.to_container(exp.config.init, resolve=True),
+        resolved_init=init.as_dict(), init_forecast=init_forecast.as_dict(),
+        criticality=criticality(exp.activation).as_dict(),
+        numerics=numerics.record(s.numerics.kernels, run_device(exp.config.trainer) if task.trains else "cpu",
+                                 exp.dtype))
     start = time.time()
     try:
         L.seed_everything(s.seed, verbose=False)
         if task.trains:
             metrics, members, history, compiled = train(exp, init, run_dir, stop, loggers, ckpt_path)
-            summary["compile"] = compiled  # whether the steps were compiled, from which epoch, and why
-            summary["member_status"] = members
-            summary["diverged_members"] = sum(m != "ok" for m in members)
-            summary["status"] = run_status(members)
-            summary["loss_history"] = history
-            summary.update(convergence(history, s.convergence_tail, s.convergence_tol))
+            record.compile = compiled  # whether the steps were compiled, from which epoch, and why
+            record.member_status = members
+            record.diverged_members = sum(m != "ok" for m in members)
+            record.status = run_status(members)
+            record.loss_history = history
+            record.member_converged, record.member_improvement = convergence(history, s.convergence_tail,
+                                                                             s.convergence_tol)
         else:
             metrics = task.measure(exp.networks(init), run_dir)
-            summary["status"] = "completed"
-        summary["metrics"] = {name: member_stats(values) for name, values in metrics.items()}
+            record.status = "completed"
+        record.metrics = {name: member_stats(values) for name, values in metrics.items()}
     except Interrupted as exc:
-        summary.update(status=INTERRUPTED, signal=exc.signal_name, epoch=exc.epoch)
+        record.status, record.signal, record.epoch = INTERRUPTED, exc.signal_name, exc.epoch
         raise
     except Exception as exc:
-        summary.update(status="failed", error=f"{type(exc).__name__}: {exc}",
-                       traceback=traceback.format_exc())
+        record.status, record.error = "failed", f"{type(exc).__name__}: {exc}"
+        record.traceback = traceback.format_exc()
         raise
     finally:
-        summary["duration_s"] = round(time.time() - start, 3)
-        summary["config"] = OmegaConf.to_container(exp.config, resolve=True)
+        record.duration_s = round(time.time() - start, 3)
+        record.config = OmegaConf.to_container(exp.config, resolve=True)
         try:
-            write_json_atomic(run_dir / "summary.json", summary)
+            record.write(run_dir)
         except DiskFull:  # when the run already fails, its own error (maybe this disk) goes on
-            if summary["status"] not in ("failed", INTERRUPTED):
+            if record.status not in ("failed", INTERRUPTED):
                 raise
-        report_to_trackers(loggers, summary, run_dir)
-    return summary
+        report_to_trackers(loggers, record, run_dir)
+    return record
 
 
-def headline(summary: dict, keys: tuple[str, ...] | None = None) -> str:
+def headline(record: RunRecord, keys: tuple[str, ...] | None = None) -> str:
     """A few final metrics as 'name mean ± std' lines for the console."""
     lines = []
-    for name, stats in summary.get("metrics", {}).items():
+    for name in record.metric_names():
+        stats = record.stats(name)
         if (keys and name not in keys) or name.startswith("spectral_norm/") or stats["mean"] is None:
             continue
         lines.append(f"  {name:<22} {stats['mean']:.4g} ± {stats['std']:.2g}")

@@ -56,6 +56,7 @@ from runner.results.claims import members, select, versus_check
 from runner.results.files import json_safe, pyplot, save_figure, write_bytes_atomic, write_csv, write_json_atomic
 from runner.results.jobs import collect
 from runner.results.plots import forest_rows, improvement_rows, plot_forest, plot_improvement
+from runner.results.record import RunRecord
 from runner.results.tables import cell, evidence, test_table
 from runner.results.tracking import summary_run
 from runner.results.verdicts import CONTRADICTED, REPRODUCED, decisions, share
@@ -163,13 +164,22 @@ class Screen:
                 for name, (spec, extra) in self.sweeps().items()}
 
     # ---- the theory card ------------------------------------------------------------------------
-    def theory_runs(self) -> dict[str, dict]:
+    def theory_runs(self) -> dict[str, RunRecord]:
         """The susceptibility and phase-diagram tasks on the activation, in this process."""
-        summaries = {}
+        records = {}
         for name, preset in self.plan["theory"].items():
             cfg = compose(*preset, *self.overrides, "logger=none", config_dir=self.config_dir)
-            summaries[name] = run(cfg, self.out / "theory" / name)
-        return summaries
+            records[name] = RunRecord.from_json(run(cfg, self.out / "theory" / name))
+        return records
+
+    def theory_records(self) -> dict[str, RunRecord]:
+        """The records theory_runs left in the output folder (for --report-only); FileNotFoundError
+        where one is missing."""
+        records = {name: RunRecord.read(self.out / "theory" / name) for name in self.plan["theory"]}
+        for name, record in records.items():
+            if record is None:
+                raise FileNotFoundError(f"{self.out / 'theory' / name / 'summary.json'}: the card's runs are not there")
+        return records
 
     def networks(self) -> list[dict]:
         """Per panel group, its first job's network: the init `init.C_W=auto` picks for its inputs
@@ -272,9 +282,9 @@ def kernel_figure(networks: list[dict], path: Path) -> None:
     save_figure(fig, path)
 
 
-def card_section(c: Card, theory: dict, window: dict, networks: list[dict], label: str) -> list[str]:
-    sus = theory["susceptibility"]["metrics"]
-    pd = theory["phase_diagram"]["metrics"]
+def card_section(c: Card, theory: dict[str, RunRecord], window: dict, networks: list[dict], label: str) -> list[str]:
+    sus = theory["susceptibility"].metrics
+    pd = theory["phase_diagram"].metrics
     one = lambda name: (sus.get(f"{label}/{name}") or {}).get("mean")  # noqa: E731
     lines = ["## Theory card", "",
              "| | |", "|---|---|",
@@ -311,8 +321,7 @@ def pd_window(run_dir: Path) -> dict:
     """The theory's stable C_W range at the input scale nearest K0 = 1 (phase_diagram.csv)."""
     with open(run_dir / "phase_diagram.csv") as f:
         rows = [{k: float(v) if k != "theory_fate" else v for k, v in r.items()} for r in csv.DictReader(f)]
-    summary = json.loads((run_dir / "summary.json").read_text())
-    depth = summary["config"]["model"]["depth"]
+    depth = RunRecord.read(run_dir).setting("model.depth")
     K0 = min({r["K0"] for r in rows}, key=lambda k: abs(np.log(k)))
     stable = sorted(r["C_W"] for r in rows if r["K0"] == K0 and r["theory_fate"] == "stable")
     text = (f"C_W {stable[0]:.3g} to {stable[-1]:.3g} at K0 = {K0:.3g}" if stable
@@ -353,7 +362,7 @@ def panel_section(screen: Screen, comparisons: list[dict], shapes: list[dict]) -
     return lines + ["</details>", ""]
 
 
-def write_screen(screen: Screen, theory: dict, networks: list[dict], seconds: float | None) -> Path:
+def write_screen(screen: Screen, theory: dict[str, RunRecord], networks: list[dict], seconds: float | None) -> Path:
     """SCREEN.md, its figures and screen.json in screen.out."""
     out, figs = screen.out, screen.out / "figures"
     c = card(screen.activation)
@@ -386,8 +395,8 @@ def write_screen(screen: Screen, theory: dict, networks: list[dict], seconds: fl
     write_bytes_atomic(out / "SCREEN.md", text.encode())
     record = {"activation": repr(screen.activation), "scale": screen.scale, "seconds": seconds, "command": command,
               "card": c.as_dict(), "networks": networks,
-              "susceptibility": {k: v["mean"] for k, v in theory["susceptibility"]["metrics"].items()},
-              "phase_diagram": {k: v["mean"] for k, v in theory["phase_diagram"]["metrics"].items()},
+              "susceptibility": {k: v["mean"] for k, v in theory["susceptibility"].metrics.items()},
+              "phase_diagram": {k: v["mean"] for k, v in theory["phase_diagram"].metrics.items()},
               "window": window,
               "panel": [{k: v for k, v in x.items() if k not in ("outcome", "decided")} for x in comparisons],
               "shapes": shapes}
@@ -430,9 +439,7 @@ def main(argv: list[str] | None = None) -> int:
                 return 0
             start = time.perf_counter()
             print(f"screen of {screen.activation!r} at scale {args.scale} into {screen.out}", flush=True)
-            theory = screen.theory_runs() if not args.report_only else {
-                name: json.loads((screen.out / "theory" / name / "summary.json").read_text())
-                for name in screen.plan["theory"]}
+            theory = screen.theory_records() if args.report_only else screen.theory_runs()
             networks = screen.networks()
             print(f"  theory card: {duration(time.perf_counter() - start)}", flush=True)
             if not args.report_only:

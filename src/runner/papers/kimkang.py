@@ -18,7 +18,6 @@ from runner.results import verdicts, wording
 from runner.results.jobs import Job
 from runner.results.claims import MAJORITY, PAIRED, SHARE, Check, Claim, Outcome, arm, decide, member_rows, members, nothing, ranking_check, read_rows, scalar, select, stats
 from runner.papers.base import Paper, SweepView
-from runner.results.summary import resolved_init
 from runner.theory.fate import BAND, fate_of_log_ratio
 
 AGREEMENT = 0.9  # B14: the share of phase-diagram cells where the theory matches the measurement
@@ -52,8 +51,8 @@ def kernel_fates(jobs: list[Job]) -> dict[str, tuple[int, int]]:
     if not jobs:
         return {}
     job, out = jobs[0], {}
-    size = job.summary["config"]["ensemble"]["size"]
-    for name in job.summary.get("metrics", {}):
+    size = job.record.setting("ensemble.size")
+    for name in job.record.metric_names():
         if name.endswith("/overflowed"):
             tag = name.rsplit("/", 1)[0]
             bad = sum(scalar([job], f"{tag}/{k}") for k in ("overflowed", "exploded", "collapsed"))
@@ -118,20 +117,20 @@ def records(job: Job) -> list[dict]:
 def repu_depth_check(jobs: list[Job], alpha: float) -> Outcome:
     """Final train MSE (failed members +inf) rises with depth: Mann-Whitney between adjacent depths
     (networks of different depths share no weights, so members are not paired)."""
-    runs = sorted(select(jobs), key=lambda j: j.summary["config"]["model"]["depth"])
+    runs = sorted(select(jobs), key=lambda j: j.record.setting("model.depth"))
     if len(runs) < 2:
         return nothing("fewer than two depths ran")
     arms = []
     for job in runs:
         rows = member_rows([job], "train_mse")
-        arms.append(arm(f"depth {job.summary['config']['model']['depth']}", rows, sorted(rows)))
+        arms.append(arm(f"depth {job.record.setting('model.depth')}", rows, sorted(rows)))
     tests = [verdicts.unpaired(f"{a.name} < {b.name}", a, b) for a, b in zip(arms, arms[1:])]
-    parts = [f"{job.summary['config']['model']['depth']} layers: {stats(members([job], 'train_mse'))}" for job in runs]
+    parts = [f"{job.record.setting('model.depth')} layers: {stats(members([job], 'train_mse'))}" for job in runs]
     return decide("; ".join(parts) + "; " + "; ".join(wording.text(t) for t in tests), tests, alpha)
 
 
 def mrepu_trains_check(jobs: list[Job], alpha: float) -> Outcome:
-    """Per member: ok (runner.results.summary.member_status) and its final test MSE at most a tenth of the
+    """Per member: ok (Job.fates) and its final test MSE at most a tenth of the
     ensemble's at epoch 0; the share of such members above MAJORITY."""
     runs = select(jobs)
     if not runs:
@@ -161,20 +160,18 @@ def phase_diagram_check(jobs: list[Job], alpha: float) -> Outcome:
         if act == "mrepu":
             tests.append(verdicts.exact("mrepu stable window", stable > 0, f"{stable:.0%} of cells measured stable"))
     if "mrepu" in runs:
-        marks = [(name.split("/")[1], scalar([runs["mrepu"]], name)) for name in runs["mrepu"].summary["metrics"]
+        marks = [(name.split("/")[1], scalar([runs["mrepu"]], name)) for name in runs["mrepu"].record.metric_names()
                  if name.startswith("mark/")]
-        band = ((runs["mrepu"].summary.get("config") or {}).get("task") or {}).get("band") or BAND
+        band = runs["mrepu"].record.setting("task.band") or BAND
         parts.append("MRePU, log K(L)/K(1) at the paper's settings: " + ", ".join(
             f"{label} {r:.3g} ({fate_of_log_ratio(r, band)})" for label, r in marks))
     return decide("; ".join(parts), tests, alpha)
 
 
 def mrepu_failures(jobs: list[Job], metric: str) -> str:
-    """How many MRePU members failed, by fate (the run's member_status; for summaries without
-    it, no finite `metric`); empty when none did."""
+    """How many MRePU members failed, by fate (Job.fates of `metric`); empty when none did."""
     runs = select(jobs, activation="mrepu")
-    fates = [s for j in runs for s in j.summary.get("member_status")
-             or ["ok" if v is not None else "diverged" for v in j.members(metric)]]
+    fates = [fate for j in runs for fate in j.fates(metric)]
     parts = [f"{fates.count(s)}/{len(fates)} MRePU members {what}"
              for s, what in (("diverged", "overflowed (non-finite)"), ("blown_up", "blew up"),
                              ("no_better_than_zero", "ended no better than the zero function"))
@@ -199,7 +196,7 @@ def mrepu_auto(check: Check, key: str) -> Check:
         auto = [j for j in select(jobs, activation="mrepu") if j.value("init.C_W") == "auto"]
         chosen = "; ".join(dict.fromkeys(
             f"{j.value(key)}: C_W_first {i['C_W_first']:.3g}, C_W {i['C_W']:.3g}, C_b {i['C_b']:.3g}"
-            for j in auto if (i := resolved_init(j.summary))))
+            for j in auto if (i := j.record.used_init())))
         out = check([j for j in jobs if j.value("activation") != "mrepu" or j in auto], alpha)
         return replace(out, measured=f"MRePU init.C_W=auto chose {chosen or 'nothing (no run)'}. {out.measured}")
     return filtered

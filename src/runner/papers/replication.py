@@ -23,8 +23,8 @@ from runner.sweeps import load_alpha
 
 def kernels_of(sweeps: dict[str, list[Job]]) -> str:
     """The float kernels of these runs, in words (every distinct record)."""
-    texts = sorted({numerics.describe(j.summary["numerics"]) for jobs in sweeps.values() for j in jobs
-                    if j.summary.get("numerics")})
+    texts = sorted({numerics.describe(j.record.numerics) for jobs in sweeps.values() for j in jobs
+                    if j.record.numerics})
     return "; ".join(texts) or "not recorded"
 
 

@@ -46,7 +46,7 @@ def views(papers: list[Paper]) -> dict[str, SweepView]:
 
 def metric_of(view: SweepView, job: Job) -> str:
     """The view's metric, else the job's first metric."""
-    return view.metric or next(iter(job.summary.get("metrics", {})), "final_train_loss")
+    return view.metric or next(iter(job.record.metric_names()), "final_train_loss")
 
 
 def figures(name: str, jobs: list[Job], view: SweepView, runs: Path, fig_dir: Path) -> list[Path]:
@@ -161,8 +161,8 @@ def claims_record(claims: list, alpha: float) -> dict:
 def numerics_lines(sweeps: dict[str, list[Job]]) -> list[str]:
     """What produced the runs' numbers (runner.numerics): one line when every sweep says the same,
     else one per sweep."""
-    texts = {name: "; ".join(sorted({numerics.describe(j.summary["numerics"]) for j in jobs
-                                     if j.summary.get("numerics")})) or "not recorded (runs made before the record)"
+    texts = {name: "; ".join(sorted({numerics.describe(j.record.numerics) for j in jobs
+                                     if j.record.numerics})) or "not recorded (runs made before the record)"
              for name, jobs in sweeps.items()}
     if len(set(texts.values())) == 1:
         return [f"Float kernels: {next(iter(texts.values()))}."]
@@ -327,14 +327,14 @@ def write_report(out: Path, scale: str, plan: dict, ran: dict, wall: float, pape
         view = shown.get(name, DEFAULT_VIEW)
         done = sum(j.status == "completed" for j in jobs)
         not_ok = sum(j.status in FINISHED and j.status != "completed" for j in jobs)
-        converged = [c for j in jobs if j.status in FINISHED for c in j.summary.get("member_converged") or []]
-        seconds = sum(j.summary.get("duration_s", 0) or 0 for j in jobs)
+        converged = [c for j in jobs if j.status in FINISHED for c in j.record.member_converged or []]
+        seconds = sum(j.record.duration_s or 0 for j in jobs)
         cmd = " ".join([f"experiment={spec['experiment']}", *spec["overrides"]])
         lines.append(f"| {name} | `{cell(cmd)}` | {len(jobs)} | {done} | {not_ok} | {len(jobs) - done - not_ok} | "
                      f"{f'{sum(converged)}/{len(converged)}' if converged else '-'} | "
                      f"{duration(seconds) if jobs else 'not run'}"
                      f"{f', unfinished: {partial[name]}' if name in partial else ''} |")
-        timed = [j.summary["duration_s"] for j in jobs if j.summary.get("duration_s")]
+        timed = [j.record.duration_s for j in jobs if j.record.duration_s]
         if timed:
             timings[name] = round(sum(timed) / len(timed), 2)
         if jobs:

@@ -4,7 +4,7 @@ A `Claim` names the sweeps it reads (names in conf/reproduce/<scale>.yaml), says
 says, states its rule in words, and computes an Outcome (measured text, verdict, why) from the
 jobs of those sweeps at a significance level alpha (conf/reproduce/<scale>.yaml: verdicts.alpha).
 The papers' claims are runner.papers; this module holds what any claim is made of: reading
-members out of jobs (with the one rule of which members count, runner.results.jobs.Job.members),
+members out of jobs (with the one rule of which members count, runner.results.record.RunRecord.members),
 pairing members by (seed, member), and the kinds of check the papers use. The statistics are
 runner.results.verdicts. Verdicts: `reproduced`, `contradicted` or `inconclusive` (with the reason);
 a check that raises is an `error`, never a verdict.
@@ -112,16 +112,14 @@ def stats(values: np.ndarray) -> str:
 def member_rows(jobs: list[Job], metric: str) -> dict[tuple[int, int], tuple[float | None, str, bool, float | None]]:
     """(seed, member index) -> (value of `metric`, fate, converged, improvement) for every member of
     these jobs. Member k of a job with seed s and ensemble.member_offset o is (s, o + k): its
-    initial-weight stream. A summary without member_status gives `diverged` where the value is
-    missing; one without member_converged leaves every member unconverged (undecided)."""
+    initial-weight stream. Fates are Job.fates; a member without a recorded convergence is
+    unconverged (undecided)."""
     rows = {}
     for job in jobs:
         values = job.members(metric)
-        fates = job.summary.get("member_status") or ["ok" if v is not None else "diverged" for v in values]
-        converged = job.summary.get("member_converged") or [False] * len(values)
-        improvement = job.summary.get("member_improvement") or [None] * len(values)
+        n = len(values)
         seed, offset = int(job.value("seed") or 0), int(job.value("ensemble.member_offset") or 0)
-        for k, row in enumerate(zip(values, fates, converged, improvement)):
+        for k, row in enumerate(zip(values, job.fates(metric), job.record.converged(n), job.record.improvement(n))):
             rows[(seed, offset + k)] = row
     return rows
 

@@ -7,11 +7,11 @@
 Columns: `path` and `status` of the run; the sweep's overrides as typed (one column per key that
 is not one of the standard columns); `activation`, `task`, `seed`; `member` (its random stream,
 ensemble.member_offset + k); the resolved init (`init_scheme`, `C_W_first`, `C_W`, `C_b`); the
-member's `fate` (runner.results.summary.member_status), `converged` and `improvement`; then the
+member's `fate` (runner.results.record.RunRecord.fates), `converged` and `improvement`; then the
 two rules every table, plot, claim and `runner.aggregate --vs` applies, one column each:
 
 - `counted`: the member is ok, so its value counts: it enters every mean, median and table
-  (runner.results.jobs.Job.members, which also leaves out non-finite values); a member not counted
+  (runner.results.record.RunRecord.members, which also leaves out non-finite values); a member not counted
   enters a comparison only as the worst value (+inf).
 - `decided`: the member converged or failed (runner.results.verdicts.Arm.decided), so where it
   stands is final. A paired comparison (--vs, the claims) keeps a pair whose members are both
@@ -29,7 +29,6 @@ from pathlib import Path
 
 from runner.results.files import atomic_path
 from runner.results.jobs import Job, collect
-from runner.results.summary import resolved_init
 from runner.results.verdicts import Arm
 
 STANDARD = ("path", "status", "activation", "task", "seed", "member", "init_scheme", "C_W_first", "C_W", "C_b",
@@ -47,36 +46,34 @@ def find_jobs(path: Path) -> list[Job]:
 
 def member_rows(job: Job) -> list[dict]:
     """The rows of one run (module docstring)."""
-    summary = job.summary
-    init = resolved_init(summary) or {}
-    config = summary.get("config") or {}
-    offset = int(((config.get("ensemble") or {}).get("member_offset")) or 0)
+    record = job.record
+    init = record.used_init() or {}
+    offset = int(record.setting("ensemble.member_offset") or 0)
     base = {"path": str(job.path), "status": job.status,
             **{k: v for k, v in job.overrides.items() if k not in STANDARD},
-            "activation": summary.get("activation") or job.value("activation"),
-            "task": summary.get("task") or job.value("task"), "seed": summary.get("seed", job.value("seed")),
+            "activation": record.activation or job.value("activation"),
+            "task": record.task or job.value("task"), "seed": job.value("seed") if record.seed is None else record.seed,
             "init_scheme": init.get("scheme"), "C_W_first": init.get("C_W_first"), "C_W": init.get("C_W"),
             "C_b": init.get("C_b")}
-    metrics = summary.get("metrics") or {}
-    size = max([len(stats.get("members") or []) for stats in metrics.values()] + [0])
+    names = record.metric_names()
+    size = max([len(record.values(name)) for name in names] + [0])
     if not size:
         return [{**base, "member": None}]
-    first = next(iter(metrics))
-    fates = job.fates(first)
-    converged = summary.get("member_converged") or []
-    improvement = summary.get("member_improvement") or []
-    values = job.members(first)
-    flags = ([bool(c) for c in converged] + [False] * len(values))[:len(values)]  # unknown: not converged
+    fates = job.fates(names[0])
+    converged = record.member_converged or []
+    improvement = record.improvement(size)
+    values = job.members(names[0])
+    flags = record.converged(len(values))
     decided = Arm("", values, fates, flags).decided if len(fates) == len(values) else [False] * len(values)
     rows = []
     for k in range(size):
         fate = fates[k] if k < len(fates) else None
         row = {**base, "member": offset + k, "fate": fate,
                "converged": converged[k] if k < len(converged) else None,
-               "improvement": improvement[k] if k < len(improvement) else None, "counted": fate == "ok",
+               "improvement": improvement[k], "counted": fate == "ok",
                "decided": bool(decided[k]) if k < len(decided) else False}
-        for name, stats in metrics.items():
-            values = stats.get("members") or []
+        for name in names:
+            values = record.values(name)
             value = values[k] if k < len(values) else None
             row[name] = math.nan if value is None else value
         rows.append(row)

@@ -80,7 +80,7 @@ def plot_function_fits(jobs: list[Job], rows: str, cols: str, plot_dir: Path) ->
     """
     plt = pyplot()
     first = _first_jobs(jobs, rows, cols)
-    preds = {key: (p, [f == "ok" for f in job.summary.get("member_status") or []])
+    preds = {key: (p, [f == "ok" for f in job.record.member_status or []])
              for key, job in first.items() if (p := _load_predictions(job)) is not None}
     written = []
     for c in dict.fromkeys(cc for _, cc in preds):
@@ -197,10 +197,10 @@ def compare_sweep(sweep_dir: Path, metric: str = "rel_l2") -> dict[str, list[flo
     sweep_dir = Path(sweep_dir)
     by_activation: dict[str, list[float]] = {}
     for job in collect([sweep_dir]) if sweep_dir.is_dir() else []:
-        if job.status not in FINISHED or metric not in job.summary.get("metrics", {}):
+        if job.status not in FINISHED or metric not in job.record.metric_names():
             continue
         values = [v for v in job.members(metric) if v is not None]
-        by_activation.setdefault(job.summary["activation"], []).extend(values)
+        by_activation.setdefault(job.record.activation, []).extend(values)
     if not by_activation:
         return None
     medians = {name: member_stats(vals)["median"] for name, vals in by_activation.items()}

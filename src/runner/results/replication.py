@@ -35,15 +35,14 @@ class SweepComparison:
 
 def member_values(job: Job) -> dict[str, list[float | None]]:
     """Every final metric with one value per member (a run's whole-ensemble numbers left out)."""
-    n = len(job.summary.get("member_status") or []) or job.summary.get("ensemble_size")
-    return {name: stats.get("members") or [] for name, stats in (job.summary.get("metrics") or {}).items()
-            if len(stats.get("members") or []) == n}
+    n = len(job.record.member_status or []) or job.record.ensemble_size
+    return {name: job.record.values(name) for name in job.record.metric_names() if len(job.record.values(name)) == n}
 
 
 def compare(original: list[Job], replica: list[Job]) -> SweepComparison:
     """Member by member, the jobs of `original` against those of `replica` with the same overrides."""
-    theirs = {job_key(j): j for j in original if j.summary.get("metrics")}
-    ours = {job_key(j): j for j in replica if j.summary.get("metrics")}
+    theirs = {job_key(j): j for j in original if j.record.metrics}
+    ours = {job_key(j): j for j in replica if j.record.metrics}
     both = [k for k in theirs if k in ours]
     members = identical = fates_changed = 0
     ratios: dict[str, list[float]] = {}
@@ -58,7 +57,7 @@ def compare(original: list[Job], replica: list[Job]) -> SweepComparison:
             x, y = np.array([np.nan if v is None else v for v in a[m]]), np.array([np.nan if v is None else v for v in b[m]])
             ok = np.isfinite(x) & np.isfinite(y) & (x > 0) & (y > 0)
             ratios.setdefault(m, []).extend(np.abs(np.log(y[ok] / x[ok])).tolist())
-        fa, fb = theirs[key].summary.get("member_status") or [], ours[key].summary.get("member_status") or []
+        fa, fb = theirs[key].record.member_status or [], ours[key].record.member_status or []
         fates_changed += sum(x != y for x, y in zip(fa, fb))
     moved = {m: float(np.median(r)) if r else math.nan for m, r in ratios.items()}
     return SweepComparison(len(both), len(set(theirs) ^ set(ours)), members, identical, moved, fates_changed)

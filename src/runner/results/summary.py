@@ -1,10 +1,9 @@
-"""The summary.json contract: per-member statistics, member fates, run statuses and convergence."""
+"""The rules behind summary.json's numbers: per-member statistics, member fates, run statuses and
+convergence. The file itself is runner.results.record.RunRecord."""
 
 from __future__ import annotations
 
-import json
 import math
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -85,18 +84,6 @@ def run_status(members: list[str]) -> str:
     return "completed" if ok == len(members) else "not_learned" if not ok else "partly_learned"
 
 
-def summary_status(summary: dict) -> str:
-    """The status a summary.json says, read by today's rule: a run that trained to the end and
-    records its members' fates gets run_status of them (summaries written before `partly_learned`
-    and `not_learned` existed call a run whose members ended no better than zero `diverged` or
-    `partly_diverged`); any other status (failed, interrupted, running) as written."""
-    status = summary.get("status", "unknown")
-    members = summary.get("member_status")
-    if status in FINISHED and members:
-        return run_status(list(members))
-    return status
-
-
 # A member's convergence is judged on its training loss at the logged epochs (metrics.csv rows).
 MIN_CONVERGENCE_POINTS = 5  # fewer logged epochs than this: too short to judge
 
@@ -126,27 +113,11 @@ def member_convergence(losses: list[float | None], tail: float = 0.2,
     return False, improvement, f"still improving: {improvement:.1%} over the last {k} of {n} logged epochs"
 
 
-def convergence(history: dict, tail: float = 0.2, tol: float = 0.05) -> dict:
-    """`member_converged` and `member_improvement` (lists over members) for a summary, from its
+def convergence(history: dict, tail: float = 0.2, tol: float = 0.05) -> tuple[list[bool], list[float | None]]:
+    """Per member, whether it converged and its improvement (member_convergence), from a run's
     `loss_history` ({"epochs": [...], "members": [[loss per logged epoch] per member]})."""
     judged = [member_convergence(losses, tail, tol) for losses in history["members"]]
-    return {"member_converged": [c for c, _, _ in judged], "member_improvement": [i for _, i, _ in judged]}
-
-
-def resolved_init(summary: dict) -> dict | None:
-    """The init a run used, as numbers ({scheme, C_W_first, C_W, C_b}): summary.json's
-    `resolved_init` (a summary without one holds the numbers in `init`); None for a run that
-    failed before its init was resolved."""
-    init = summary.get("resolved_init") or summary.get("init") or {}
-    return dict(init) if isinstance(init.get("C_W"), (int, float)) else None
-
-
-def read_summary(run_dir: Path) -> dict | None:
-    """The summary of a run directory, or None if it has none (yet)."""
-    path = Path(run_dir) / "summary.json"
-    if not path.exists():
-        return None
-    return json.loads(path.read_text())
+    return [c for c, _, _ in judged], [i for _, i, _ in judged]
 
 
 def median_member(values, ok=None) -> int:

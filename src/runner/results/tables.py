@@ -68,12 +68,13 @@ def problems(jobs: list[Job], metric: str, keys: list[str]) -> list[str]:
         if job.status == "missing":
             lines.append(f"{job.path}: no summary.json (still running, or killed)")
         elif job.status == "failed":
-            lines.append(f"{where}: failed: {job.summary.get('error', '?')}")
+            lines.append(f"{where}: failed: {job.record.error or '?'}")
         elif job.status == "diverged":
             lines.append(f"{where}: diverged: every member {_member_fates(job) or 'non-finite'}")
         elif job.status == INTERRUPTED:
-            lines.append(f"{where}: interrupted by {job.summary.get('signal', '?')} after epoch "
-                         f"{job.summary.get('epoch', '?')}; resume=true continues it")
+            epoch = "?" if job.record.epoch is None else job.record.epoch
+            lines.append(f"{where}: interrupted by {job.record.signal or '?'} after epoch {epoch}; "
+                         "resume=true continues it")
         elif job.status not in FINISHED:
             lines.append(f"{where}: status {job.status}")
         else:
@@ -89,7 +90,7 @@ def problems(jobs: list[Job], metric: str, keys: list[str]) -> list[str]:
 
 def _member_fates(job: Job) -> str:
     """'2 blown up, 1 diverged' from a job's member_status ('' for a summary without it)."""
-    status = job.summary.get("member_status") or []
+    status = job.record.member_status or []
     counts = {"blown up": status.count("blown_up"), "diverged (non-finite)": status.count("diverged"),
               "no better than the zero function": status.count("no_better_than_zero")}
     return ", ".join(f"{n} {what}" for what, n in counts.items() if n)
@@ -135,7 +136,7 @@ def report(jobs: list[Job], metric: str, extra: list[str], rows: str, cols: str,
     """table.md: the main table, tables of the extra metrics present, and the problem list."""
     parts = [f"# {metric} (mean ± std over members)\n", markdown(jobs, metric, rows, cols)]
     for name in extra:
-        if any(name in job.summary.get("metrics", {}) for job in jobs):
+        if any(name in job.record.metric_names() for job in jobs):
             parts += [f"\n## {name}\n", markdown(jobs, name, rows, cols)]
     return "\n".join(parts + [problem_section(issues)]) + "\n"
 

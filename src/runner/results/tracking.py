@@ -1,5 +1,5 @@
-"""What a run sends to its experiment trackers when it ends, read from its summary.json contents,
-and what `runner.aggregate --wandb` sends for a sweep.
+"""What a run sends to its experiment trackers when it ends, read from its record (summary.json:
+runner.results.record.RunRecord), and what `runner.aggregate --wandb` sends for a sweep.
 
 W&B run summary (flat keys, so the runs table and parallel-coordinates panels can use them):
 `final/<metric>/{mean,median,min,max}` for every final metric, `status`, `duration_s`,
@@ -30,7 +30,8 @@ from omegaconf import OmegaConf
 
 from runner.config import CONF_DIR
 from runner.results.jobs import Job
-from runner.results.summary import FINISHED, resolved_init
+from runner.results.record import RunRecord
+from runner.results.summary import FINISHED
 from runner.training.loggers import wandb_mode
 
 log = logging.getLogger("runner")
@@ -40,72 +41,71 @@ FATES = ("ok", "blown_up", "diverged")  # counted even when zero; other fates wh
 INIT_KEYS = ("C_W_first", "C_W", "C_b")
 
 
-def member_flags(summary: dict) -> dict[str, list[bool]]:
-    """The summary's per-member boolean lists (e.g. member_converged), named without `member_`."""
-    n = summary.get("ensemble_size")
-    return {key.removeprefix("member_"): value for key, value in summary.items()
-            if isinstance(value, list) and len(value) == n and all(isinstance(v, bool) for v in value)}
+def member_flags(record: RunRecord) -> dict[str, list[bool]]:
+    """The record's per-member boolean lists (e.g. member_converged), named without `member_`."""
+    return {key.removeprefix("member_"): value for key, value in record.to_json().items()
+            if isinstance(value, list) and len(value) == record.ensemble_size
+            and all(isinstance(v, bool) for v in value)}
 
 
-def init_fields(summary: dict) -> dict:
-    """The init a run used (runner.results.summary.resolved_init: auto solved; for pytorch and xavier, the
+def init_fields(record: RunRecord) -> dict:
+    """The init a run used (RunRecord.used_init: auto solved; for pytorch and xavier, the
     Gaussian-equivalent variances): scheme, C_W_first, C_W, C_b, None each for a run that failed
     before it was resolved."""
-    init = resolved_init(summary) or {}
+    init = record.used_init() or {}
     return {key: init.get(key) for key in ("scheme", *INIT_KEYS)}
 
 
-def forecast_fields(summary: dict) -> dict:
+def forecast_fields(record: RunRecord) -> dict:
     """The kernel forecast's verdict (stable, explodes, vanishes) and the layer it leaves the band at."""
-    forecast = summary.get("init_forecast") or {}
+    forecast = record.init_forecast or {}
     return {"verdict": forecast.get("verdict"), "leaves_at": forecast.get("leaves_at")}
 
 
-def final_values(summary: dict) -> dict:
+def final_values(record: RunRecord) -> dict:
     """The run's comparison numbers and labels under flat keys (module docstring)."""
-    out = {"status": summary.get("status"), "duration_s": summary.get("duration_s")}
-    for name, stats in (summary.get("metrics") or {}).items():
-        out.update({f"final/{name}/{stat}": stats.get(stat) for stat in STATS})
-    fates = summary.get("member_status") or []
+    out = {"status": record.status, "duration_s": record.duration_s}
+    for name in record.metric_names():
+        out.update({f"final/{name}/{stat}": record.stats(name).get(stat) for stat in STATS})
+    fates = record.member_status or []
     if fates:
         out.update({f"members/{fate}": fates.count(fate) for fate in dict.fromkeys([*FATES, *fates])})
-    out.update({f"members/{name}": sum(flags) for name, flags in member_flags(summary).items()})
-    out.update({f"resolved_init/{key}": value for key, value in init_fields(summary).items() if key != "scheme"})
-    out.update({f"forecast/{key}": value for key, value in forecast_fields(summary).items()})
-    if summary.get("error"):
-        out["error"] = summary["error"]
+    out.update({f"members/{name}": sum(flags) for name, flags in member_flags(record).items()})
+    out.update({f"resolved_init/{key}": value for key, value in init_fields(record).items() if key != "scheme"})
+    out.update({f"forecast/{key}": value for key, value in forecast_fields(record).items()})
+    if record.error:
+        out["error"] = record.error
     return out
 
 
-def member_table(summary: dict) -> tuple[list[str], list[list]]:
+def member_table(record: RunRecord) -> tuple[list[str], list[list]]:
     """(columns, rows): one row per member of a trained run: its index (member_offset + k), fate,
     flags and its value of every per-member metric (None where not finite). No rows for a run
     without members (a failed start, a task that does not train)."""
-    fates = summary.get("member_status")
+    fates = record.member_status
     if not fates:
         return [], []
     n = len(fates)
-    offset = ((summary.get("config") or {}).get("ensemble") or {}).get("member_offset") or 0
-    flags = member_flags(summary)
-    metrics = {name: stats["members"] for name, stats in (summary.get("metrics") or {}).items()
-               if len(stats.get("members") or []) == n}
+    offset = record.setting("ensemble.member_offset") or 0
+    flags = member_flags(record)
+    metrics = {name: record.values(name) for name in record.metric_names() if len(record.values(name)) == n}
     columns = ["member", "status", *flags, *metrics]
     rows = [[offset + k, fates[k], *(f[k] for f in flags.values()), *(m[k] for m in metrics.values())]
             for k in range(n)]
     return columns, rows
 
 
-def hyperparameters(summary: dict) -> dict:
+def hyperparameters(record: RunRecord) -> dict:
     """TensorBoard's HParams columns: the run's config, resolved init, forecast and status
     (Lightning flattens the nesting with '/')."""
-    return {**(summary.get("config") or {}), "resolved_init": init_fields(summary),
-            "forecast": forecast_fields(summary), "numerics": summary.get("numerics") or {},
-            "status": summary.get("status")}
+    return {**(record.config or {}), "resolved_init": init_fields(record),
+            "forecast": forecast_fields(record), "numerics": record.numerics or {},
+            "status": record.status}
 
 
-def numeric_values(summary: dict) -> dict[str, float]:
+def numeric_values(record: RunRecord) -> dict[str, float]:
     """The numbers of final_values (final metrics, member counts, duration) for TensorBoard."""
-    return {key: float(value) for key, value in final_values(summary).items()
+    return {key: float(value) for key, value in final_values(record).items()
             if isinstance(value, (int, float)) and not isinstance(value, bool)
             and not key.startswith(("resolved_init/", "forecast/"))}
 
@@ -115,41 +115,41 @@ def plots(run_dir: Path) -> list[Path]:
     return sorted((Path(run_dir) / "plots").glob("*.png"))
 
 
-def report_wandb(run, summary: dict, run_dir: Path) -> None:
+def report_wandb(run, record: RunRecord, run_dir: Path) -> None:
     """Summary, config, member table, plots and status tag to a W&B run, which then finishes
     (a later run in the same process, a multirun job, starts its own)."""
     import wandb
 
     try:
-        run.config.update({"resolved_init": init_fields(summary), "forecast": forecast_fields(summary),
-                           "numerics": summary.get("numerics")}, allow_val_change=True)
-        run.summary.update(final_values(summary))
+        run.config.update({"resolved_init": init_fields(record), "forecast": forecast_fields(record),
+                           "numerics": record.numerics}, allow_val_change=True)
+        run.summary.update(final_values(record))
         media = {f"plots/{path.stem}": wandb.Image(str(path)) for path in plots(run_dir)}
-        columns, rows = member_table(summary)
+        columns, rows = member_table(record)
         if rows:
             media["member_values"] = wandb.Table(columns=columns, data=rows)
         if media:
             run.log(media)
-        run.tags = tuple(run.tags or ()) + (f"status:{summary.get('status')}",)
+        run.tags = tuple(run.tags or ()) + (f"status:{record.status}",)
     finally:
-        run.finish(exit_code=0 if summary.get("status") in FINISHED else 1)
+        run.finish(exit_code=0 if record.status in FINISHED else 1)
 
 
-def report_tensorboard(logger: TensorBoardLogger, summary: dict) -> None:
+def report_tensorboard(logger: TensorBoardLogger, record: RunRecord) -> None:
     """HParams entry (hyperparameters and final numbers) in the run's TensorBoard directory."""
-    logger.log_hyperparams(hyperparameters(summary), metrics=numeric_values(summary))
+    logger.log_hyperparams(hyperparameters(record), metrics=numeric_values(record))
     logger.finalize("success")
 
 
-def report_to_trackers(loggers: list[Logger], summary: dict, run_dir: Path) -> None:
-    """Send a run's summary to each tracker among `loggers` (W&B, TensorBoard; CSV needs
+def report_to_trackers(loggers: list[Logger], record: RunRecord, run_dir: Path) -> None:
+    """Send a run's record to each tracker among `loggers` (W&B, TensorBoard; CSV needs
     nothing). Never raises: a tracker's error is one warning line, and summary.json has it all."""
     for logger in loggers:
         try:
             if isinstance(logger, WandbLogger):
-                report_wandb(logger.experiment, summary, run_dir)
+                report_wandb(logger.experiment, record, run_dir)
             elif isinstance(logger, TensorBoardLogger):
-                report_tensorboard(logger, summary)
+                report_tensorboard(logger, record)
         except Exception as exc:  # noqa: BLE001 - a tracker must never fail the run
             first_line = str(exc).splitlines()[0] if str(exc) else ""
             log.warning("%s did not get the run's summary (%s: %s); %s has it", type(logger).__name__,
@@ -159,11 +159,11 @@ def report_to_trackers(loggers: list[Logger], summary: dict, run_dir: Path) -> N
 def wandb_target(jobs: list[Job], out: Path) -> dict:
     """Where a sweep's summary run goes: the jobs' W&B group (the one they share, else the output
     directory's name) and the logger settings of a job that used W&B (else conf/logger/wandb.yaml)."""
-    settings = next((logger["wandb"] for job in jobs
-                     if "wandb" in (logger := (job.summary.get("config") or {}).get("logger") or {})), None)
+    settings = next((logger["wandb"] for job in jobs if "wandb" in (logger := job.record.setting("logger") or {})),
+                    None)
     if settings is None:
         settings = OmegaConf.to_container(OmegaConf.load(Path(CONF_DIR) / "logger" / "wandb.yaml"))["wandb"]
-    group_names = {job.summary["group"] for job in jobs if job.summary.get("group")}
+    group_names = {job.record.group for job in jobs if job.record.group}
     return {"project": settings.get("project") or "runner", "entity": settings.get("entity"),
             "mode": wandb_mode(settings.get("mode") or "auto"),
             "group": settings.get("group") or (group_names.pop() if len(group_names) == 1 else out.name)}
