@@ -75,3 +75,12 @@ def test_the_committed_reports_side_by_side_from_the_command_line():
     res = subprocess.run([sys.executable, "scripts/reproduce.py", "--side-by-side", "reports/smoke,reports/nowhere"],
                          cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert res.returncode == 2 and res.stderr.count("\n") == 1 and "reports/nowhere/claims.json" in res.stderr
+
+
+def test_the_docs_copy_is_the_commands_output_for_the_committed_reports():
+    """docs/reproducing.md shows the sizes side by side; it must be what the command prints for the
+    reports committed beside it (refresh it with the command when a report changes)."""
+    doc = (ROOT / "docs" / "reproducing.md").read_text()
+    reports, copy = doc.split("<!-- side-by-side: ")[1].split(" -->\n", 1)
+    copy = copy.split("<!-- /side-by-side -->")[0]
+    assert copy.strip() == "\n".join(side_by_side([ROOT / r for r in reports.split(",")])).strip()
