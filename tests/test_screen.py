@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -100,6 +101,7 @@ def test_a_formula_activation_of_a_users_directory_is_screened_end_to_end(tmp_pa
                   cwd=tmp_path, module="runner.screen", timeout=900)
     assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-3000:]
     text = (out / "SCREEN.md").read_text()
+    assert re.search(r"^\| neural tangent kernel .* \| Θ\(1\) \S+ -> Θ\(10\) ", text, re.M)  # the card's NTK
     record = json.loads((out / "screen.json").read_text())
     assert text.startswith("# Screen of `swish(z*sigmoid(beta*z), beta=1)`: scale `tiny`") and "ran for " in text
     c = record["card"]

@@ -296,6 +296,7 @@ def card_section(c: Card, theory: dict[str, RunRecord], window: dict, networks: 
              f"| critical initialization | {c.critical}" + ("" if c.universality != "none" or c.C_W is not None
                                                           else f": {cell(c.reason)}") + " |",
              f"| χ∥/χ⊥ | {c.ratio_small_K:.4g} at K = {c.K_small:g}, {c.ratio_large_K:.4g} at K = {c.K_large:g} |",
+             f"| neural tangent kernel (NTK parameterization, runner.theory.ntk) | {c.ntk} |",
              f"| susceptibility task | critical C_W {fmt_or_none(one('critical_C_W'))}; a nonzero fixed point up to "
              f"C_W = {fmt_or_none(one('max_C_W_with_fixed_point'))} (K* of C_W = 0.01 … 10) |",
              f"| stable window (phase diagram, depth {window['depth']}) | {window['text']}; stable cells: theory "
