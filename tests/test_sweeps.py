@@ -72,7 +72,7 @@ def test_the_probe_projects_each_job_from_its_step_time_and_members(monkeypatch)
     setup, step = 0.5, 0.002
     probed = []
 
-    def fake_training(*overrides, epochs):
+    def fake_training(*overrides, epochs, config_dir=None):
         probed.append([o for o in overrides if o.startswith("ensemble.size=")][-1])  # the last one wins
         return sweeps.TrainingTime(setup + epochs * step, step, epochs)
 
