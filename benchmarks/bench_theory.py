@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from runner.theory import activations
-from runner.theory import recursions
+from runner.theory import kernels
 from runner.theory.measurements import sample_init
 
 
@@ -38,8 +38,8 @@ def main() -> None:
     times = []
     for _ in range(args.repeats):
         start = time.perf_counter()
-        K = recursions.kernel_flow(act, 0.0, C_W, 0.01, 50)
-        recursions.chi_par(act, K, C_W[:, None]), recursions.chi_perp(act, K, C_W[:, None])
+        K = kernels.kernel_flow(act, 0.0, C_W, 0.01, 50)
+        kernels.chi_par(act, K, C_W[:, None]), kernels.chi_perp(act, K, C_W[:, None])
         times.append(time.perf_counter() - start)
     print(f"sweep (100 C_W x 50 layers, kernel + chi_par + chi_perp): median {statistics.median(times):.3f}s "
           f"over {args.repeats}", flush=True)

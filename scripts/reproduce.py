@@ -11,17 +11,15 @@ The sweeps and their sizes are conf/reproduce/<scale>.yaml (runner.sweeps); the 
 verdict rules and the report are runner.papers. Each sweep is an ordinary multirun of
 `python -m runner` into <out>/runs/<sweep>, with skip_completed=true and resume=true, so running
 the command again finishes what a killed run left and skips what is done. Before starting it
-prints a runtime estimate scaled from the last smoke run on this machine.
+prints a runtime estimate: the timing probe's (`--estimate`, runs/estimates.json) where one ran
+here, else the committed smoke run's job times scaled by work.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import sys
-import threading
 import time
-from datetime import datetime, timezone
 from pathlib import Path
 
 from runner.faults import Interrupted
@@ -29,10 +27,9 @@ from runner.numerics import KERNEL_SETS
 from runner.papers.replication import write_replication
 from runner.papers.report import write_report
 from runner.papers.sizes import side_by_side
-from runner.results.files import write_bytes_atomic
 from runner.training.callbacks import StopOnSignal
-from runner.sweeps import (ROOT, duration, estimate, launcher_workers, load_alpha, load_plan, probe_estimate,
-                           queues, run_sweep, scales)
+from runner.sweeps import (ROOT, SweepPlan, estimate, load_alpha, load_plan, read_estimates, record_estimates,
+                           scales)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -96,7 +93,7 @@ def main(argv: list[str] | None = None) -> int:
         probed, walls, job_seconds = -1, {}, {}  # the first line is the process start
         try:
             with StopOnSignal():
-                for line in probe_estimate(plan, names, launcher, walls, job_seconds):
+                for line in SweepPlan(plan["sweeps"], launcher).estimate(names, walls, job_seconds):
                     print(line, flush=True)
                     probed += 1
         except (Interrupted, KeyboardInterrupt) as exc:
@@ -107,12 +104,13 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if not args.report_only:
         print(f"reproduce --scale {args.scale}: {len(names)} sweeps into {out / 'runs'}; estimate:", flush=True)
-        for line in estimate(plan, names, ROOT / "reports" / "smoke" / "timings.json"):
+        for line in estimate(plan, names, ROOT / "reports" / "smoke" / "timings.json", read_estimates(out / "runs")):
             print(line, flush=True)
         if args.estimate_only:
             return 0
     start = time.perf_counter()
-    ran = {} if args.report_only else run_sweeps(names, plan, launcher, args.extra, out / "runs", args.queues)
+    ran = {} if args.report_only else SweepPlan(plan["sweeps"], launcher).run(out / "runs", names, args.extra,
+                                                                              args.queues)
     written = write_report(out, args.scale, plan, ran, time.perf_counter() - start)
     print(f"wrote {written.path}")
     for error in written.errors:
@@ -131,70 +129,11 @@ def replicate(report_dir: Path, kernels: str, scale: str, plan: dict, names: lis
     runs = report_dir / f"replicate-{kernels}" / "runs"
     if not compare_only:
         estimates = report_dir / "runs" / "estimates.json"  # the committed report's, to balance the queues
-        run_sweeps(names, plan, launcher, [*extra, f"numerics.kernels={kernels}"], runs, n_queues,
-                   estimates if estimates.exists() else None)
+        SweepPlan(plan["sweeps"], launcher).run(runs, names, [*extra, f"numerics.kernels={kernels}"], n_queues,
+                                                estimates if estimates.exists() else None)
     path, agree, compared = write_replication(report_dir, runs, scale, plan, names)
     print(f"wrote {path}: {agree} of {compared} verdicts agree")
     return 0
-
-
-def run_sweeps(names: list[str], plan: dict, launcher: list[str], extra: list[str], runs: Path, n_queues: int,
-               estimates: Path | None = None) -> dict[str, dict]:
-    """Run the sweeps `names` into `runs`, one after another with the launcher's workers, or with
-    n_queues > 1 as that many queues side by side, each one job at a time (a joblib launcher's
-    n_jobs set to 1), balanced by the probed job seconds of runs/estimates.json (`estimates`, by
-    default runs' own; sweeps without a probe count as equal). Each sweep's wall time and workers
-    go into runs/walls.json as it ends; returns name -> run_sweep's record."""
-    ran, lock = {}, threading.Lock()
-
-    def run_queue(queue: list[str], queue_launcher: list[str]) -> None:
-        for name in queue:
-            done = run_sweep(name, plan["sweeps"][name], queue_launcher, extra, runs)
-            with lock:
-                ran[name] = done
-                record_wall(runs, name, done["seconds"], launcher_workers(queue_launcher))
-                status = "ok" if done["rc"] == 0 else f"exit {done['rc']} (see {runs / name}.log)"
-                print(f"  {name:12s} {duration(done['seconds']):>7s}  {status}", flush=True)
-
-    if n_queues <= 1:
-        run_queue(names, launcher)
-        return ran
-    path = estimates or runs / "estimates.json"
-    record = json.loads(path.read_text()) if path.exists() else {}
-    probed = {**record.get("sweeps", {}), **record.get("job_seconds", {})}  # an older probe has walls only
-    split = queues({name: probed.get(name, 1.0) for name in names}, n_queues)
-    one_worker = [o for o in launcher if not o.startswith("hydra.launcher.n_jobs=")] + (
-        ["hydra.launcher.n_jobs=1"] if any(o.startswith("hydra.launcher.n_jobs=") for o in launcher) else [])
-    for i, queue in enumerate(split):
-        print(f"  queue {i + 1}: {', '.join(queue)}", flush=True)
-    threads = [threading.Thread(target=run_queue, args=(queue, one_worker)) for queue in split]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return ran
-
-
-def record_estimates(runs: Path, walls: dict[str, float], job_seconds: dict[str, float]) -> None:
-    """Merge these sweeps' probed wall seconds (`walls`, on the launcher's workers) and job seconds
-    (`job_seconds`, on one worker: what --queues balances) into runs/estimates.json, which the
-    report puts beside each sweep's actual wall time."""
-    path = runs / "estimates.json"
-    record = json.loads(path.read_text()) if path.exists() else {}
-    record["sweeps"] = {**record.get("sweeps", {}), **walls}
-    record["job_seconds"] = {**record.get("job_seconds", {}), **job_seconds}
-    record["probed"] = f"{datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC"
-    runs.mkdir(parents=True, exist_ok=True)
-    write_bytes_atomic(path, (json.dumps(record, indent=1) + "\n").encode())
-
-
-def record_wall(runs: Path, name: str, seconds: float, workers: int) -> None:
-    """Add one sweep's wall time to runs/walls.json (sweep -> seconds, its launcher's parallel
-    workers and when it finished), which the report puts beside the sweep's estimate."""
-    path = runs / "walls.json"
-    walls = json.loads(path.read_text()) if path.exists() else {}
-    walls[name] = {"seconds": round(seconds, 1), "workers": workers, "finished": f"{datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC"}
-    write_bytes_atomic(path, (json.dumps(walls, indent=1) + "\n").encode())
 
 
 if __name__ == "__main__":

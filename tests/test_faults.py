@@ -17,7 +17,7 @@ from conftest import run_cli
 from runner.results.jobs import collect
 from runner.results.tables import problems
 from runner.faults import DiskFull, LogFileHandler, checkpoint_step, resume_checkpoint
-from runner.training.loggers import ResumableCSVLogger
+from runner.trackers.loggers import ResumableCSVLogger
 from runner.results.files import pyplot, save_figure, write_json_atomic
 
 plt = pyplot()

@@ -10,7 +10,7 @@ import torch
 
 from conftest import make_experiment
 from runner.theory import activations
-from runner.theory import recursions
+from runner.theory import kernels
 from runner.theory.forecast import BAND, choose_init, forecast, input_K0, readout_factor
 from runner.theory.init import Init, PyTorchInit
 from runner.theory.measurements import sample_init
@@ -23,10 +23,10 @@ def test_forecast_is_kernel_flow_of_the_smallest_median_and_largest_input():
     assert K0 == pytest.approx([0.0, 0.5, 4.0])
     init = Init("critical", C_W_first=0.7, C_W=1.3, C_b=0.05)
     fc = forecast(act, K0, init, layers=6)
-    want = recursions.kernel_flow(act, 0.05, 1.3, K0, 6, C_W_first=0.7)
+    want = kernels.kernel_flow(act, 0.05, 1.3, K0, 6, C_W_first=0.7)
     np.testing.assert_allclose(np.array(fc.K), want, rtol=1e-6)
     assert np.array(fc.K)[:, 0] == pytest.approx(0.05 + 0.7 * K0)
-    chi = recursions.chi_perp(act, want[:, :-1], 1.3)
+    chi = kernels.chi_perp(act, want[:, :-1], 1.3)
     np.testing.assert_allclose(np.array(fc.chi_perp_product)[:, 1:], np.cumprod(chi, 1), rtol=1e-6)
 
 
@@ -34,7 +34,7 @@ def test_forecast_verdicts_name_the_layer_where_the_kernel_leaves_the_band():
     mrepu, repu = activations.mrepu(p=2), activations.repu(p=2)
     K0 = np.array([0.1, 0.5, 1.0])
     fc = forecast(mrepu, K0, Init("critical", 1.0, 1.0, 0.0), layers=8)
-    K = recursions.kernel_flow(mrepu, 0.0, 1.0, K0, 8)
+    K = kernels.kernel_flow(mrepu, 0.0, 1.0, K0, 8)
     first_out = int(np.argmax((K / K[:, :1] > BAND).any(0))) + 1
     assert fc.verdict == "explodes" and fc.leaves_at == first_out
     assert "explodes at layer" in fc.line() and "set init.C_W=auto" in fc.line()

@@ -9,7 +9,7 @@ import torch
 
 from conftest import make_cfg, make_model, run_cli
 from runner.theory import activations
-from runner.theory import recursions
+from runner.theory import finite_width, kernels
 from runner.theory.measurements import empirical_chi_perp, mean_and_se, sample_init, vertex_from_G
 from runner.run import run
 
@@ -25,16 +25,16 @@ def test_empirical_kernel_follows_the_recursion(name, params, C_W, scale):
     stats = sample_init(act, X1 * scale, depth=10, width=512, C_W=C_W, C_b=0.0, members=40, seed=1)
     mean, se = mean_and_se(stats.kernel[:, :, 0], stats.finite)
     K0 = scale**2
-    nlo = recursions.kernel_flow_nlo(act, 0.0, C_W, K0, 10, 512)
+    nlo = finite_width.kernel_flow_nlo(act, 0.0, C_W, K0, 10, 512)
     assert stats.finite.all()
     assert np.all(np.abs(mean - nlo) < 4 * se)
-    np.testing.assert_allclose(mean, recursions.kernel_flow(act, 0.0, C_W, K0, 10), rtol=0.05)
+    np.testing.assert_allclose(mean, kernels.kernel_flow(act, 0.0, C_W, K0, 10), rtol=0.05)
 
 
 @pytest.mark.parametrize("C_W", [0.5, 1.0, 2.0])
 def test_repu_explodes_or_collapses_within_ten_layers(C_W):
     act = activations.repu(p=2)
-    K = recursions.kernel_flow(act, 0.0, C_W, 1.0, 10)
+    K = kernels.kernel_flow(act, 0.0, C_W, 1.0, 10)
     predicted = "collapse" if K[-1] < 1e-10 * K[0] else "explode"
     assert K[-1] < 1e-10 * K[0] or K[-1] > 1e10 * K[0]  # the theory runs away either way
     stats = sample_init(act, X1, depth=10, width=512, C_W=C_W, C_b=0.0, members=12, seed=0,
@@ -54,10 +54,10 @@ def test_vertex_grows_with_depth_and_is_larger_at_smaller_width():
         stats = sample_init(act, X1, depth=8, width=n, C_W=1.0, C_b=0.0, members=300, seed=2)
         V, se = vertex_from_G(stats)
         K, _ = mean_and_se(stats.kernel[:, :, 0], stats.finite)
-        kurt[n] = recursions.excess_kurtosis(V, K, stats.n_prev)
+        kurt[n] = finite_width.excess_kurtosis(V, K, stats.n_prev)
         assert V[0] == 0 and np.all(np.diff(kurt[n][1:]) > -0.1 * kurt[n][2:])  # grows with depth
         assert kurt[n][-1] > 4 * kurt[n][1]  # theory: ~7x from layer 2 to 8
-        V_th = recursions.vertex_flow(act, 0.0, 1.0, 1.0, 8, n)
+        V_th = finite_width.vertex_flow(act, 0.0, 1.0, 1.0, 8, n)
         np.testing.assert_allclose(V[1:], V_th[1:], rtol=0.35)  # estimator SE is ~9% per layer
     assert np.all(kurt[32][1:] > 2 * kurt[128][1:])  # theory: 4x
 
@@ -67,10 +67,10 @@ def test_empirical_chi_perp_matches_theory_at_init():
     model = make_model(2, 1, 3, 512, act, size=8, seed=0, C_W=1.5).double()
     x = torch.randn(16, 2, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
     _, zs = model(x, return_preactivations=True)
-    K = recursions.kernel_flow(act, 0.0, 1.5, (x**2).sum(1).numpy() / 2, 3)  # (16, 3)
+    K = kernels.kernel_flow(act, 0.0, 1.5, (x**2).sum(1).numpy() / 2, 3)  # (16, 3)
     for l, (z, w) in enumerate(zip(zs, list(model.weights)[1:3])):
         got = empirical_chi_perp(act, z, w).mean().item()
-        assert got == pytest.approx(recursions.chi_perp(act, K[:, l], 1.5).mean(), rel=0.05)
+        assert got == pytest.approx(kernels.chi_perp(act, K[:, l], 1.5).mean(), rel=0.05)
 
 
 def metrics(summary: dict) -> dict:

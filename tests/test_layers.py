@@ -3,7 +3,7 @@
 Every module of src/runner belongs to one layer of LAYERS, lowest first: the entry with the
 longest module prefix that names it:
 
-    base < theory < nets < record < tasks < training < config < results < run < papers < entry
+    base < theory < nets < record < tasks < training < config < results < trackers < run < papers < entry
 
 (each entry of LAYERS says why it sits where it does). Three rules hold:
 
@@ -48,21 +48,24 @@ LAYERS: list[tuple[str, tuple[str, ...], str]] = [
      "the data, loss, metrics and plots of one experiment, over a network; a task trains nothing "
      "itself, so it imports no training"),
     ("training", ("runner.training",),
-     "the LightningModule, the compiled step, callbacks, loggers, optimizers and regularizers: a "
+     "the LightningModule, the compiled step, callbacks, optimizers and regularizers: a "
      "net trained on a task"),
     ("config", ("runner.config",),
      "Hydra's composition and the checked top-level settings; objects go down, never the whole "
      "config, so nothing from the training down reads it, only what sees a whole run"),
     ("results", ("runner.results",),
-     "what is made of run records: jobs, tables, plots, verdicts, claims and what trackers get "
-     "when a run ends (with the trackers' defaults from conf/)"),
+     "what is made of run records: jobs, tables, plots, verdicts and claims"),
+    ("trackers", ("runner.trackers",),
+     "the experiment trackers in one place: the loggers a run builds (metrics.csv, W&B, "
+     "TensorBoard) and what they get when a run or a sweep ends, read from run records and jobs "
+     "(with the trackers' defaults from conf/); only what drives whole runs uses them"),
     ("run", ("runner.run", "runner.sweeps", "runner.aggregate", "runner.screen"),
      "the composition root (run.py builds every group's object) and what drives whole runs and "
      "sweeps: sweep plans and estimates, the aggregate, the screen"),
     ("papers", ("runner.papers",),
      "what two papers claim, checked on the generic results, and the report; the generic layer "
      "never imports it"),
-    ("entry", ("runner.__main__", "runner.theory.__main__"),
+    ("entry", ("runner.__main__", "runner.theory.__main__", "runner.screen.__main__"),
      "command lines: they compose a config and may call any layer"),
 ]
 
@@ -74,13 +77,13 @@ LAZY: dict[tuple[str, str], str] = {
     ("runner.__main__", "runner.results.summary"): "startup: after the command line is checked (torch)",
     ("runner.__main__", "runner.run"): "startup: after the command line is checked (torch, Lightning)",
     ("runner.__main__", "runner.numerics"): "startup: after every job composed (torch)",
-    ("runner.aggregate", "runner.results.tracking"): "startup: Lightning and wandb only for --wandb",
+    ("runner.aggregate", "runner.trackers.reports"): "startup: Lightning and wandb only for --wandb",
     ("runner.results.files", "matplotlib"): "startup: matplotlib only where a figure is drawn",
     ("runner.results.files", "matplotlib.pyplot"): "startup: matplotlib only where a figure is drawn",
     ("runner.results.plots", "matplotlib.colors"): "startup: matplotlib only where a figure is drawn",
     ("runner.results.members", "pandas"): "startup: pandas only where a DataFrame is asked for",
-    ("runner.results.tracking", "wandb"): "startup: wandb only where a W&B run is reported",
-    ("runner.training.loggers", "wandb"): "startup: wandb only where a W&B run is made",
+    ("runner.trackers.reports", "wandb"): "startup: wandb only where a W&B run is reported",
+    ("runner.trackers.loggers", "wandb"): "startup: wandb only where a W&B run is made",
     ("runner.tasks.digits", "sklearn.datasets"): "startup: scikit-learn only where the digits task is built",
     ("runner.tasks.digits", "sklearn.model_selection"): "startup: scikit-learn only where the digits task is built",
     ("runner.tasks.pde.burgers", "scipy.io"): "startup: scipy.io only where a .mat reference is read",

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -15,7 +16,7 @@ import pytest
 from conftest import colored_fraction, run_cli
 from runner.config import compose
 from runner.run import run
-from runner.screen import Screen
+from runner.screen.plan import Screen
 from runner.theory import activations
 from runner.theory.card import card, smoothness
 from wandb_record import offline_runs
@@ -140,7 +141,7 @@ def test_a_formula_activation_of_a_users_directory_is_screened_end_to_end(tmp_pa
 
 
 def test_the_rerun_line_reads_as_typed():
-    from runner.screen import shell_word
+    from runner.screen.plan import shell_word
 
     typed = ["activation=formula", "activation.formula=z*tanh(softplus(z))", "activation.name=mish"]
     assert " ".join(map(shell_word, typed)) == (
@@ -165,3 +166,25 @@ def test_bad_input_stops_in_one_line_before_any_work(tmp_path, overrides, needle
     res = run_cli(*overrides, "--out", str(tmp_path / "out"), cwd=tmp_path, module="runner.screen")
     assert res.returncode == 2 and res.stderr.startswith(needle), res.stderr
     assert len(res.stderr.strip().splitlines()) == 1 and not (tmp_path / "out").exists()
+
+
+def test_the_committed_screen_rewrites_from_its_committed_files_alone(tmp_path):
+    """reports/screen-swish as a fresh clone has it (the files git tracks, nothing ignored beside
+    them): --report-only rewrites SCREEN.md with every table unchanged (the header's date, host and
+    directory aside)."""
+    root = Path(__file__).resolve().parents[1]
+    tracked = subprocess.run(["git", "ls-files", "reports/screen-swish"], cwd=root, capture_output=True, text=True,
+                             check=True).stdout.split()
+    if not tracked:
+        pytest.skip("not a git checkout")
+    for name in tracked:
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_bytes((root / name).read_bytes())
+    command = json.loads((root / "reports/screen-swish/screen.json").read_text())["command"]
+    args = shlex.split(command)[3:]  # after `python -m runner.screen`, as a shell reads it
+    res = run_cli(*args, "--report-only", cwd=tmp_path, module="runner.screen")
+    assert res.returncode == 0, res.stderr[-2000:]
+
+    def tables(path: Path) -> list[str]:
+        return [line for line in path.read_text().splitlines() if line.startswith("|")]
+    assert tables(tmp_path / "reports/screen-swish/SCREEN.md") == tables(root / "reports/screen-swish/SCREEN.md")

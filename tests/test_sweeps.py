@@ -72,7 +72,7 @@ def test_the_probe_projects_each_job_from_its_step_time_and_members(monkeypatch)
     setup, step = 0.5, 0.002
     probed = []
 
-    def fake_training(*overrides, epochs):
+    def fake_training(*overrides, epochs, config_dir=None):
         probed.append([o for o in overrides if o.startswith("ensemble.size=")][-1])  # the last one wins
         return sweeps.TrainingTime(setup + epochs * step, step, epochs)
 
@@ -90,3 +90,37 @@ def test_the_probe_projects_each_job_from_its_step_time_and_members(monkeypatch)
         "ensemble.size=8", "trainer.max_epochs=700", "regularizer.coef=0", "task=x2", "compile=false"]}, [])
     assert set(probed) == {"ensemble.size=8"}
     assert small.times == pytest.approx([setup + 700 * step] * 4, rel=1e-9)
+
+
+def test_a_plans_workers_come_from_any_launcher_as_hydra_composes_it():
+    """joblib's n_jobs (its default -1 is every CPU, -2 all but one), a SLURM array's
+    array_parallelism (conf/hydra/launcher/slurm.yaml's, or the command line's), the basic launcher
+    one; a queue of `--queues` sets whichever the launcher has to 1."""
+    import os
+
+    from runner import sweeps
+    from runner.config import CONF_DIR
+
+    cpus = os.cpu_count()
+    slurm = yaml.safe_load(open(f"{CONF_DIR}/hydra/launcher/slurm.yaml"))["array_parallelism"]
+    assert sweeps.launcher_workers(["hydra/launcher=slurm"]) == slurm
+    assert sweeps.launcher_workers(["hydra/launcher=slurm", "hydra.launcher.array_parallelism=8"]) == 8
+    assert sweeps.launcher_workers(["hydra/launcher=joblib"]) == cpus
+    assert sweeps.launcher_workers(["hydra/launcher=joblib", "hydra.launcher.n_jobs=-2"]) == max(1, cpus - 1)
+    assert sweeps.one_worker(["hydra/launcher=slurm", "hydra.launcher.array_parallelism=8"]) == [
+        "hydra/launcher=slurm", "hydra.launcher.array_parallelism=1"]
+    assert sweeps.one_worker(["hydra/launcher=joblib", "hydra.launcher.n_jobs=2", "threads=1"]) == [
+        "hydra/launcher=joblib", "threads=1", "hydra.launcher.n_jobs=1"]
+    assert sweeps.one_worker(["hydra/launcher=basic"]) == ["hydra/launcher=basic"]
+
+
+def test_the_estimate_before_a_run_is_the_probes_where_one_ran(tmp_path):
+    from runner import sweeps
+
+    plan = sweeps.load_plan("smoke")
+    lines = sweeps.estimate(plan, ["fig4"], tmp_path / "no_timings.json",
+                            probed={"sweeps": {"fig4": 600.0}, "probed": "2026-01-01 00:00 UTC"})
+    assert "~10 min (probed here)" in lines[0]
+    assert "1 probed here 2026-01-01 00:00 UTC" in lines[-2]
+    lines = sweeps.estimate(plan, ["fig4"], tmp_path / "no_timings.json")
+    assert "no probe here and no smoke timing" in lines[0]

@@ -30,7 +30,7 @@ def main(cfg: DictConfig) -> float | None:
     # startup: torch and Lightning load once the command line is checked (check_command)
     from runner.faults import Interrupted, RunStopped
     from runner.results.record import RunRecord
-    from runner.results.summary import FAILED_FATES
+    from runner.results.summary import COMPLETED, FAILED_FATES
     from runner.run import headline, run
 
     hc = HydraConfig.get()
@@ -62,7 +62,7 @@ def main(cfg: DictConfig) -> float | None:
     counts = ", ".join(f"{members.count(s)} {s}" for s in ("ok", *FAILED_FATES) if members.count(s))
     converged = record.member_converged
     log.info("%s: %s%s%s in %.1fs -> %s", record.name, record.status,
-             f" (members: {counts})" if record.status != "completed" else "",
+             f" (members: {counts})" if record.status != COMPLETED else "",
              f", {sum(converged)}/{len(converged)} converged" if converged is not None else "",
              record.duration_s, run_dir)
     plots = run_dir / "plots"
@@ -91,11 +91,13 @@ def units_note(cfg: DictConfig, record: RunRecord) -> str:
 def summary_objective(cfg: DictConfig, record: RunRecord) -> float | None:
     """The value a sweeper minimizes: the member mean of metric `objective`. A diverged run (or a
     missing metric) gives +inf, the worst value, so an Optuna study records it and goes on."""
+    from runner.results.summary import COMPLETED  # startup: torch loads only once a run ends
+
     name = cfg.get("objective")
     if not name:
         return None
     stats = record.stats(name)
-    if record.status != "completed" or not stats or stats["mean"] is None:
+    if record.status != COMPLETED or not stats or stats["mean"] is None:
         return float("inf")
     return stats["mean"]
 

@@ -36,7 +36,7 @@ plots/vs_relu_forest.png (effects and 95% intervals) and plots/vs_relu_improveme
 (runner.results.load, for a notebook) and stops.
 
 `--wandb` also logs the tables (one per metric) and the plots to one summary run in the jobs'
-W&B group (runner.results.tracking.report_sweep), with the jobs' logger settings. A preset can have its
+W&B group (runner.trackers.reports.report_sweep), with the jobs' logger settings. A preset can have its
 sweep aggregated when it ends: the Hydra callback AggregateSweep with these arguments.
 """
 
@@ -162,7 +162,7 @@ def aggregate(dirs: list[Path], out: Path | None = None, metric: str = METRIC, e
         written["plots"] += compared["plots"]
     if wandb:
         # startup: Lightning and wandb (results.tracking) load only for --wandb
-        from runner.results.tracking import report_sweep, wandb_target
+        from runner.trackers.reports import report_sweep, wandb_target
 
         counts: dict[str, int] = {}
         for job in jobs:

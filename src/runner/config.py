@@ -133,6 +133,15 @@ def command_jobs(overrides: list[str], multirun: bool = False, config_dir: str |
     return jobs
 
 
+def launcher_config(launcher: list[str], config_dir: str | Path | None = None) -> DictConfig:
+    """hydra.launcher as the Hydra overrides among `launcher` compose it, the plugin's own defaults
+    included (joblib's n_jobs, submitit's array_parallelism); a ConfigError of one line where they
+    do not compose."""
+    hydra_overrides = [o for o in launcher if o.lstrip("+~").startswith(("hydra/", "hydra."))]
+    with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
+        return _checked_compose(hydra_overrides, config_dir).hydra.launcher
+
+
 def _checked_compose(overrides: list[str], config_dir: str | Path | None) -> DictConfig:
     """The composed config with its hydra node (inside initialize_config_dir); Hydra's composition
     errors come back as one ConfigError line (`_explain`)."""

@@ -35,8 +35,8 @@ from runner.config import Settings, check_keys, check_missing, instantiate, inst
 from runner.faults import DiskFull, Interrupted, resume_checkpoint, run_dir_lock
 from runner.nets.mlp import MLP
 from runner.results.record import RunRecord
-from runner.results.summary import FINISHED, INTERRUPTED, convergence, member_stats, member_status, run_status
-from runner.results.tracking import report_to_trackers
+from runner.results.summary import COMPLETED, FINISHED, INTERRUPTED, RUNNING, convergence, member_stats, member_status, run_status
+from runner.trackers.reports import report_to_trackers
 from runner.tasks.base import Networks, Task
 from runner.theory.activations import Activation
 from runner.theory.criticality import criticality
@@ -231,7 +231,7 @@ def run(cfg: DictConfig, run_dir: Path, overrides: list[str] | None = None, grou
     than the zero function), and records each member's loss history and whether it converged
     (runner.results.summary.convergence); Ctrl-C or SIGTERM records `interrupted` and raises
     Interrupted; other failures are recorded as `failed` and re-raised. Once summary.json is
-    written, the active trackers (W&B, TensorBoard) get it too (runner.results.tracking).
+    written, the active trackers (W&B, TensorBoard) get it too (runner.trackers.reports).
     """
     numerics.use_kernels(Settings.of(cfg, GROUPS).numerics.kernels)  # before the run's first tensor operation
     exp = build(cfg)
@@ -266,7 +266,7 @@ def run_locked(exp: Experiment, run_dir: Path, overrides: list[str] | None, grou
     job = job_identity(exp, group)
     loggers = build_loggers(exp, run_dir, job, resume_step)
     record = RunRecord(
-        "running", task=task.name, activation=exp.activation.name, overrides=list(overrides or []), seed=s.seed,
+        RUNNING, task=task.name, activation=exp.activation.name, overrides=list(overrides or []), seed=s.seed,
         ensemble_size=s.ensemble.size, name=job.name, group=job.group, tags=job.tags, host=socket.gethostname(),
         slurm_job_id=os.environ.get("SLURM_JOB_ID"), init=OmegaConf.to_container(exp.config.init, resolve=True),
         resolved_init=init.as_dict(), init_forecast=init_forecast.as_dict(),
@@ -287,7 +287,7 @@ def run_locked(exp: Experiment, run_dir: Path, overrides: list[str] | None, grou
                                                                              s.convergence_tol)
         else:
             metrics = task.measure(exp.networks(init), run_dir)
-            record.status = "completed"
+            record.status = COMPLETED
         record.metrics = {name: member_stats(values) for name, values in metrics.items()}
     except Interrupted as exc:
         record.status, record.signal, record.epoch = INTERRUPTED, exc.signal_name, exc.epoch

@@ -1,29 +1,36 @@
-"""Sweep plans: conf/reproduce/<scale>.yaml, each sweep's jobs as Hydra expands them, running a
-sweep, and the runtime estimates made before anything runs.
+"""Sweep plans: named sweeps run through one launcher (SweepPlan, shared by reproduce.py and
+runner.screen), each sweep's jobs as Hydra expands them, running a sweep, and the runtime
+estimates made before anything runs.
 
-A plan names sweeps (`sweeps: {name: {experiment, overrides}}`), the launcher every sweep uses
-and the verdicts' level (`verdicts.alpha`). Each sweep is an ordinary multirun of
-`python -m runner` into <out>/runs/<sweep>, with skip_completed=true and resume=true, so running
-it again finishes what a killed run left and skips what is done.
+conf/reproduce/<scale>.yaml names sweeps (`sweeps: {name: {experiment, overrides}}`), the launcher
+every sweep uses and the verdicts' level (`verdicts.alpha`); conf/screen/<scale>.yaml names a
+screen's panel, which runner.screen turns into sweeps of the same kind. Each sweep is an ordinary
+multirun of `python -m runner` into <out>/runs/<sweep>, with skip_completed=true and resume=true,
+so running it again finishes what a killed run left and skips what is done.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import os
 import subprocess
 import sys
 import tempfile
+import threading
 import time
-from collections.abc import Iterator
-from typing import NamedTuple
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import datetime, timezone
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import torch
 from omegaconf import OmegaConf
 
-from runner.config import CONF_DIR, command_jobs, compose
+from runner.config import CONF_DIR, command_jobs, compose, launcher_config
+from runner.results.files import write_bytes_atomic
 from runner.run import Experiment, build, fit, keep_freed_memory, run
 from runner.training.callbacks import StopOnSignal
 from runner.training import compiled
@@ -51,11 +58,11 @@ def load_alpha(plan: dict, scale: str) -> float:
     return float(alpha)
 
 
-def sweep_jobs(experiment: str, overrides: list[str]) -> list[list[str]]:
-    """The override lists of every job of `python -m runner -m experiment=<experiment> <overrides>`:
-    the preset's hydra.sweeper.params, then the command line (which replaces a swept key), each
-    job composed (runner.config.command_jobs, the entrypoint's own check)."""
-    return command_jobs([f"experiment={experiment}", *overrides], multirun=True)
+def sweep_jobs(experiment: str, overrides: list[str], config_dir: Path | None = None) -> list[list[str]]:
+    """The override lists of every job of `python -m runner -m experiment=<experiment> <overrides>`
+    (with a user's --config-dir): the preset's hydra.sweeper.params, then the command line (which
+    replaces a swept key), each job composed (runner.config.command_jobs, the entrypoint's own check)."""
+    return command_jobs([f"experiment={experiment}", *overrides], multirun=True, config_dir=config_dir)
 
 
 def work(job_overrides: list[str]) -> tuple[float, int]:
@@ -93,7 +100,7 @@ class StepClock(StopOnSignal):
         self.marks.append((trainer.global_step, time.perf_counter()))
 
 
-def time_training(*overrides: str, epochs: int) -> TrainingTime:
+def time_training(*overrides: str, epochs: int, config_dir: Path | None = None) -> TrainingTime:
     """The time of `runner.run.fit` of `epochs` epochs with these overrides, setup of the model and
     trainer included (composing the config and building the task are not): CPU trainer, no
     loggers, progress lines only far apart, one checkpoint at the end, a throwaway directory, and
@@ -101,7 +108,7 @@ def time_training(*overrides: str, epochs: int) -> TrainingTime:
     chunk, which keeps the setup's noise out of it."""
     keep_freed_memory()
     exp = build(compose("trainer=cpu", "logger=none", "progress_every=1000000", *overrides,
-                        f"trainer.max_epochs={epochs}", f"checkpoint_every={epochs}"))
+                        f"trainer.max_epochs={epochs}", f"checkpoint_every={epochs}", config_dir=config_dir))
     with tempfile.TemporaryDirectory() as tmp, StepClock() as clock:
         start = time.perf_counter()
         init, _ = exp.resolve_init()
@@ -111,28 +118,38 @@ def time_training(*overrides: str, epochs: int) -> TrainingTime:
     return TrainingTime(total, (t_last - t_first) / (last - first) if last > first else total / max(last, 1), last)
 
 
-def estimate(plan: dict, names: list[str], timings_path: Path) -> list[str]:
-    """Lines of the runtime estimate: this CPU from the committed smoke run's mean job durations
-    (reports/smoke/timings.json) scaled by work; one GPU as a floor of Lightning's per-step cost
-    (these models are tiny, so a GPU run is bound by per-step overhead)."""
+def estimate(plan: dict, names: list[str], timings_path: Path, probed: dict | None = None) -> list[str]:
+    """Lines of the runtime estimate printed before a run: per sweep, the wall time a timing probe
+    here measured (`probed`: runs/estimates.json of `reproduce.py --estimate`, with its date) where
+    there is one, else the committed smoke run's mean job durations (reports/smoke/timings.json)
+    scaled by work (a rough guide: work ratios miss what sets a large job's cost, memory traffic
+    and compiled steps); one GPU as a floor of Lightning's per-step cost (these models are tiny, so a
+    GPU run is bound by per-step overhead)."""
     smoke = load_plan("smoke")["sweeps"]
     timings = json.loads(timings_path.read_text()) if timings_path.exists() else {}
-    lines, cpu_total, gpu_floor, known = [], 0.0, 0.0, True
+    walls = (probed or {}).get("sweeps") or {}
+    lines, total, gpu_floor, unknown, by_probe = [], 0.0, 0.0, 0, 0
     for name in names:
         spec = plan["sweeps"][name]
         jobs = sweep_jobs(spec["experiment"], spec["overrides"])
         size, steps = work(jobs[0])
         gpu_floor += len(jobs) * steps * LIGHTNING_STEP_S
-        if name in timings and name in smoke:
+        if name in walls:
+            total, by_probe = total + walls[name], by_probe + 1
+            lines.append(f"  {name:12s} {len(jobs):3d} jobs: ~{duration(walls[name])} (probed here)")
+        elif name in timings and name in smoke:
             ref, _ = work(sweep_jobs(smoke[name]["experiment"], smoke[name]["overrides"])[0])
             per_job = timings[name] * size / ref
-            cpu_total += per_job * len(jobs)
-            lines.append(f"  {name:12s} {len(jobs):3d} jobs x ~{duration(per_job)}")
+            total += per_job * len(jobs)
+            lines.append(f"  {name:12s} {len(jobs):3d} jobs x ~{duration(per_job)} (smoke job time x work ratio)")
         else:
-            known = False
-            lines.append(f"  {name:12s} {len(jobs):3d} jobs (no smoke timing in {timings_path.name} to scale from)")
-    cpu = duration(cpu_total) + ("" if known else " + the sweeps without a smoke timing")
-    lines.append(f"  this CPU, one job at a time: ~{cpu} (smoke job times x work ratio)")
+            unknown += 1
+            lines.append(f"  {name:12s} {len(jobs):3d} jobs (no probe here and no smoke timing to scale from)")
+    sources = [f"{by_probe} probed here {probed.get('probed', '')}".rstrip()] if by_probe else []
+    if by_probe < len(names) - unknown:
+        sources.append(f"{len(names) - unknown - by_probe} scaled from smoke job times (`--estimate` probes them)")
+    cpu = duration(total) + (f" + {unknown} sweeps with no estimate" if unknown else "")
+    lines.append(f"  this CPU: ~{cpu} ({'; '.join(sources) or 'nothing to estimate from'})")
     lines.append(f"  one GPU: not measured here (no GPU in this session); floor ~{duration(gpu_floor)} "
                  f"from Lightning's ~{LIGHTNING_STEP_S * 1e3:.0f} ms per step alone")
     return lines
@@ -201,17 +218,18 @@ def projected_seconds(exp: Experiment, eager_s: float) -> float:
     return first * eager_s + numbers["compile_s"] + (epochs - first) * eager_s * numbers["ratio"]
 
 
-def probe_sweep(spec: dict, job_overrides: list[str]) -> SweepProbe:
+def probe_sweep(spec: dict, job_overrides: list[str], config_dir: Path | None = None) -> SweepProbe:
     """Each job's projected seconds from a short timing probe here (probe_overrides). Up to
     PROBE_KINDS job kinds, each size first: the training of the kind's first job (runner.run.fit:
     model, init, trainer and PROBE_STEPS steps), for its setup and step time; the first kind also
     once end to end (task, evaluation, plots, summary: what a job costs besides training). A kind
     whose every member diverged at once stopped there, as its jobs will, and stands for no other.
     A kind not timed takes the step of the nearest timed one, scaled by the work per step
-    (`job_kind`). Tasks that train nothing run their first job whole, at its own size."""
-    jobs = sweep_jobs(spec["experiment"], spec["overrides"])
+    (`job_kind`). Tasks that train nothing run their first job whole, at its own size. With a
+    user's `config_dir` (their own activations and presets)."""
+    jobs = sweep_jobs(spec["experiment"], spec["overrides"], config_dir)
     began = time.perf_counter()
-    exps = [build(compose(*job, *job_overrides)) for job in jobs]
+    exps = [build(compose(*job, *job_overrides, config_dir=config_dir)) for job in jobs]
     check = (time.perf_counter() - began) / max(len(jobs), 1)
     job_kinds = [job_kind(exp) for exp in exps]
     kinds = list(dict.fromkeys(job_kinds))
@@ -229,16 +247,16 @@ def probe_sweep(spec: dict, job_overrides: list[str]) -> SweepProbe:
         with tempfile.TemporaryDirectory() as tmp:
             if not exps[i].task.trains:
                 start = time.perf_counter()
-                run(compose(*jobs[i], *job_overrides, "logger=none"), Path(tmp))
+                run(compose(*jobs[i], *job_overrides, "logger=none", config_dir=config_dir), Path(tmp))
                 whole[kind] = time.perf_counter() - start
                 continue
             overrides, scale = probe_overrides(exps[i], [*jobs[i], *job_overrides])
             if not step_of:  # end to end once: evaluation, outputs and the summary besides training
                 start = time.perf_counter()
                 run(compose(*overrides, "logger=none", f"trainer.max_epochs={PROBE_STEPS}",
-                            f"checkpoint_every={PROBE_STEPS}"), Path(tmp))
+                            f"checkpoint_every={PROBE_STEPS}", config_dir=config_dir), Path(tmp))
                 end_to_end = time.perf_counter() - start
-        timing = time_training(*overrides, epochs=PROBE_STEPS)
+        timing = time_training(*overrides, epochs=PROBE_STEPS, config_dir=config_dir)
         if timing.epochs < PROBE_STEPS:  # it stopped: every member diverged; its jobs stop alike
             stopped[kind] = timing.total
             continue
@@ -292,9 +310,18 @@ def queued_wall(seconds: dict[str, float], n: int, startup: float) -> float:
     return max(sum(seconds[name] + startup for name in queue) for queue in queues(seconds, n))
 
 
-def launcher_workers(launcher: list[str]) -> int:
-    """The jobs a launcher runs side by side: hydra.launcher.n_jobs (joblib), else 1."""
-    return next((int(o.split("=", 1)[1]) for o in launcher if o.startswith("hydra.launcher.n_jobs=")), 1)
+def launcher_workers(launcher: list[str], config_dir: Path | None = None) -> int:
+    """The jobs a launcher runs side by side, read from its composed config (conf/hydra/launcher over
+    the plugin's defaults): joblib's n_jobs (a negative one as joblib counts it: -1 is every CPU),
+    submitit's array_parallelism (a SLURM array), else 1: Hydra's basic launcher runs one job at a
+    time (submitit's local launcher starts every job at once, so there 1 is an upper bound)."""
+    node = launcher_config(launcher, config_dir)
+    if node.get("n_jobs") is not None:
+        n = int(node.n_jobs)
+        return max(1, n if n > 0 else (os.cpu_count() or 1) + 1 + n)
+    if node.get("array_parallelism") is not None:
+        return max(1, int(node.array_parallelism))
+    return 1
 
 
 def sweep_wall(times: list[float], workers: int, startup: float, check: float) -> float:
@@ -312,43 +339,6 @@ def process_start() -> float:
     return time.perf_counter() - start
 
 
-def probe_estimate(plan: dict, names: list[str], launcher: list[str], walls: dict | None = None,
-                   job_seconds: dict | None = None) -> Iterator[str]:
-    """Lines of the probe estimate, each as soon as it is known: per sweep, its jobs' projected
-    times and its wall time with the launcher's parallel jobs (`sweep_wall`: process starts and
-    the check of every job counted), then the total, sweep after sweep and, with several workers,
-    as that many queues of one worker (`queued_wall`: `reproduce.py --queues`). Each sweep's
-    projected wall seconds go into `walls`, and its jobs' seconds on one worker (checks included)
-    into `job_seconds`, by name, when given."""
-    workers = launcher_workers(launcher)
-    job_overrides = [o for o in launcher if not o.startswith("hydra") and "=" in o]
-    threads = next((int(o.split("=", 1)[1]) for o in job_overrides if o.startswith("threads=")), None)
-    if threads:
-        torch.set_num_threads(threads)
-    startup = process_start()
-    yield f"  process start {startup:.1f} s (once per sweep, once more for its parallel workers)"
-    total = cpu = 0.0
-    serial: dict[str, float] = {}  # name -> its jobs on one worker, checks included
-    logging.getLogger("runner").setLevel(logging.ERROR)  # the probe's own runs: no forecast lines
-    for name in names:
-        began = time.perf_counter()
-        probe = probe_sweep(plan["sweeps"][name], job_overrides)
-        wall = sweep_wall(probe.times, workers, startup, probe.check)
-        total, cpu = total + wall, cpu + sum(probe.times)
-        serial[name] = sum(probe.times) + probe.check * len(probe.times)
-        if walls is not None:
-            walls[name] = round(wall, 1)
-        if job_seconds is not None:
-            job_seconds[name] = round(serial[name], 1)
-        yield (f"  {name:13s} {len(probe.times):3d} jobs, {duration(min(probe.times))}-{duration(max(probe.times))} "
-               f"each ({duration(sum(probe.times))} of job time): ~{duration(wall)} on {workers} workers "
-               f"({probe.note}; probe {time.perf_counter() - began:.0f} s)")
-    queued = (f"; ~{duration(queued_wall(serial, workers, startup))} as {workers} queues of one worker "
-              f"(--queues {workers})" if workers > 1 and len(names) > 1 else "")
-    yield (f"  total ~{duration(total)} wall sweep after sweep ({duration(cpu)} of job time){queued}, measured on "
-           "this machine now: a loaded machine projects longer")
-
-
 def duration(seconds: float) -> str:
     """'42 s', '12 min' or '3.1 h'."""
     if seconds < 120:
@@ -356,6 +346,148 @@ def duration(seconds: float) -> str:
     if seconds < 7200:
         return f"{seconds / 60:.0f} min"
     return f"{seconds / 3600:.1f} h"
+
+
+def job_overrides(launcher: list[str]) -> list[str]:
+    """The launcher's overrides that reach every job (such as threads=1), not Hydra's own."""
+    return [o for o in launcher if not o.lstrip("+~").startswith("hydra") and "=" in o]
+
+
+def one_worker(launcher: list[str], config_dir: Path | None = None) -> list[str]:
+    """The launcher run one job at a time: joblib's n_jobs or submitit's array_parallelism set to 1."""
+    limits = ("hydra.launcher.n_jobs=", "hydra.launcher.array_parallelism=")
+    node = launcher_config(launcher, config_dir)
+    key = "n_jobs" if node.get("n_jobs") is not None else "array_parallelism" if "array_parallelism" in node else None
+    return [o for o in launcher if not o.startswith(limits)] + ([f"hydra.launcher.{key}=1"] if key else [])
+
+
+@dataclass
+class SweepPlan:
+    """Named sweeps run through one launcher: what `reproduce.py` runs for a scale of the papers
+    (conf/reproduce/<scale>.yaml) and `runner.screen` for an activation (conf/screen/<scale>.yaml).
+
+    Each sweep ({experiment, overrides}) is an ordinary multirun of `python -m runner` into
+    <runs>/<name>, with skip_completed and resume, started in `cwd` (where a user's own modules
+    import from) with a user's `config_dir`. The plan knows its workers from any launcher
+    (`launcher_workers`: joblib's n_jobs, a SLURM array's array_parallelism), times itself here
+    before anything runs (`estimate`), and runs its sweeps one after another or as queues side by
+    side (`run`), each sweep's wall time and workers going into <runs>/walls.json as it ends."""
+
+    sweeps: dict[str, dict]
+    launcher: list[str]
+    cwd: Path = ROOT
+    config_dir: Path | None = None
+
+    def workers(self) -> int:
+        return launcher_workers(self.launcher, self.config_dir)
+
+    def estimate(self, names: list[str] | None = None, walls: dict | None = None, job_seconds: dict | None = None,
+                 counted: Callable[[], dict[str, float]] | None = None) -> Iterator[str]:
+        """Lines of the probe estimate, each as soon as it is known: the process start, what
+        `counted` times here first (name -> seconds, such as a screen's theory card), then per sweep
+        its jobs' projected times (`probe_sweep`) and its wall time with the launcher's parallel
+        jobs (`sweep_wall`: process starts and the check of every job counted), then the total,
+        sweep after sweep and, with several workers, as that many queues of one worker (`run`'s
+        queues). Each sweep's projected wall seconds go into `walls`, and its jobs' seconds on one
+        worker (checks included) into `job_seconds`, by name, when given."""
+        names = list(self.sweeps) if names is None else names
+        workers, overrides = self.workers(), job_overrides(self.launcher)
+        threads = next((int(o.split("=", 1)[1]) for o in overrides if o.startswith("threads=")), None)
+        if threads:
+            torch.set_num_threads(threads)
+        startup = process_start()
+        yield f"  process start {startup:.1f} s (once per sweep, once more for its parallel workers)"
+        total = cpu = 0.0
+        for name, seconds in (counted() if counted else {}).items():
+            total += seconds
+            yield f"  {name:24s} ~{duration(seconds)} (run here)"
+        serial: dict[str, float] = {}  # name -> its jobs on one worker, checks included
+        logging.getLogger("runner").setLevel(logging.ERROR)  # the probe's own runs: no forecast lines
+        for name in names:
+            began = time.perf_counter()
+            probe = probe_sweep(self.sweeps[name], overrides, self.config_dir)
+            wall = sweep_wall(probe.times, workers, startup, probe.check)
+            total, cpu = total + wall, cpu + sum(probe.times)
+            serial[name] = sum(probe.times) + probe.check * len(probe.times)
+            if walls is not None:
+                walls[name] = round(wall, 1)
+            if job_seconds is not None:
+                job_seconds[name] = round(serial[name], 1)
+            yield (f"  {name:24s} {len(probe.times):3d} jobs, {duration(min(probe.times))}-"
+                   f"{duration(max(probe.times))} each ({duration(sum(probe.times))} of job time): ~{duration(wall)} "
+                   f"on {workers} workers ({probe.note}; probe {time.perf_counter() - began:.0f} s)")
+        queued = (f"; ~{duration(queued_wall(serial, workers, startup))} as {workers} queues of one worker "
+                  f"(--queues {workers})" if 1 < workers <= len(names) else "")
+        yield (f"  total ~{duration(total)} wall sweep after sweep ({duration(cpu)} of job time){queued}, measured "
+               "on this machine now: a loaded machine projects longer")
+
+    def run(self, runs: Path, names: list[str] | None = None, extra: list[str] | tuple = (), n_queues: int = 1,
+            estimates: Path | None = None) -> dict[str, dict]:
+        """Run the sweeps `names` (default all) into `runs` with `extra` overrides appended: one after
+        another with the launcher's workers, or with n_queues > 1 as that many queues side by side,
+        each one job at a time (`one_worker`), balanced by the probed job seconds of `estimates`
+        (default runs/estimates.json, written by `record_estimates`; sweeps without a probe count
+        as equal). Prints a line per sweep as it ends and records its wall time and workers in
+        runs/walls.json (`record_wall`); returns name -> run_sweep's record."""
+        names = list(self.sweeps) if names is None else names
+        ran, lock, width = {}, threading.Lock(), max(map(len, names), default=0)
+
+        def run_queue(queue: list[str], launcher: list[str]) -> None:
+            for name in queue:
+                done = run_sweep(name, self.sweeps[name], launcher, list(extra), runs, self.cwd, self.config_dir)
+                with lock:
+                    ran[name] = done
+                    record_wall(runs, name, done["seconds"], launcher_workers(launcher, self.config_dir))
+                    status = "ok" if done["rc"] == 0 else f"exit {done['rc']} (see {runs / name}.log)"
+                    print(f"  {name:{width}s} {duration(done['seconds']):>7s}  {status}", flush=True)
+
+        if n_queues <= 1:
+            run_queue(names, self.launcher)
+            return ran
+        record = json.loads(estimates.read_text()) if estimates else read_estimates(runs)
+        probed = {**record.get("sweeps", {}), **record.get("job_seconds", {})}  # an older probe has walls only
+        split = queues({name: probed.get(name, 1.0) for name in names}, n_queues)
+        for i, queue in enumerate(split):
+            print(f"  queue {i + 1}: {', '.join(queue)}", flush=True)
+        threads = [threading.Thread(target=run_queue, args=(queue, one_worker(self.launcher, self.config_dir))) for queue in split]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        return ran
+
+
+def record_estimates(runs: Path, walls: dict[str, float], job_seconds: dict[str, float]) -> None:
+    """Merge these sweeps' probed wall seconds (`walls`, on the launcher's workers) and job seconds
+    (`job_seconds`, on one worker: what SweepPlan.run's queues balance) into runs/estimates.json,
+    which a report puts beside each sweep's actual wall time."""
+    record = read_estimates(runs)
+    record["sweeps"] = {**record.get("sweeps", {}), **walls}
+    record["job_seconds"] = {**record.get("job_seconds", {}), **job_seconds}
+    record["probed"] = f"{datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC"
+    runs.mkdir(parents=True, exist_ok=True)
+    write_bytes_atomic(runs / "estimates.json", (json.dumps(record, indent=1) + "\n").encode())
+
+
+def read_estimates(runs: Path) -> dict:
+    """runs/estimates.json (`record_estimates`), or {} before any probe."""
+    path = runs / "estimates.json"
+    return json.loads(path.read_text()) if path.exists() else {}
+
+
+def read_walls(runs: Path) -> dict:
+    """runs/walls.json (`record_wall`), or {} before any sweep ended."""
+    path = runs / "walls.json"
+    return json.loads(path.read_text()) if path.exists() else {}
+
+
+def record_wall(runs: Path, name: str, seconds: float, workers: int) -> None:
+    """Add one sweep's wall time to runs/walls.json (sweep -> seconds, its launcher's parallel
+    workers and when it finished), which a report puts beside the sweep's estimate."""
+    walls = read_walls(runs)
+    walls[name] = {"seconds": round(seconds, 1), "workers": workers,
+                   "finished": f"{datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC"}
+    write_bytes_atomic(runs / "walls.json", (json.dumps(walls, indent=1) + "\n").encode())
 
 
 def run_sweep(name: str, spec: dict, launcher: list[str], extra: list[str], runs: Path, cwd: Path = ROOT,

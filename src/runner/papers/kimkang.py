@@ -16,7 +16,7 @@ import numpy as np
 
 from runner.results import verdicts, wording
 from runner.results.jobs import Job
-from runner.results.claims import MAJORITY, PAIRED, SHARE, Check, Claim, Outcome, arm, decide, member_rows, members, nothing, ranking_check, read_rows, scalar, select, stats
+from runner.results.claims import MAJORITY, PAIRED, SHARE, Check, Claim, Outcome, arm, decide, members_by_stream, members, nothing, ranking_check, read_rows, scalar, select, stats
 from runner.papers.base import Paper, SweepView
 from runner.theory.fate import BAND, fate_of_log_ratio
 
@@ -122,7 +122,7 @@ def repu_depth_check(jobs: list[Job], alpha: float) -> Outcome:
         return nothing("fewer than two depths ran")
     arms = []
     for job in runs:
-        rows = member_rows([job], "train_mse")
+        rows = members_by_stream([job], "train_mse")
         arms.append(arm(f"depth {job.record.setting('model.depth')}", rows, sorted(rows)))
     tests = [verdicts.unpaired(f"{a.name} < {b.name}", a, b) for a, b in zip(arms, arms[1:])]
     parts = [f"{job.record.setting('model.depth')} layers: {stats(members([job], 'train_mse'))}" for job in runs]

@@ -30,13 +30,14 @@ from runner.results.claims import Claim, Outcome, evaluate
 from runner.results.files import write_bytes_atomic, write_csv
 from runner.results.jobs import Job, collect
 from runner.results.plots import forest_rows, improvement_rows, plot_forest, plot_improvement
-from runner.results.summary import FINISHED, INTERRUPTED
+from runner.results.record import NOT_ENDED
+from runner.results.summary import COMPLETED, FINISHED
 from runner.results.tables import cell, evidence, problems, test_table
 from runner.results import fragility, wording
 from runner.results.fragility import FRAGILE, is_fragile
 from runner.results.verdicts import (AGAINST, ERROR, NOT_RUN, SUPPORTS, UNDECIDED, VERDICTS, Decision, Kind,
                                      decisions)
-from runner.sweeps import duration, launcher_workers, load_alpha
+from runner.sweeps import duration, launcher_workers, load_alpha, read_estimates, read_walls
 
 
 def views(papers: list[Paper]) -> dict[str, SweepView]:
@@ -51,7 +52,9 @@ def metric_of(view: SweepView, job: Job) -> str:
 
 def figures(name: str, jobs: list[Job], view: SweepView, runs: Path, fig_dir: Path) -> list[Path]:
     """Aggregate one sweep of several jobs (tables and comparison plots) and copy its figures
-    beside the report; a sweep of one job shows that job's plots too."""
+    beside the report; a sweep of one job shows that job's plots too. A figure whose source is not
+    here (a run's plots are not committed, so a fresh clone lacks them) stays as it was committed,
+    and the figures come in the order of their names, so that every machine lists them alike."""
     sweep = runs / name
     if not jobs:
         return []
@@ -65,16 +68,18 @@ def figures(name: str, jobs: list[Job], view: SweepView, runs: Path, fig_dir: Pa
     if len(jobs) == 1 or not sources:
         sources += sorted(jobs[0].path.glob("plots/*.png"))
     named = {f"{name}-{src.name}": src for src in sources}
+    committed = sorted(fig_dir.glob(f"{name}-*.png"))
     if view.per_job_plot:
         named = {f"{name}_{j.value('activation')}.png": j.path / "plots" / view.per_job_plot
                  for j in jobs if (j.path / "plots" / view.per_job_plot).exists()}
+        committed = [fig_dir / f"{name}_{j.value('activation')}.png" for j in jobs]
     copied = []
     for dest_name, src in named.items():
         dest = fig_dir / dest_name
         dest.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(src, dest)
         copied.append(dest)
-    return copied
+    return sorted({*copied, *(path for path in committed if path.exists())}, key=lambda path: path.name)
 
 
 def provenance(plan: dict, ran: dict, wall: float, runs: Path) -> str:
@@ -104,7 +109,7 @@ def unfinished(sweep: Path, jobs: list[Job]) -> str | None:
     if not record.exists():
         return None
     expected = len(command_jobs(yaml.safe_load(record.read_text())["hydra"]["overrides"]["task"], multirun=True))
-    ended = sum(j.status not in ("missing", "running", INTERRUPTED) for j in jobs)
+    ended = sum(j.status not in NOT_ENDED for j in jobs)
     return f"{ended} of {expected} jobs finished" if ended < expected else None
 
 
@@ -174,8 +179,7 @@ def timing_lines(plan: dict, runs: Path, partial: dict[str, str]) -> list[str]:
     """Each sweep's estimate (runs/estimates.json, written by `reproduce.py --estimate`) beside the
     wall time it took (runs/walls.json, written as each sweep ends), and their ratio; a sweep not
     yet whole (`partial`) says how far it got."""
-    estimates = json.loads((runs / "estimates.json").read_text()) if (runs / "estimates.json").exists() else {}
-    walls = json.loads((runs / "walls.json").read_text()) if (runs / "walls.json").exists() else {}
+    estimates, walls = read_estimates(runs), read_walls(runs)
     if not walls and not estimates:
         return []
     planned = launcher_workers(plan["launcher"]) if "launcher" in plan else None
@@ -228,8 +232,7 @@ def not_run(claim: Claim, scale: str, runs: Path, smaller: tuple[str, dict] | No
     """A claim whose sweeps did not run, or did not finish (`partial`: sweep -> how far it got):
     their estimate here (runs/estimates.json), the command that runs (or resumes) them on a SLURM
     cluster, and the verdict of the report one scale below, marked as such."""
-    estimates = (json.loads((runs / "estimates.json").read_text()).get("sweeps") or {}) \
-        if (runs / "estimates.json").exists() else {}
+    estimates = read_estimates(runs).get("sweeps") or {}
     missing = [s for s in claim.sweeps if not (runs / s).is_dir() or s in partial]
     seconds = [estimates.get(s) for s in missing]
     here = (f"about {duration(sum(seconds))} here by `--estimate`" if all(seconds)
@@ -325,8 +328,8 @@ def write_report(out: Path, scale: str, plan: dict, ran: dict, wall: float, pape
     for name in plan["sweeps"]:
         spec, jobs = plan["sweeps"][name], found.get(name, [])
         view = shown.get(name, DEFAULT_VIEW)
-        done = sum(j.status == "completed" for j in jobs)
-        not_ok = sum(j.status in FINISHED and j.status != "completed" for j in jobs)
+        done = sum(j.status == COMPLETED for j in jobs)
+        not_ok = sum(j.status in FINISHED and j.status != COMPLETED for j in jobs)
         converged = [c for j in jobs if j.status in FINISHED for c in j.record.member_converged or []]
         seconds = sum(j.record.duration_s or 0 for j in jobs)
         cmd = " ".join([f"experiment={spec['experiment']}", *spec["overrides"]])

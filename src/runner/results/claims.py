@@ -109,7 +109,7 @@ def stats(values: np.ndarray) -> str:
     return f"{s['mean']:.3g} ± {s['std']:.2g}, median {s['median']:.3g} (n={s['n_finite']}/{len(values)})"
 
 
-def member_rows(jobs: list[Job], metric: str) -> dict[tuple[int, int], tuple[float | None, str, bool, float | None]]:
+def members_by_stream(jobs: list[Job], metric: str) -> dict[tuple[int, int], tuple[float | None, str, bool, float | None]]:
     """(seed, member index) -> (value of `metric`, fate, converged, improvement) for every member of
     these jobs. Member k of a job with seed s and ensemble.member_offset o is (s, o + k): its
     initial-weight stream. Fates are Job.fates; a member without a recorded convergence is
@@ -131,7 +131,7 @@ def arm(name: str, rows: dict, keys: list) -> Arm:
 
 def paired_test(label: str, a: tuple[str, list[Job]], b: tuple[str, list[Job]], metric: str) -> Test:
     """Sign test of "a's metric < b's", member k against member k (the seeds both arms have)."""
-    rows_a, rows_b = member_rows(a[1], metric), member_rows(b[1], metric)
+    rows_a, rows_b = members_by_stream(a[1], metric), members_by_stream(b[1], metric)
     keys = sorted(set(rows_a) & set(rows_b))
     return verdicts.paired(label, arm(a[0], rows_a, keys), arm(b[0], rows_b, keys))
 

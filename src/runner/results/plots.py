@@ -11,7 +11,7 @@ from scipy import stats
 
 from runner.results.files import pyplot, save_figure, write_json_atomic
 from runner.results.jobs import Job, collect
-from runner.results.summary import FINISHED, median_member, member_stats
+from runner.results.summary import COMPLETED, FINISHED, median_member, member_stats
 from runner.results.tables import groups, label, pivot
 from runner.results.verdicts import Kind
 
@@ -20,7 +20,7 @@ def _first_jobs(jobs: list[Job], rows: str, cols: str) -> dict[tuple[str, str], 
     """The first completed job of every (row, column) cell, for plots."""
     first = {}
     for job in jobs:
-        if job.status == "completed":
+        if job.status == COMPLETED:
             first.setdefault((label(job.value(rows)), label(job.value(cols))), job)
     return first
 

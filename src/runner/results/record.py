@@ -21,9 +21,10 @@ from pathlib import Path
 from typing import Any
 
 from runner.results.files import write_json_atomic
-from runner.results.summary import FINISHED, run_status
+from runner.results.summary import FINISHED, INTERRUPTED, RUNNING, run_status
 
 MISSING = "missing"  # the status of a run directory without summary.json (still running, or killed)
+NOT_ENDED = (MISSING, RUNNING, INTERRUPTED)  # a job with one of these has not ended: it runs again (skip_completed)
 FILE = "summary.json"
 
 

@@ -11,6 +11,7 @@ import torch
 # A run that Ctrl-C or SIGTERM stopped (summary.json also holds `signal` and `epoch`): not done,
 # so skip_completed runs it again and resume=true continues it; tables list it, never drop it.
 INTERRUPTED = "interrupted"
+RUNNING = "running"  # what a run writes first, before its first epoch; a run that ends overwrites it
 
 
 STATS = ("mean", "std", "median", "min", "max")
@@ -40,7 +41,8 @@ def member_stats(values: torch.Tensor | np.ndarray | list[float | None]) -> dict
 #   all of them ended no better than predicting zero;
 # `partly_diverged` / `diverged`: some / all members went non-finite or blew up (the rest, if any,
 #   ok or no better than zero: member_status says which fate each one met).
-FINISHED = ("completed", "partly_learned", "not_learned", "partly_diverged", "diverged")
+COMPLETED = "completed"
+FINISHED = (COMPLETED, "partly_learned", "not_learned", "partly_diverged", "diverged")
 
 # Member fates other than `ok`, in the order member_status tests them: the member failed.
 FAILED_FATES = ("diverged", "blown_up", "no_better_than_zero")
@@ -81,7 +83,7 @@ def run_status(members: list[str]) -> str:
     if diverged:
         return "diverged" if diverged == len(members) else "partly_diverged"
     ok = sum(m == "ok" for m in members)
-    return "completed" if ok == len(members) else "not_learned" if not ok else "partly_learned"
+    return COMPLETED if ok == len(members) else "not_learned" if not ok else "partly_learned"
 
 
 # A member's convergence is judged on its training loss at the logged epochs (metrics.csv rows).

@@ -9,7 +9,7 @@ import math
 from dataclasses import dataclass, field
 
 from runner.results.jobs import Job
-from runner.results.summary import FINISHED, INTERRUPTED, member_stats
+from runner.results.summary import COMPLETED, FINISHED, INTERRUPTED, member_stats
 from runner.results import fragility, wording
 from runner.results.verdicts import AGAINST, CONTRADICTED, REPRODUCED, SUPPORTS, Decision, Kind, Test, best_part
 
@@ -158,7 +158,7 @@ def grouped_report(jobs: list[Job], by: list[str], metrics: list[str],
     writer = csv.writer(buf)
     writer.writerow(head + [f"{m} {k}" for m in metrics for k in ("mean", "std", "n_finite", "n")])
     for key, group in groups(jobs, by).items():
-        done = sum(job.status == "completed" for job in group)
+        done = sum(job.status == COMPLETED for job in group)
         cells = [Cell() for _ in metrics]
         for cell, m in zip(cells, metrics):
             for job in group:

@@ -28,7 +28,7 @@ from runner import checks
 from runner.nets.mlp import EnsembleMLP
 from runner.results.files import json_safe, pyplot, save_figure, write_bytes_atomic, write_csv, write_json_atomic
 from runner.tasks.base import RegressionTask
-from runner.theory import recursions
+from runner.theory import finite_width, kernels
 from runner.theory.measurements import empirical_chi_perp, ensemble_cumulants
 
 TARGETS = {
@@ -103,11 +103,11 @@ class KernelTraining(RegressionTask):
         act, init = model.activation, model.init
         C_W, C_b, first = init.C_W, init.C_b, init.C_W_first
         with np.errstate(all="ignore"):
-            K = recursions.kernel_flow(act, C_b, C_W, K0, depth, C_W_first=first)
-            chi = recursions.chi_perp(act, K, C_W)
-            V = recursions.vertex_flow(act, C_b, C_W, K0, depth, width, C_W_first=first)
+            K = kernels.kernel_flow(act, C_b, C_W, K0, depth, C_W_first=first)
+            chi = kernels.chi_perp(act, K, C_W)
+            V = finite_width.vertex_flow(act, C_b, C_W, K0, depth, width, C_W_first=first)
             n_prev = np.array([x.shape[1]] + [width] * (depth - 1), dtype=float)
-            kurt = recursions.excess_kurtosis(V, K, n_prev)
+            kurt = finite_width.excess_kurtosis(V, K, n_prev)
         return {"kernel": K.mean(0).tolist(), "chi_perp": chi.mean(0).tolist(),
                 "kurtosis": kurt.mean(0).tolist()}
 

@@ -1,4 +1,4 @@
-"""What the trackers get when a run ends (runner.results.tracking), read back from their own files: the
+"""What the trackers get when a run ends (runner.trackers.reports), read back from their own files: the
 offline W&B record (tests/wandb_record.py) and TensorBoard's event files, compared with the run's
 summary.json; a sweep's summary run; and the time left on the progress lines."""
 
@@ -14,7 +14,7 @@ import torch
 
 from conftest import fit_run, make_cfg, run_cli
 import factories
-from runner.results import tracking
+from runner.trackers import reports
 from runner.aggregate import main as aggregate_main
 from runner.training.callbacks import EpochBar, ProgressPrinter, StopOnSignal
 from runner.results.summary import member_stats
@@ -108,13 +108,13 @@ def test_new_fates_and_member_flags_flow_through():
                            init={"scheme": "pytorch"},
                            resolved_init={"scheme": "pytorch", "C_W_first": 1 / 3, "C_W": 1 / 3, "C_b": 0.01},
                            init_forecast={"verdict": "vanishes", "leaves_at": 3})
-    values = tracking.final_values(rec)
+    values = reports.final_values(rec)
     assert values["members/no_better_than_zero"] == 1 and values["members/ok"] == 2
     assert values["members/blown_up"] == 0 and values["members/converged"] == 2
     assert values["final/rel_l2/median"] == pytest.approx(0.3) and values["final/rel_l2/max"] == 0.5
     # a framework scheme: the Gaussian-equivalent variances
     assert values["resolved_init/C_W"] == pytest.approx(1 / 3) and values["forecast/leaves_at"] == 3
-    columns, rows = tracking.member_table(rec)
+    columns, rows = reports.member_table(rec)
     assert columns == ["member", "status", "converged", "rel_l2"]
     assert rows == [[4, "ok", True, 0.5], [5, "no_better_than_zero", False, None], [6, "ok", True, 0.1]]
 
@@ -129,7 +129,7 @@ def test_a_tracker_error_is_one_warning_and_the_run_goes_on(tmp_path, wandb_offl
     def broken(rec):
         raise RuntimeError("simulated tracker failure\nsecond line")
 
-    monkeypatch.setattr(tracking, "member_table", broken)
+    monkeypatch.setattr(reports, "member_table", broken)
     cfg = make_cfg("logger=wandb", "logger.wandb.mode=offline", "task=x2", "ensemble.size=2", "trainer.max_epochs=5",
                    "progress_every=1000")
     with caplog.at_level(logging.WARNING, logger="runner"):

@@ -4,7 +4,7 @@ metrics.csv is part of the run-directory contract, so every logger option except
 writes it; `wandb` and `tensorboard` add their tracker beside it. A constructor gets, by name,
 what it asks for of the run (runner.run.build_loggers: run_dir, resume_step, job, run_config).
 What a tracker gets when the run ends (final metrics, status, resolved init, plots) is
-runner.results.tracking.
+runner.trackers.reports.
 """
 
 from __future__ import annotations
@@ -154,7 +154,7 @@ class KeepingExperimentWriter(ExperimentWriter):
 
 
 class RunTensorBoard(TensorBoardLogger):
-    """TensorBoard event files under <run>/tensorboard. No hp_metric placeholder: runner.results.tracking
+    """TensorBoard event files under <run>/tensorboard. No hp_metric placeholder: runner.trackers.reports
     writes the HParams entry with the final metrics."""
 
     def __init__(self, run_dir: Path):

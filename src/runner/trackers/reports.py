@@ -10,7 +10,7 @@ run config gains `resolved_init`, `forecast` and `numerics` (the float kernels: 
 so panels can group by them; the table
 `member_values` holds one row per member (fate, flags, every metric); `plots/<name>` are the
 run's plots; the run is tagged `status:<status>`. Training rows under train/ keep their minimum
-and last value as summary (runner.loggers). TensorBoard gets the same numbers as the metrics of
+and last value as summary (runner.trackers.loggers). TensorBoard gets the same numbers as the metrics of
 its HParams tab, with the config, resolved init, forecast and status as hyperparameters. CSV
 needs nothing.
 
@@ -32,7 +32,7 @@ from runner.config import CONF_DIR
 from runner.results.jobs import Job
 from runner.results.record import RunRecord
 from runner.results.summary import FINISHED
-from runner.training.loggers import wandb_mode
+from runner.trackers.loggers import wandb_mode
 
 log = logging.getLogger("runner")
 
