@@ -140,6 +140,16 @@ def test_smoke_subset_writes_a_structured_report(tmp_path):
     assert re.search(r"^\| B6 \| inconclusive \| .* \| inconclusive \| .* \| yes \|$", replication, re.M)
     assert replication.rstrip().endswith("1 of 1 verdicts agree.")
 
+    # a rerun stopped part-way (one job's summary gone) is not judged, as in the report
+    next((tmp_path / "replicate-default" / "runs" / "table2").glob("*/summary.json")).unlink()
+    res = subprocess.run([sys.executable, "scripts/reproduce.py", "--replicate", str(tmp_path), "--scale", "smoke",
+                          "--only", "table2", "--kernels", "default", "--report-only"],
+                         cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-2000:]
+    replication = (tmp_path / "REPLICATION.md").read_text()
+    assert re.search(r"^\| table2 \| unfinished: 2 of 3 jobs finished \|", replication, re.M)
+    assert "| B6 |" not in replication and replication.rstrip().endswith("0 of 0 verdicts agree.")
+
 
 def test_a_claim_that_raises_is_an_error_and_reproduce_exits_non_zero(tmp_path):
     """A vertex run whose metrics.csv lacks a column (as a renamed metric would): claim B5 cannot be

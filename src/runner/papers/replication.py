@@ -12,7 +12,7 @@ from pathlib import Path
 from runner import numerics
 from runner.papers import PAPERS
 from runner.papers.base import Paper
-from runner.papers.report import check
+from runner.papers.report import check, unfinished
 from runner.results import wording
 from runner.results.files import write_bytes_atomic
 from runner.results.jobs import Job, collect
@@ -32,11 +32,20 @@ def write_replication(report_dir: Path, replica_runs: Path, scale: str, plan: di
                       papers: list[Paper] = PAPERS) -> tuple[Path, int, int]:
     """REPLICATION.md in `report_dir`, and its verdicts as replication.json (claim -> committed and
     rerun verdict, for runner.papers.sizes): the sweeps `names` of report_dir/runs against their
-    reruns in `replica_runs`; returns (its path, verdicts that agree, verdicts compared)."""
+    reruns in `replica_runs`; returns (its path, verdicts that agree, verdicts compared). A rerun not
+    yet whole (fewer of its jobs ended than its multirun.yaml has: report.unfinished) says how far it
+    got and is not judged, as in the report."""
     alpha = load_alpha(plan, scale)
     committed = {name: collect([report_dir / "runs" / name]) for name in plan["sweeps"]
                  if (report_dir / "runs" / name).is_dir()}
-    rerun = {name: collect([replica_runs / name]) for name in names if (replica_runs / name).is_dir()}
+    rerun, partial = {}, {}  # whole reruns; reruns not yet whole (name -> how far), judged once whole
+    for name in names:
+        if (replica_runs / name).is_dir():
+            jobs = collect([replica_runs / name])
+            if why := unfinished(replica_runs / name, jobs):
+                partial[name] = why
+            else:
+                rerun[name] = jobs
     mixed = {**committed, **rerun}
     lines = [f"# Replication: `{report_dir.name}` rerun here", "",
              f"Generated on {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC by `python scripts/reproduce.py "
@@ -50,7 +59,8 @@ def write_replication(report_dir: Path, replica_runs: Path, scale: str, plan: di
              "|---|---|---|---|---|---|"]
     for name in names:
         if name not in rerun:
-            lines.append(f"| {name} | not rerun | | | | |")
+            lines.append(f"| {name} | " + (f"unfinished: {partial[name]}" if name in partial else "not rerun")
+                         + " | | | | |")
             continue
         c = compare(committed.get(name, []), rerun[name])
         moved = ", ".join(f"{m} {wording.number(v)}" for m, v in c.moved.items() if not m.startswith("spectral_norm/"))
