@@ -186,5 +186,11 @@ def test_the_committed_screen_rewrites_from_its_committed_files_alone(tmp_path):
     assert res.returncode == 0, res.stderr[-2000:]
 
     def tables(path: Path) -> list[str]:
-        return [line for line in path.read_text().splitlines() if line.startswith("|")]
+        """The card's and the panel's tables, read from the runs. The test networks' forecasts between
+        them are computed anew from the theory, and a kernel at the band's edge can leave it a layer
+        earlier or later under another thread count or kernel set, so they are not compared here."""
+        text = path.read_text()
+        card, _, rest = text.partition("### The test networks")
+        panel = rest.partition("## Training panel")[2]
+        return [line for line in (card + panel).splitlines() if line.startswith("|")]
     assert tables(tmp_path / "reports/screen-swish/SCREEN.md") == tables(root / "reports/screen-swish/SCREEN.md")
