@@ -100,11 +100,12 @@ def main(argv: list[str] | None = None) -> int:
             name = exc.signal_name if isinstance(exc, Interrupted) else "SIGINT"
             print(f"reproduce: estimate stopped by {name} after {max(probed, 0)} of {len(names)} sweeps", file=sys.stderr)
             return exc.exit_code if isinstance(exc, Interrupted) else 130
-        record_estimates(out / "runs", walls, job_seconds)
+        record_estimates(out / "runs", walls, job_seconds, plan["sweeps"])
         return 0
     if not args.report_only:
         print(f"reproduce --scale {args.scale}: {len(names)} sweeps into {out / 'runs'}; estimate:", flush=True)
-        for line in estimate(plan, names, ROOT / "reports" / "smoke" / "timings.json", read_estimates(out / "runs")):
+        probed = read_estimates(out / "runs", plan["sweeps"])
+        for line in estimate(plan, names, ROOT / "reports" / "smoke" / "timings.json", probed):
             print(line, flush=True)
         if args.estimate_only:
             return 0
@@ -128,9 +129,8 @@ def replicate(report_dir: Path, kernels: str, scale: str, plan: dict, names: lis
         return 2
     runs = report_dir / f"replicate-{kernels}" / "runs"
     if not compare_only:
-        estimates = report_dir / "runs" / "estimates.json"  # the committed report's, to balance the queues
         SweepPlan(plan["sweeps"], launcher).run(runs, names, [*extra, f"numerics.kernels={kernels}"], n_queues,
-                                                estimates if estimates.exists() else None)
+                                                report_dir / "runs")  # the committed report's probe balances the queues
     path, agree, compared = write_replication(report_dir, runs, scale, plan, names)
     print(f"wrote {path}: {agree} of {compared} verdicts agree")
     return 0

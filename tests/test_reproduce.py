@@ -182,6 +182,24 @@ def test_estimate_probes_each_sweep_before_anything_runs(tmp_path):
     assert set(estimates["sweeps"]) == {"fig4", "table2"} and all(s > 0 for s in estimates["sweeps"].values())
 
 
+def test_a_probe_of_a_sweep_that_changed_since_is_not_its_estimate(tmp_path):
+    """A sweep's probe times its overrides then: once the plan changes them, the estimate, the queues
+    and the report fall back instead of printing the old time as the new sweep's."""
+    from runner.papers.report import timing_lines
+    plan = sweeps.load_plan("smoke")
+    before = {"fig4": plan["sweeps"]["fig4"], "table2": plan["sweeps"]["table2"]}
+    sweeps.record_estimates(tmp_path, {"fig4": 5.0, "table2": 50.0}, {"fig4": 4.0, "table2": 90.0}, before)
+    now = {**plan, "sweeps": {**plan["sweeps"], "table2": {**before["table2"],
+                                                           "overrides": [*before["table2"]["overrides"], "trainer.max_epochs=9"]}}}
+    read = sweeps.read_estimates(tmp_path, now["sweeps"])
+    assert read["sweeps"] == {"fig4": 5.0} and read["job_seconds"] == {"fig4": 4.0} and read["stale"] == ["table2"]
+    assert sweeps.read_estimates(tmp_path)["sweeps"] == {"fig4": 5.0, "table2": 50.0}  # the file itself is kept
+    lines = sweeps.estimate(now, ["fig4", "table2"], ROOT / "reports" / "smoke" / "timings.json", read)
+    assert "(probed here)" in lines[0] and "the probe here timed other overrides" in lines[1]
+    table = "\n".join(timing_lines(now, tmp_path, {}))
+    assert "| table2 | - (probed with other overrides) |" in table and "| fig4 | 5 s |" in table
+
+
 def test_makespan_hands_jobs_to_the_first_free_worker():
     assert sweeps.makespan([4, 1, 1, 1], 2) == 4      # 4 on one worker, 1+1+1 on the other
     assert sweeps.makespan([1, 1, 4], 2) == 5         # the long job last waits for a free worker

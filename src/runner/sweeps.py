@@ -120,14 +120,14 @@ def time_training(*overrides: str, epochs: int, config_dir: Path | None = None) 
 
 def estimate(plan: dict, names: list[str], timings_path: Path, probed: dict | None = None) -> list[str]:
     """Lines of the runtime estimate printed before a run: per sweep, the wall time a timing probe
-    here measured (`probed`: runs/estimates.json of `reproduce.py --estimate`, with its date) where
-    there is one, else the committed smoke run's mean job durations (reports/smoke/timings.json)
+    here measured (`probed`: runs/estimates.json of `reproduce.py --estimate` as `read_estimates`
+    gives it for the plan, with its date) where there is one of the sweep as it stands, else the committed smoke run's mean job durations (reports/smoke/timings.json)
     scaled by work (a rough guide: work ratios miss what sets a large job's cost, memory traffic
     and compiled steps); one GPU as a floor of Lightning's per-step cost (these models are tiny, so a
     GPU run is bound by per-step overhead)."""
     smoke = load_plan("smoke")["sweeps"]
     timings = json.loads(timings_path.read_text()) if timings_path.exists() else {}
-    walls = (probed or {}).get("sweeps") or {}
+    walls, stale = (probed or {}).get("sweeps") or {}, set((probed or {}).get("stale") or ())
     lines, total, gpu_floor, unknown, by_probe = [], 0.0, 0.0, 0, 0
     for name in names:
         spec = plan["sweeps"][name]
@@ -141,7 +141,8 @@ def estimate(plan: dict, names: list[str], timings_path: Path, probed: dict | No
             ref, _ = work(sweep_jobs(smoke[name]["experiment"], smoke[name]["overrides"])[0])
             per_job = timings[name] * size / ref
             total += per_job * len(jobs)
-            lines.append(f"  {name:12s} {len(jobs):3d} jobs x ~{duration(per_job)} (smoke job time x work ratio)")
+            retired = "; the probe here timed other overrides" if name in stale else ""
+            lines.append(f"  {name:12s} {len(jobs):3d} jobs x ~{duration(per_job)} (smoke job time x work ratio{retired})")
         else:
             unknown += 1
             lines.append(f"  {name:12s} {len(jobs):3d} jobs (no probe here and no smoke timing to scale from)")
@@ -422,12 +423,12 @@ class SweepPlan:
                "on this machine now: a loaded machine projects longer")
 
     def run(self, runs: Path, names: list[str] | None = None, extra: list[str] | tuple = (), n_queues: int = 1,
-            estimates: Path | None = None) -> dict[str, dict]:
+            probed_in: Path | None = None) -> dict[str, dict]:
         """Run the sweeps `names` (default all) into `runs` with `extra` overrides appended: one after
         another with the launcher's workers, or with n_queues > 1 as that many queues side by side,
-        each one job at a time (`one_worker`), balanced by the probed job seconds of `estimates`
-        (default runs/estimates.json, written by `record_estimates`; sweeps without a probe count
-        as equal). Prints a line per sweep as it ends and records its wall time and workers in
+        each one job at a time (`one_worker`), balanced by the probed job seconds in the
+        estimates.json of `probed_in` (default `runs`; written by `record_estimates`; sweeps without
+        a probe of their current spec count as equal). Prints a line per sweep as it ends and records its wall time and workers in
         runs/walls.json (`record_wall`); returns name -> run_sweep's record."""
         names = list(self.sweeps) if names is None else names
         ran, lock, width = {}, threading.Lock(), max(map(len, names), default=0)
@@ -444,7 +445,7 @@ class SweepPlan:
         if n_queues <= 1:
             run_queue(names, self.launcher)
             return ran
-        record = json.loads(estimates.read_text()) if estimates else read_estimates(runs)
+        record = read_estimates(probed_in or runs, self.sweeps)
         probed = {**record.get("sweeps", {}), **record.get("job_seconds", {})}  # an older probe has walls only
         split = queues({name: probed.get(name, 1.0) for name in names}, n_queues)
         for i, queue in enumerate(split):
@@ -457,22 +458,41 @@ class SweepPlan:
         return ran
 
 
-def record_estimates(runs: Path, walls: dict[str, float], job_seconds: dict[str, float]) -> None:
+def record_estimates(runs: Path, walls: dict[str, float], job_seconds: dict[str, float],
+                     sweeps: dict[str, dict]) -> None:
     """Merge these sweeps' probed wall seconds (`walls`, on the launcher's workers) and job seconds
     (`job_seconds`, on one worker: what SweepPlan.run's queues balance) into runs/estimates.json,
-    which a report puts beside each sweep's actual wall time."""
+    which a report puts beside each sweep's actual wall time, with the spec each probe timed
+    (`sweeps`: name -> experiment and overrides), so a later change of a sweep retires its probe."""
     record = read_estimates(runs)
     record["sweeps"] = {**record.get("sweeps", {}), **walls}
     record["job_seconds"] = {**record.get("job_seconds", {}), **job_seconds}
+    record["specs"] = {**record.get("specs", {}), **{name: probe_spec(sweeps[name]) for name in walls}}
     record["probed"] = f"{datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC"
     runs.mkdir(parents=True, exist_ok=True)
     write_bytes_atomic(runs / "estimates.json", (json.dumps(record, indent=1) + "\n").encode())
 
 
-def read_estimates(runs: Path) -> dict:
-    """runs/estimates.json (`record_estimates`), or {} before any probe."""
+def probe_spec(spec: dict) -> dict:
+    """What a timing probe of a sweep timed: its experiment and overrides."""
+    return {"experiment": spec["experiment"], "overrides": list(spec.get("overrides") or [])}
+
+
+def read_estimates(runs: Path, sweeps: dict[str, dict] | None = None) -> dict:
+    """runs/estimates.json (`record_estimates`), or {} before any probe. Given the plan's `sweeps`,
+    only the probes of a sweep as it stands now: one whose experiment or overrides changed since
+    (or a probe that did not record them) is dropped from "sweeps" and "job_seconds" and listed
+    under "stale"."""
     path = runs / "estimates.json"
-    return json.loads(path.read_text()) if path.exists() else {}
+    record = json.loads(path.read_text()) if path.exists() else {}
+    if sweeps is None or not record:
+        return record
+    specs = record.get("specs") or {}
+    probed = set(record.get("sweeps") or {}) | set(record.get("job_seconds") or {})
+    stale = sorted(n for n in probed if n not in sweeps or specs.get(n) != probe_spec(sweeps[n]))
+    for key in ("sweeps", "job_seconds"):
+        record[key] = {n: s for n, s in (record.get(key) or {}).items() if n not in stale}
+    return {**record, "stale": stale}
 
 
 def read_walls(runs: Path) -> dict:

@@ -179,7 +179,7 @@ def timing_lines(plan: dict, runs: Path, partial: dict[str, str]) -> list[str]:
     """Each sweep's estimate (runs/estimates.json, written by `reproduce.py --estimate`) beside the
     wall time it took (runs/walls.json, written as each sweep ends), and their ratio; a sweep not
     yet whole (`partial`) says how far it got."""
-    estimates, walls = read_estimates(runs), read_walls(runs)
+    estimates, walls = read_estimates(runs, plan["sweeps"]), read_walls(runs)
     if not walls and not estimates:
         return []
     planned = launcher_workers(plan["launcher"]) if "launcher" in plan else None
@@ -191,7 +191,8 @@ def timing_lines(plan: dict, runs: Path, partial: dict[str, str]) -> list[str]:
         actual = (f"unfinished: {partial[name]}" if name in partial else "not run" if not wall else duration(wall)
                   + (f" on {workers} worker{'s' * (workers > 1)}, not the estimate's {planned}"
                      if workers and workers != planned else ""))
-        lines.append(f"| {name} | {duration(est) if est else '-'} | {actual} | {ratio if name not in partial else '-'} |")
+        estimated = duration(est) if est else "- (probed with other overrides)" if name in estimates.get("stale", ()) else "-"
+        lines.append(f"| {name} | {estimated} | {actual} | {ratio if name not in partial else '-'} |")
     probed = f" (probed {estimates['probed']})" if estimates.get("probed") else ""
     return ["<details><summary>each sweep's estimate and actual time</summary>", "",
             f"Estimates: `reproduce.py --estimate`{probed}; actual: the sweep's wall time, jobs side by side.", "",
@@ -228,11 +229,10 @@ def smaller_report(out: Path, scale: str) -> tuple[str, dict] | None:
 
 
 def not_run(claim: Claim, scale: str, runs: Path, smaller: tuple[str, dict] | None,
-            partial: dict[str, str]) -> str:
+            partial: dict[str, str], estimates: dict[str, float]) -> str:
     """A claim whose sweeps did not run, or did not finish (`partial`: sweep -> how far it got):
-    their estimate here (runs/estimates.json), the command that runs (or resumes) them on a SLURM
+    their estimate here (`estimates`: sweep -> probed seconds), the command that runs (or resumes) them on a SLURM
     cluster, and the verdict of the report one scale below, marked as such."""
-    estimates = read_estimates(runs).get("sweeps") or {}
     missing = [s for s in claim.sweeps if not (runs / s).is_dir() or s in partial]
     seconds = [estimates.get(s) for s in missing]
     here = (f"about {duration(sum(seconds))} here by `--estimate`" if all(seconds)
@@ -295,10 +295,10 @@ def write_report(out: Path, scale: str, plan: dict, ran: dict, wall: float, pape
              f"whose change would change the verdict, Holm recomputed; at most {FRAGILE} is fragile, and a change "
              "of float kernels can move it (docs/reproducing.md). Every count is in [claims.json](claims.json).",
              "", "| claim | the paper says | verdict | fragility | deciding evidence |", "|---|---|---|---|---|"]
-    smaller = smaller_report(out, scale)
+    smaller, estimates = smaller_report(out, scale), read_estimates(runs, plan["sweeps"]).get("sweeps") or {}
     lines += [f"| [{claim.id}](#{claim.id.lower()}) | {cell(claim.says)} | **{outcome.verdict}** | "
               f"{wording.fragility(outcome.fragility) if outcome.verdict in VERDICTS else ''} | "
-              f"{cell(not_run(claim, scale, runs, smaller, partial) if outcome.verdict == NOT_RUN else evidence(outcome, decided, alpha))} |"
+              f"{cell(not_run(claim, scale, runs, smaller, partial, estimates) if outcome.verdict == NOT_RUN else evidence(outcome, decided, alpha))} |"
               for _, claim, outcome, decided in claims]
     for name, caption in drawn:
         lines += ["", f"![{caption}](figures/{name}.png)", f"*{caption}* ([numbers](figures/{name}.csv))"]
