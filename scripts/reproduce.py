@@ -90,17 +90,22 @@ def main(argv: list[str] | None = None) -> int:
                          args.queues)
     if args.estimate:
         print(f"reproduce --scale {args.scale}: timing probe of {len(names)} sweeps (nothing else runs):", flush=True)
-        probed, walls, job_seconds = -1, {}, {}  # the first line is the process start
+        probed, walls, job_seconds, kept = -1, {}, {}, set()  # the first line is the process start
         try:
             with StopOnSignal():
                 for line in SweepPlan(plan["sweeps"], launcher).estimate(names, walls, job_seconds):
+                    if new := walls.keys() - kept:  # a sweep's probe ended: keep it before saying so
+                        record_estimates(out / "runs", {n: walls[n] for n in new}, {n: job_seconds[n] for n in new},
+                                         plan["sweeps"])
+                        kept |= new
                     print(line, flush=True)
                     probed += 1
         except (Interrupted, KeyboardInterrupt) as exc:
             name = exc.signal_name if isinstance(exc, Interrupted) else "SIGINT"
-            print(f"reproduce: estimate stopped by {name} after {max(probed, 0)} of {len(names)} sweeps", file=sys.stderr)
+            print(f"reproduce: estimate stopped by {name} after {max(probed, 0)} of {len(names)} sweeps"
+                  + (f"; each sweep probed is kept in {out / 'runs' / 'estimates.json'}" if kept else ""),
+                  file=sys.stderr)
             return exc.exit_code if isinstance(exc, Interrupted) else 130
-        record_estimates(out / "runs", walls, job_seconds, plan["sweeps"])
         return 0
     if not args.report_only:
         print(f"reproduce --scale {args.scale}: {len(names)} sweeps into {out / 'runs'}; estimate:", flush=True)

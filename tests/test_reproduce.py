@@ -248,4 +248,10 @@ def test_a_signal_ends_the_estimate_in_one_line(tmp_path, signum, code):
     proc.send_signal(signum)
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == code, err
-    assert re.fullmatch(rf"reproduce: estimate stopped by {signal.Signals(signum).name} after \d+ of 16 sweeps\n", err)
+    estimates = tmp_path / "runs" / "estimates.json"
+    assert re.fullmatch(rf"reproduce: estimate stopped by {signal.Signals(signum).name} after \d+ of 16 sweeps; "
+                        rf"each sweep probed is kept in {re.escape(str(estimates))}\n", err)
+    # the first sweep's line was read before the signal, and a sweep is kept before its line: the
+    # probes that ended are in the file, in the plan's order
+    kept = list(json.loads(estimates.read_text())["sweeps"])
+    assert kept and kept == list(sweeps.load_plan("smoke")["sweeps"])[:len(kept)]

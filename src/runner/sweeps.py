@@ -428,8 +428,9 @@ class SweepPlan:
         another with the launcher's workers, or with n_queues > 1 as that many queues side by side,
         each one job at a time (`one_worker`), balanced by the probed job seconds in the
         estimates.json of `probed_in` (default `runs`; written by `record_estimates`; sweeps without
-        a probe of their current spec count as equal). Prints a line per sweep as it ends and records its wall time and workers in
-        runs/walls.json (`record_wall`); returns name -> run_sweep's record."""
+        a probe of their current spec count as equal). Prints a line per sweep as it ends and
+        records its wall time and workers in runs/walls.json (`record_wall`); returns name ->
+        run_sweep's record."""
         names = list(self.sweeps) if names is None else names
         ran, lock, width = {}, threading.Lock(), max(map(len, names), default=0)
 
