@@ -144,3 +144,22 @@ def test_an_activation_is_known_by_its_name_not_its_option():
     swish = as_job(record(activation="swish", config={"activation": {"name": "swish"}}),
                    {"activation": "formula", "activation.formula": "z*sigmoid(z)"}, "/fake/swish")
     assert swish.value("activation") == "swish" and swish.value("activation.formula") == "z*sigmoid(z)"
+
+
+def test_mrepu_trains_is_judged_against_the_start_and_only_with_it(tmp_path):
+    """B7: each member's final test MSE against a tenth of the ensemble's at epoch 0, wherever that
+    record sits in the file; a run without its epoch-0 record (a resume that lost it) is not judged
+    against a later record, whose bar would be far stricter."""
+    import json
+    from runner.papers.kimkang import mrepu_trains_check
+
+    def b7(records):
+        (tmp_path / "kernel_records.json").write_text(json.dumps({"records": records}))
+        rec = record({"test_mse": [0.01] * 10}, config={"activation": {"name": "mrepu"}})
+        return mrepu_trains_check([as_job(rec, {}, str(tmp_path))], ALPHA)
+
+    later = [{"epoch": 250, "test_mse": 0.05}, {"epoch": 1000, "test_mse": 0.01}]
+    start = b7([*later, {"epoch": 0, "test_mse": 1.0}])
+    assert start.verdict == "reproduced" and start.measured.startswith("test MSE 1 (epoch 0, ensemble)")
+    lost = b7(later)
+    assert lost.verdict == "inconclusive" and lost.why == "no kernel record at epoch 0 (records at epochs 250, 1000)"

@@ -194,6 +194,7 @@ def test_a_probe_of_a_sweep_that_changed_since_is_not_its_estimate(tmp_path):
     read = sweeps.read_estimates(tmp_path, now["sweeps"])
     assert read["sweeps"] == {"fig4": 5.0} and read["job_seconds"] == {"fig4": 4.0} and read["stale"] == ["table2"]
     assert sweeps.read_estimates(tmp_path)["sweeps"] == {"fig4": 5.0, "table2": 50.0}  # the file itself is kept
+    assert read["probed_at"].keys() == {"fig4", "table2"}
     lines = sweeps.estimate(now, ["fig4", "table2"], ROOT / "reports" / "smoke" / "timings.json", read)
     assert "(probed here)" in lines[0] and "the probe here timed other overrides" in lines[1]
     table = "\n".join(timing_lines(now, tmp_path, {}))

@@ -105,3 +105,39 @@ def test_loss_history_of_a_resumed_run_equals_the_uninterrupted_one(tmp_path):
     np.testing.assert_allclose(resumed.logged_losses, straight.logged_losses, rtol=1e-10, atol=0)
     history = resumed.loss_history()
     assert len(history["members"]) == 3 and all(len(m) == 7 for m in history["members"])
+
+
+def test_kernel_records_before_a_stop_survive_the_resume(tmp_path):
+    """task=kernel_training records at epochs 0, 10 and 20 (Tables 2-3, Figs. 7-8): stopped after
+    epoch 0 and resumed, the run keeps the records made before the stop (epoch 0 is never passed again)
+    and ends with the same records as the run straight through, float64."""
+    from conftest import fit_run, make_cfg
+    from runner.faults import Interrupted, checkpoint_step
+    from runner.run import build
+    from runner.training.callbacks import StopOnSignal
+
+    class StopPastZero(StopOnSignal):  # at the first epoch end past 0 (training runs in chunks)
+        def on_train_epoch_end(self, trainer, module):
+            super().on_train_epoch_end(trainer, module)
+            if 0 < trainer.global_step < 20 and self.signum is None:
+                self._handle(signal.SIGINT, None)
+
+    cfg = make_cfg("experiment=kimkang_table3_quick", "ensemble.size=3", "model.width=16", "trainer.precision=64-true",
+                   "logger=none", "progress_every=1000", "checkpoint_every=5")
+
+    def records(run_dir, stop, ckpt=None):
+        exp = build(cfg)
+        with stop:
+            fit_run(exp, run_dir, stop, ckpt, checkpoint_step(ckpt) if ckpt else None)
+        return exp.task.records
+
+    straight = records(tmp_path / "straight", StopOnSignal())
+    with pytest.raises(Interrupted):
+        records(tmp_path / "resumed", StopPastZero())
+    last = tmp_path / "resumed" / "checkpoints" / "last.ckpt"
+    assert 0 < checkpoint_step(last) < 20
+    resumed = records(tmp_path / "resumed", StopOnSignal(), ckpt=last)
+    assert [r["epoch"] for r in straight] == [r["epoch"] for r in resumed] == [0, 10, 20]
+    for got, want in zip(resumed, straight):
+        assert got["test_mse"] == pytest.approx(want["test_mse"], rel=1e-9)
+        np.testing.assert_allclose(got["kernel_mean"], want["kernel_mean"], rtol=1e-9)

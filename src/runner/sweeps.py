@@ -464,12 +464,14 @@ def record_estimates(runs: Path, walls: dict[str, float], job_seconds: dict[str,
     """Merge these sweeps' probed wall seconds (`walls`, on the launcher's workers) and job seconds
     (`job_seconds`, on one worker: what SweepPlan.run's queues balance) into runs/estimates.json,
     which a report puts beside each sweep's actual wall time, with the spec each probe timed
-    (`sweeps`: name -> experiment and overrides), so a later change of a sweep retires its probe."""
+    (`sweeps`: name -> experiment and overrides), so a later change of a sweep retires its probe,
+    and when each sweep was probed."""
     record = read_estimates(runs)
     record["sweeps"] = {**record.get("sweeps", {}), **walls}
     record["job_seconds"] = {**record.get("job_seconds", {}), **job_seconds}
     record["specs"] = {**record.get("specs", {}), **{name: probe_spec(sweeps[name]) for name in walls}}
-    record["probed"] = f"{datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC"
+    record["probed"] = f"{datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC"  # the latest probe
+    record["probed_at"] = {**record.get("probed_at", {}), **{name: record["probed"] for name in walls}}
     runs.mkdir(parents=True, exist_ok=True)
     write_bytes_atomic(runs / "estimates.json", (json.dumps(record, indent=1) + "\n").encode())
 

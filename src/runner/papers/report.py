@@ -193,7 +193,9 @@ def timing_lines(plan: dict, runs: Path, partial: dict[str, str]) -> list[str]:
                      if workers and workers != planned else ""))
         estimated = duration(est) if est else "- (probed with other overrides)" if name in estimates.get("stale", ()) else "-"
         lines.append(f"| {name} | {estimated} | {actual} | {ratio if name not in partial else '-'} |")
-    probed = f" (probed {estimates['probed']})" if estimates.get("probed") else ""
+    dates = sorted({(estimates.get("probed_at") or {}).get(name, estimates.get("probed")) for name in plan["sweeps"]
+                    if name in (estimates.get("sweeps") or {})} - {None})
+    probed = f" (probed {' and '.join(dates)})" if dates else ""
     return ["<details><summary>each sweep's estimate and actual time</summary>", "",
             f"Estimates: `reproduce.py --estimate`{probed}; actual: the sweep's wall time, jobs side by side.", "",
             *lines, "", "</details>"]

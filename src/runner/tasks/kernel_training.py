@@ -227,3 +227,11 @@ class KernelRecorder(L.Callback):
     def on_train_end(self, trainer: L.Trainer, module) -> None:
         if trainer.max_epochs in self.epochs:
             self.task.record(module.model, trainer.max_epochs)
+
+    def state_dict(self) -> dict:
+        """The records so far, saved in every checkpoint: a run resumed after a stop keeps the
+        epochs it recorded before (epoch 0 above all, which it will not pass again)."""
+        return {"records": self.task.records}
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        self.task.records = list(state_dict.get("records", []))
