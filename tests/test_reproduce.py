@@ -197,7 +197,7 @@ def test_a_probe_of_a_sweep_that_changed_since_is_not_its_estimate(tmp_path):
     assert read["probed_at"].keys() == {"fig4", "table2"}
     lines = sweeps.estimate(now, ["fig4", "table2"], ROOT / "reports" / "smoke" / "timings.json", read)
     assert "(probed here)" in lines[0] and "the probe here timed other overrides" in lines[1]
-    table = "\n".join(timing_lines(now, tmp_path, {}))
+    table = "\n".join(timing_lines(now, tmp_path, {}, read))
     assert "| table2 | - (probed with other overrides) |" in table and "| fig4 | 5 s |" in table
 
 

@@ -121,10 +121,11 @@ def time_training(*overrides: str, epochs: int, config_dir: Path | None = None) 
 def estimate(plan: dict, names: list[str], timings_path: Path, probed: dict | None = None) -> list[str]:
     """Lines of the runtime estimate printed before a run: per sweep, the wall time a timing probe
     here measured (`probed`: runs/estimates.json of `reproduce.py --estimate` as `read_estimates`
-    gives it for the plan, with its date) where there is one of the sweep as it stands, else the committed smoke run's mean job durations (reports/smoke/timings.json)
-    scaled by work (a rough guide: work ratios miss what sets a large job's cost, memory traffic
-    and compiled steps); one GPU as a floor of Lightning's per-step cost (these models are tiny, so a
-    GPU run is bound by per-step overhead)."""
+    gives it for the plan, with its date) where there is one of the sweep as it stands, else the
+    committed smoke run's mean job durations (reports/smoke/timings.json) scaled by work (a rough
+    guide: work ratios miss what sets a large job's cost, memory traffic and compiled steps); one
+    GPU as a floor of Lightning's per-step cost (these models are tiny, so a GPU run is bound by
+    per-step overhead)."""
     smoke = load_plan("smoke")["sweeps"]
     timings = json.loads(timings_path.read_text()) if timings_path.exists() else {}
     walls, stale = (probed or {}).get("sweeps") or {}, set((probed or {}).get("stale") or ())
@@ -447,7 +448,7 @@ class SweepPlan:
             run_queue(names, self.launcher)
             return ran
         record = read_estimates(probed_in or runs, self.sweeps)
-        probed = {**record.get("sweeps", {}), **record.get("job_seconds", {})}  # an older probe has walls only
+        probed = {**record["sweeps"], **record["job_seconds"]}  # an older probe has walls only
         split = queues({name: probed.get(name, 1.0) for name in names}, n_queues)
         for i, queue in enumerate(split):
             print(f"  queue {i + 1}: {', '.join(queue)}", flush=True)
@@ -483,19 +484,25 @@ def probe_spec(spec: dict) -> dict:
 
 def read_estimates(runs: Path, sweeps: dict[str, dict] | None = None) -> dict:
     """runs/estimates.json (`record_estimates`), or {} before any probe. Given the plan's `sweeps`,
-    only the probes of a sweep as it stands now: one whose experiment or overrides changed since
-    (or a probe that did not record them) is dropped from "sweeps" and "job_seconds" and listed
-    under "stale"."""
+    the probes of each sweep as it stands now, every key present (empty before any probe):
+    "sweeps" (wall seconds) and "job_seconds" of the sweeps not "stale" (those whose experiment or
+    overrides changed since their probe, or whose probe did not record them), and "probed_at"
+    (every probed sweep -> when; a file older than per-sweep dates gives its one date)."""
     path = runs / "estimates.json"
     record = json.loads(path.read_text()) if path.exists() else {}
-    if sweeps is None or not record:
+    if sweeps is None:
         return record
     specs = record.get("specs") or {}
     probed = set(record.get("sweeps") or {}) | set(record.get("job_seconds") or {})
     stale = sorted(n for n in probed if n not in sweeps or specs.get(n) != probe_spec(sweeps[n]))
-    for key in ("sweeps", "job_seconds"):
-        record[key] = {n: s for n, s in (record.get(key) or {}).items() if n not in stale}
-    return {**record, "stale": stale}
+    dates = {n: record["probed"] for n in probed} if record.get("probed") else {}
+    dates.update(record.get("probed_at") or {})
+
+    def current(values: dict | None) -> dict:
+        return {n: v for n, v in (values or {}).items() if n not in stale}
+
+    return {**record, "sweeps": current(record.get("sweeps")), "job_seconds": current(record.get("job_seconds")),
+            "probed_at": dates, "stale": stale}
 
 
 def read_walls(runs: Path) -> dict:

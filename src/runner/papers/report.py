@@ -175,26 +175,28 @@ def numerics_lines(sweeps: dict[str, list[Job]]) -> list[str]:
             *[f"- {name}: {text}" for name, text in texts.items()]]
 
 
-def timing_lines(plan: dict, runs: Path, partial: dict[str, str]) -> list[str]:
-    """Each sweep's estimate (runs/estimates.json, written by `reproduce.py --estimate`) beside the
-    wall time it took (runs/walls.json, written as each sweep ends), and their ratio; a sweep not
-    yet whole (`partial`) says how far it got."""
-    estimates, walls = read_estimates(runs, plan["sweeps"]), read_walls(runs)
-    if not walls and not estimates:
+def timing_lines(plan: dict, runs: Path, partial: dict[str, str], estimates: dict) -> list[str]:
+    """Each sweep's estimate (`estimates`: runs/estimates.json as `read_estimates` gives it for the
+    plan) beside the wall time it took (runs/walls.json, written as each sweep ends), and their
+    ratio; a sweep not yet whole (`partial`) says how far it got."""
+    walls = read_walls(runs)
+    if not walls and not estimates["sweeps"] and not estimates["stale"]:
         return []
     planned = launcher_workers(plan["launcher"]) if "launcher" in plan else None
     lines = ["| sweep | estimate | actual wall | actual / estimate |", "|---|---|---|---|"]
     for name in plan["sweeps"]:
-        est = (estimates.get("sweeps") or {}).get(name)
+        est = estimates["sweeps"].get(name)
         wall, workers = (walls.get(name) or {}).get("seconds"), (walls.get(name) or {}).get("workers")
         ratio = f"{wall / est:.2f}" if est and wall else "-"
         actual = (f"unfinished: {partial[name]}" if name in partial else "not run" if not wall else duration(wall)
                   + (f" on {workers} worker{'s' * (workers > 1)}, not the estimate's {planned}"
                      if workers and workers != planned else ""))
-        estimated = duration(est) if est else "- (probed with other overrides)" if name in estimates.get("stale", ()) else "-"
+        if est:
+            estimated = duration(est)
+        else:
+            estimated = "- (probed with other overrides)" if name in estimates["stale"] else "-"
         lines.append(f"| {name} | {estimated} | {actual} | {ratio if name not in partial else '-'} |")
-    dates = sorted({(estimates.get("probed_at") or {}).get(name, estimates.get("probed")) for name in plan["sweeps"]
-                    if name in (estimates.get("sweeps") or {})} - {None})
+    dates = sorted({estimates["probed_at"][name] for name in estimates["sweeps"] if name in estimates["probed_at"]})
     probed = f" (probed {' and '.join(dates)})" if dates else ""
     return ["<details><summary>each sweep's estimate and actual time</summary>", "",
             f"Estimates: `reproduce.py --estimate`{probed}; actual: the sweep's wall time, jobs side by side.", "",
@@ -233,8 +235,8 @@ def smaller_report(out: Path, scale: str) -> tuple[str, dict] | None:
 def not_run(claim: Claim, scale: str, runs: Path, smaller: tuple[str, dict] | None,
             partial: dict[str, str], estimates: dict[str, float]) -> str:
     """A claim whose sweeps did not run, or did not finish (`partial`: sweep -> how far it got):
-    their estimate here (`estimates`: sweep -> probed seconds), the command that runs (or resumes) them on a SLURM
-    cluster, and the verdict of the report one scale below, marked as such."""
+    their estimate here (`estimates`: sweep -> probed seconds), the command that runs (or resumes)
+    them on a SLURM cluster, and the verdict of the report one scale below, marked as such."""
     missing = [s for s in claim.sweeps if not (runs / s).is_dir() or s in partial]
     seconds = [estimates.get(s) for s in missing]
     here = (f"about {duration(sum(seconds))} here by `--estimate`" if all(seconds)
@@ -297,14 +299,15 @@ def write_report(out: Path, scale: str, plan: dict, ran: dict, wall: float, pape
              f"whose change would change the verdict, Holm recomputed; at most {FRAGILE} is fragile, and a change "
              "of float kernels can move it (docs/reproducing.md). Every count is in [claims.json](claims.json).",
              "", "| claim | the paper says | verdict | fragility | deciding evidence |", "|---|---|---|---|---|"]
-    smaller, estimates = smaller_report(out, scale), read_estimates(runs, plan["sweeps"]).get("sweeps") or {}
+    smaller, estimates = smaller_report(out, scale), read_estimates(runs, plan["sweeps"])
+    probed = estimates["sweeps"]
     lines += [f"| [{claim.id}](#{claim.id.lower()}) | {cell(claim.says)} | **{outcome.verdict}** | "
               f"{wording.fragility(outcome.fragility) if outcome.verdict in VERDICTS else ''} | "
-              f"{cell(not_run(claim, scale, runs, smaller, partial, estimates) if outcome.verdict == NOT_RUN else evidence(outcome, decided, alpha))} |"
+              f"{cell(not_run(claim, scale, runs, smaller, partial, probed) if outcome.verdict == NOT_RUN else evidence(outcome, decided, alpha))} |"
               for _, claim, outcome, decided in claims]
     for name, caption in drawn:
         lines += ["", f"![{caption}](figures/{name}.png)", f"*{caption}* ([numbers](figures/{name}.csv))"]
-    lines += ["", *timing_lines(plan, runs, partial)]
+    lines += ["", *timing_lines(plan, runs, partial, estimates)]
     lines += ["", "## Claims", ""]
     for _, claim, outcome, decided in claims:
         lines += claim_section(claim, outcome, decided, alpha)
